@@ -1,0 +1,109 @@
+//! The one body type that flows through the gateway in both directions.
+//!
+//! Bodies are streamed frame by frame: the gateway never holds a whole request or
+//! response in memory. The enum avoids boxing on the hot path.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+
+/// An error carried by a [`Body`]; boxed because it only exists on failure paths.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body grew past the operation's `max_body`.
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds the limit of {limit} bytes")]
+pub struct BodyTooLarge {
+    /// The configured limit.
+    pub limit: u64,
+}
+
+/// A request or response body: empty, a buffer the gateway made, or a stream from a peer.
+#[derive(Debug)]
+pub enum Body {
+    /// No body at all.
+    Empty,
+    /// A complete body the gateway produced (problem responses, mock responses).
+    Full(Option<Bytes>),
+    /// A body streamed from the client or the upstream, with a byte limit.
+    Stream {
+        /// The peer's body.
+        inner: Incoming,
+        /// Bytes still allowed before the stream fails with [`BodyTooLarge`].
+        remaining: u64,
+        /// The limit, for the error message.
+        limit: u64,
+    },
+}
+
+impl Body {
+    /// A complete body from bytes.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Body::Full(Some(bytes.into()))
+    }
+
+    /// A streamed body with no limit (responses from upstreams).
+    pub fn stream(inner: Incoming) -> Self {
+        Body::Stream { inner, remaining: u64::MAX, limit: u64::MAX }
+    }
+
+    /// A streamed body that fails once more than `limit` bytes have passed.
+    pub fn limited(inner: Incoming, limit: u64) -> Self {
+        Body::Stream { inner, remaining: limit, limit }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Body::Stream { inner, remaining, limit } => {
+                match Pin::new(inner).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            let len = data.len() as u64;
+                            if len > *remaining {
+                                return Poll::Ready(Some(Err(Box::new(BodyTooLarge {
+                                    limit: *limit,
+                                }))));
+                            }
+                            *remaining -= len;
+                        }
+                        Poll::Ready(Some(Ok(frame)))
+                    }
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(bytes) => bytes.is_none(),
+            Body::Stream { inner, .. } => inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Body::Stream { inner, .. } => inner.size_hint(),
+        }
+    }
+}

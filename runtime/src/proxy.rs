@@ -1,0 +1,261 @@
+//! The upstream call: a pooled HTTP client that streams bodies both ways.
+//!
+//! What it does to a request on the way through: hop-by-hop headers removed (the fixed
+//! list of RFC 9110 section 7.6.1 and every header the `Connection` header names),
+//! `X-Forwarded-For`/`-Proto`/`-Host` set, the request id passed on, the path replaced by
+//! the plan's upstream path under the upstream's base path, the query kept as sent.
+//! What it maps: no response head within the operation's timeout gives 504; a refused,
+//! reset or broken connection gives 502; a request body over `max_body` gives 413.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::{Body, BodyTooLarge};
+use crate::gateway::Plan;
+use crate::problem::Problem;
+
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
+
+/// Where an upstream's requests go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// No URL configured: answer from the spec's examples.
+    Mock,
+    /// A real service.
+    Http {
+        /// `http` or `https`.
+        scheme: Scheme,
+        /// Host and port.
+        authority: Authority,
+        /// The URL's path without a trailing slash (`""` for none).
+        base_path: String,
+    },
+}
+
+impl Target {
+    /// Parses a resolved upstream URL; the empty string means mock mode.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        if url.is_empty() {
+            return Ok(Target::Mock);
+        }
+        let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a valid URL: {e}"))?;
+        let scheme = uri.scheme().cloned().ok_or_else(|| format!("`{url}` has no scheme"))?;
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(format!("`{url}`: only http and https upstreams are supported"));
+        }
+        #[cfg(not(feature = "tls"))]
+        if scheme == Scheme::HTTPS {
+            return Err(format!("`{url}`: this gateway was built without the `tls` feature"));
+        }
+        let authority =
+            uri.authority().cloned().ok_or_else(|| format!("`{url}` has no host"))?;
+        if uri.query().is_some() {
+            return Err(format!("`{url}`: an upstream URL cannot carry a query"));
+        }
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        Ok(Target::Http { scheme, authority, base_path })
+    }
+}
+
+/// The shared upstream client: one connection pool for all upstreams.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    client: Client<Connector, Body>,
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+impl Proxy {
+    /// A client with keep-alive pooling, `TCP_NODELAY`, and (with `tls`) HTTPS through rustls.
+    pub fn new() -> Result<Self, String> {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        #[cfg(feature = "tls")]
+        let connector = {
+            let builder = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider());
+            builder
+                .map_err(|e| format!("TLS set-up failed: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http)
+        };
+        #[cfg(not(feature = "tls"))]
+        let connector = http;
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        Ok(Proxy { client })
+    }
+
+    /// Sends the request to `target` along the plan and returns the upstream's response,
+    /// with its body streamed.
+    pub async fn forward(
+        &self,
+        target: &Target,
+        plan: Plan,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &HeaderValue,
+    ) -> Result<Response<Body>, Problem> {
+        let Target::Http { scheme, authority, base_path } = target else {
+            return Err(Problem::bad_gateway());
+        };
+        let op = plan.op;
+        let (mut parts, body) = req.into_parts();
+
+        if let Some(len) = content_length(&parts.headers)
+            && len > op.max_body
+        {
+            return Err(too_large(op.max_body));
+        }
+
+        let query = parts.uri.query();
+        let mut pq = String::with_capacity(
+            base_path.len() + plan.path.as_str().len() + query.map_or(0, |q| q.len() + 1),
+        );
+        pq.push_str(base_path);
+        pq.push_str(plan.path.as_str());
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        let orig_host = parts
+            .headers
+            .remove(header::HOST)
+            .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(scheme.clone());
+        uri.authority = Some(authority.clone());
+        uri.path_and_query = Some(
+            PathAndQuery::from_maybe_shared(pq)
+                .map_err(|_| Problem::bad_path("the request path cannot be forwarded"))?,
+        );
+        parts.uri = Uri::from_parts(uri)
+            .map_err(|_| Problem::bad_path("the request path cannot be forwarded"))?;
+        parts.version = Version::HTTP_11;
+
+        let h = &mut parts.headers;
+        remove_hop_by_hop(h);
+        let client_ip = peer.ip().to_string();
+        let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) => format!("{prev}, {client_ip}"),
+            None => client_ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            h.insert(X_FORWARDED_FOR.clone(), v);
+        }
+        h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+        if let Some(host) = orig_host {
+            h.insert(X_FORWARDED_HOST.clone(), host);
+        }
+        h.insert(X_REQUEST_ID.clone(), request_id.clone());
+
+        let upstream_req = Request::from_parts(parts, Body::limited(body, op.max_body));
+        let resp = match tokio::time::timeout(op.timeout, self.client.request(upstream_req)).await
+        {
+            Err(_) => {
+                tracing::warn!(operation = op.id, timeout_ms = op.timeout.as_millis() as u64, "upstream timed out");
+                return Err(Problem::gateway_timeout());
+            }
+            Ok(Err(e)) => {
+                if is_too_large(&e) {
+                    return Err(too_large(op.max_body));
+                }
+                tracing::warn!(operation = op.id, error = %error_chain(&e), "upstream request failed");
+                return Err(Problem::bad_gateway());
+            }
+            Ok(Ok(resp)) => resp,
+        };
+        let (mut parts, body) = resp.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        parts.version = Version::HTTP_11;
+        Ok(Response::from_parts(parts, Body::stream(body)))
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+fn too_large(limit: u64) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body exceeds this operation's limit of {limit} bytes"),
+    )
+}
+
+fn is_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<BodyTooLarge>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        out.push_str(": ");
+        out.push_str(&err.to_string());
+        cur = err.source();
+    }
+    out
+}
+
+/// Removes the headers that describe one connection rather than the message.
+pub fn remove_hop_by_hop(h: &mut HeaderMap) {
+    if let Some(conn) = h.remove(header::CONNECTION) {
+        if let Ok(list) = conn.to_str() {
+            for name in list.split(',') {
+                let name = name.trim();
+                if !name.is_empty() {
+                    h.remove(name);
+                }
+            }
+        }
+        // Further Connection headers (rare) name more hop-by-hop headers.
+        while let Some(more) = h.remove(header::CONNECTION) {
+            if let Ok(list) = more.to_str() {
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    h.remove(name);
+                }
+            }
+        }
+    }
+    for name in [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::PROXY_AUTHORIZATION,
+        &header::PROXY_AUTHENTICATE,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+    ] {
+        h.remove(name);
+    }
+}

@@ -1,0 +1,328 @@
+//! The listener and the request phases.
+//!
+//! Phases, in order (see `docs/phases.md`): accept (HTTP/1.1 and h2c on one port, header
+//! read timeout, request id) → check the path → route (generated `match`) → forward to the
+//! upstream or answer from the spec's examples. Later phases (authentication, limits,
+//! transforms) slot in between routing and forwarding.
+//!
+//! Shutdown: on SIGTERM or SIGINT the listener closes, in-flight requests finish (up to
+//! `GATEWAY_SHUTDOWN_GRACE`), then the process exits.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::body::Body;
+use crate::gateway::{Gateway, MockResponse};
+use crate::param;
+use crate::problem::Problem;
+use crate::proxy::{Proxy, Target};
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Process settings, from `GATEWAY_*` environment variables.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `GATEWAY_LISTEN`, default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// `GATEWAY_WORKERS`: worker threads; 1 runs everything on one thread. Default: cores.
+    pub workers: usize,
+    /// `GATEWAY_SHUTDOWN_GRACE`: how long in-flight requests may take after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// `GATEWAY_HEADER_TIMEOUT`: how long a client may take to send request headers.
+    pub header_timeout: Duration,
+}
+
+impl Settings {
+    /// Reads the settings; every malformed variable is named in the error.
+    pub fn from_env() -> Result<Settings, Vec<String>> {
+        let mut errors = Vec::new();
+        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let listen = var("GATEWAY_LISTEN", "127.0.0.1:8080");
+        let workers = var("GATEWAY_WORKERS", "0");
+        let grace = var("GATEWAY_SHUTDOWN_GRACE", "30");
+        let header = var("GATEWAY_HEADER_TIMEOUT", "30");
+        let listen = listen.parse().unwrap_or_else(|_| {
+            errors.push(format!("GATEWAY_LISTEN=`{listen}` is not an address like 127.0.0.1:8080"));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let workers = match workers.parse::<usize>() {
+            Ok(0) => std::thread::available_parallelism().map_or(1, usize::from),
+            Ok(n) => n,
+            Err(_) => {
+                errors.push(format!("GATEWAY_WORKERS=`{workers}` is not a number"));
+                1
+            }
+        };
+        let mut secs = |name: &str, v: &str| match v.parse::<u64>() {
+            Ok(n) => Duration::from_secs(n),
+            Err(_) => {
+                errors.push(format!("{name}=`{v}` is not a number of seconds"));
+                Duration::from_secs(30)
+            }
+        };
+        let shutdown_grace = secs("GATEWAY_SHUTDOWN_GRACE", &grace);
+        let header_timeout = secs("GATEWAY_HEADER_TIMEOUT", &header);
+        if errors.is_empty() {
+            Ok(Settings { listen, workers, shutdown_grace, header_timeout })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Everything a request needs, built once at start-up and never freed.
+#[derive(Debug)]
+struct State {
+    proxy: Proxy,
+    targets: Vec<Target>,
+}
+
+/// Resolves every upstream URL of `G` with `lookup` (the environment in production).
+///
+/// Returns one target per upstream, or every problem at once: all missing variables in one
+/// message, then each malformed URL.
+pub fn resolve_upstreams<G: Gateway>(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Target>, Vec<String>> {
+    let mut missing = std::collections::BTreeSet::new();
+    let mut errors = Vec::new();
+    let mut targets = Vec::new();
+    for up in G::UPSTREAMS {
+        let url = match up.url {
+            None => String::new(),
+            Some(t) => match crate::env::resolve_with(t, lookup) {
+                Ok(u) => u,
+                Err(m) => {
+                    missing.extend(m);
+                    continue;
+                }
+            },
+        };
+        match Target::parse(&url) {
+            Ok(t) => targets.push(t),
+            Err(e) => errors.push(format!("upstream `{}`: {e}", up.name)),
+        }
+    }
+    if !missing.is_empty() {
+        let names: Vec<_> = missing.into_iter().collect();
+        errors.insert(0, format!("missing environment variables: {}", names.join(", ")));
+    }
+    if errors.is_empty() { Ok(targets) } else { Err(errors) }
+}
+
+/// The generated `main`: reads settings and upstreams from the environment, serves until
+/// SIGTERM or SIGINT, and drains in-flight requests before exiting.
+pub fn main<G: Gateway>() -> ExitCode {
+    init_logging();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(errors) => return fail(G::NAME, &errors),
+    };
+    let targets = match resolve_upstreams::<G>(&|n| std::env::var(n).ok()) {
+        Ok(t) => t,
+        Err(errors) => return fail(G::NAME, &errors),
+    };
+    let runtime = if settings.workers <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(settings.workers)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => return fail(G::NAME, &[format!("cannot start the async runtime: {e}")]),
+    };
+    let result = runtime.block_on(async {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+        for (up, t) in G::UPSTREAMS.iter().zip(&targets) {
+            if matches!(t, Target::Mock) {
+                tracing::warn!(upstream = up.name, "no URL set: serving the spec's examples");
+            }
+        }
+        tracing::info!(gateway = G::NAME, listen = %settings.listen, workers = settings.workers, "listening");
+        serve::<G>(listener, targets, &settings, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(G::NAME, &[e]),
+    }
+}
+
+fn fail(name: &str, errors: &[String]) -> ExitCode {
+    for e in errors {
+        eprintln!("{name}: error: {e}");
+    }
+    ExitCode::from(2)
+}
+
+fn init_logging() {
+    let level = match std::env::var("GATEWAY_LOG").as_deref() {
+        Ok("error") => tracing::Level::ERROR,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("info") => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    };
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level);
+    let _ = if std::env::var("GATEWAY_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
+}
+
+/// Resolves when the process receives SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves `G` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve<G: Gateway>(
+    listener: TcpListener,
+    targets: Vec<Target>,
+    settings: &Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let state: &'static State =
+        Box::leak(Box::new(State { proxy: Proxy::new()?, targets }));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::error!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = service_fn(move |req| handle::<G>(state, peer, req));
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(settings.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+    Ok(())
+}
+
+async fn handle<G: Gateway>(
+    state: &'static State,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let request_id = request_id(&req);
+    let mut resp = match dispatch::<G>(state, peer, req, &request_id).await {
+        Ok(r) => r,
+        Err(problem) => problem.into_response(request_id.to_str().ok()),
+    };
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
+    Ok(resp)
+}
+
+async fn dispatch<G: Gateway>(
+    state: &'static State,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    request_id: &HeaderValue,
+) -> Result<Response<Body>, Problem> {
+    let path = req.uri().path();
+    param::check_path(path).map_err(Problem::bad_path)?;
+    let plan = G::plan(req.method(), path).map_err(|e| e.into_problem())?;
+    let target = &state.targets[plan.op.upstream];
+    match target {
+        Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),
+        Target::Http { .. } => state.proxy.forward(target, plan, req, peer, request_id).await,
+    }
+}
+
+fn mock(example: Option<&MockResponse>, operation: &str) -> Result<Response<Body>, Problem> {
+    let Some(example) = example else {
+        return Err(Problem::new(
+            http::StatusCode::NOT_IMPLEMENTED,
+            format!("operation `{operation}` has no upstream URL and no example response"),
+        ));
+    };
+    let mut resp = Response::new(Body::full(bytes::Bytes::from_static(example.body.as_bytes())));
+    *resp.status_mut() =
+        http::StatusCode::from_u16(example.status).unwrap_or(http::StatusCode::OK);
+    if let Ok(ct) = HeaderValue::from_str(example.content_type) {
+        resp.headers_mut().insert(CONTENT_TYPE, ct);
+    }
+    Ok(resp)
+}
+
+/// The client's `X-Request-Id` when it is a sane token, otherwise a new random one.
+fn request_id<B>(req: &Request<B>) -> HeaderValue {
+    if let Some(v) = req.headers().get(&X_REQUEST_ID) {
+        let b = v.as_bytes();
+        if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic()) {
+            return v.clone();
+        }
+    }
+    let mut buf = [0u8; 32];
+    let n = fastrand::u128(..);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in buf.iter_mut().enumerate() {
+        *byte = HEX[((n >> (i * 4)) & 0xf) as usize];
+    }
+    // 32 hex digits are always a valid header value.
+    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
