@@ -516,7 +516,8 @@ def print_table(args, targets: list[str], summary: dict, preflight_info: dict) -
         print("-" * len(hdr2))
         for t in rest:
             s = summary[t]
-            print(f"{t:<{w}}{fmt(s['cpu_ratio'], 2):>8}{fmt(s['ratio_min'], 2):>11}"
+            name = t + (" !" if s["errors"] else "")
+            print(f"{name:<{w}}{fmt(s['cpu_ratio'], 2):>8}{fmt(s['ratio_min'], 2):>11}"
                   f"{fmt(s['ratio_max'], 2):>11}")
     warnings = []
     for t in targets:
@@ -654,6 +655,9 @@ def main(argv: list[str]) -> int:
     def on_signal(signum, _frame):
         raise SystemExit(128 + signum)
 
+    # Install explicitly: a shell may have started us with SIGINT ignored, and
+    # wrk stops early on SIGINT, which must never pass for a finished run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 

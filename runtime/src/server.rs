@@ -154,7 +154,9 @@ pub fn main<G: Gateway>() -> ExitCode {
                 tracing::warn!(upstream = up.name, "no URL set: serving the spec's examples");
             }
         }
-        tracing::info!(gateway = G::NAME, listen = %settings.listen, workers = settings.workers, "listening");
+        // One plain line, whatever the log level: tests and people read the bound address here.
+        let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
+        eprintln!("{}: listening on http://{addr} ({} worker thread{})", G::NAME, settings.workers, if settings.workers == 1 { "" } else { "s" });
         serve::<G>(listener, targets, &settings, shutdown_signal()).await
     });
     match result {

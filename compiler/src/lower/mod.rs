@@ -1,0 +1,699 @@
+//! Stage 2, `lower`: [`Spec`] → [`Model`], where every check lives.
+//!
+//! Lowering reads OpenAPI 3.0, 3.1 and Swagger 2.0 documents, the `x-gateway` extensions
+//! at document, path-item and operation level (operation over path item over document
+//! defaults), and collects every diagnostic before it gives up: a spec with five mistakes
+//! gets five errors in one run. It never returns a half-built model.
+
+mod example;
+pub mod names;
+pub mod reader;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::model::{Method, Model, Operation, ParamType, PathParam, PathTemplate, Piece, Rewrite, Segment, Upstream};
+use crate::spec::source::child;
+use crate::spec::{Resolved, Spec};
+use reader::{Obj, did_you_mean};
+
+/// Choices that come from the command line rather than the spec.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--default-upstream URL`: where operations with no upstream of their own go.
+    pub default_upstream: Option<String>,
+}
+
+/// The upstream name `--default-upstream` defines.
+pub const CLI_UPSTREAM: &str = "default";
+/// Upstream response deadline when nothing sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Request body limit when nothing sets one.
+pub const DEFAULT_MAX_BODY: u64 = 10 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    Swagger2,
+    OpenApi3,
+}
+
+/// Settings that cascade from the document to path items to operations.
+#[derive(Debug, Clone, Default)]
+struct Cascade {
+    upstream: Option<(String, Location)>,
+    timeout: Option<Duration>,
+    max_body: Option<u64>,
+}
+
+impl Cascade {
+    fn over(&self, base: &Cascade) -> Cascade {
+        Cascade {
+            upstream: self.upstream.clone().or_else(|| base.upstream.clone()),
+            timeout: self.timeout.or(base.timeout),
+            max_body: self.max_body.or(base.max_body),
+        }
+    }
+}
+
+struct UpstreamDecl {
+    upstream: Upstream,
+    timeout: Option<Duration>,
+    loc: Location,
+}
+
+/// An operation before names are made unique and upstreams are checked.
+struct Draft {
+    op: Operation,
+    operation_id: Option<String>,
+    loc: Location,
+    upstream_loc: Option<Location>,
+    explicit_timeout: bool,
+}
+
+/// Lowers the spec; `None` when any error was found (all of them are in `d`).
+pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> {
+    let mut name: Option<String> = None;
+    let mut upstreams: BTreeMap<String, UpstreamDecl> = BTreeMap::new();
+    let mut drafts = Vec::new();
+
+    for &root in &spec.roots {
+        let doc = &spec.docs[root];
+        let Some(version) = version(spec, root, doc, d) else { continue };
+        let mut defaults = Cascade::default();
+        if let Some(xg) = doc.get("x-gateway") {
+            read_document(root, xg, &mut name, &mut upstreams, &mut defaults, d);
+        }
+        if name.is_none() {
+            name = doc.pointer("/info/title").and_then(Value::as_str).map(names::kebab).filter(|n| !n.is_empty());
+        }
+        operations(spec, root, doc, version, &defaults, &mut drafts, d);
+    }
+
+    if let Some(url) = &opts.default_upstream {
+        if let Some(decl) = upstreams.get(CLI_UPSTREAM) {
+            d.push(Diagnostic::error(
+                "E0206",
+                Some(decl.loc.clone()),
+                format!("`--default-upstream` defines the upstream `{CLI_UPSTREAM}`, which the spec defines too"),
+            ));
+        } else {
+            upstreams.insert(
+                CLI_UPSTREAM.to_owned(),
+                UpstreamDecl {
+                    upstream: Upstream { name: CLI_UPSTREAM.to_owned(), url: Some(url.clone()) },
+                    timeout: None,
+                    loc: Location::value(spec.roots.first().copied().unwrap_or(0), ""),
+                },
+            );
+        }
+    }
+
+    let operations = finish_operations(drafts, &upstreams, opts, d);
+
+    if d.has_errors() {
+        return None;
+    }
+    Some(Model {
+        name: name.unwrap_or_else(|| "gateway".to_owned()),
+        sources: spec.roots.iter().map(|&f| spec.sources.display(f).to_owned()).collect(),
+        upstreams: upstreams.into_iter().map(|(k, v)| (k, v.upstream)).collect(),
+        operations,
+    })
+}
+
+fn version(spec: &Spec, file: usize, doc: &Value, d: &mut Diagnostics) -> Option<Version> {
+    if let Some(v) = doc.get("openapi") {
+        let text = v.as_str().unwrap_or_default();
+        if text.starts_with("3.0") || text.starts_with("3.1") {
+            return Some(Version::OpenApi3);
+        }
+        d.push(
+            Diagnostic::error("E0110", Some(Location::value(file, "/openapi")), format!("unsupported OpenAPI version `{}`", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                .hint("gatewayc reads OpenAPI 3.0.x, 3.1.x and Swagger 2.0"),
+        );
+        return None;
+    }
+    if let Some(v) = doc.get("swagger") {
+        if v.as_str() == Some("2.0") {
+            return Some(Version::Swagger2);
+        }
+        d.push(Diagnostic::error("E0110", Some(Location::value(file, "/swagger")), "unsupported Swagger version; only `2.0` exists"));
+        return None;
+    }
+    if doc.is_object() {
+        d.push(
+            Diagnostic::error("E0110", Some(Location::value(file, "")), format!("`{}` is not an OpenAPI document: it has no `openapi` or `swagger` field", spec.sources.display(file)))
+                .hint("add `openapi: 3.1.0` (or the version the document follows) at the top"),
+        );
+    } else {
+        d.push(Diagnostic::error("E0110", Some(Location::value(file, "")), "an OpenAPI document must be an object"));
+    }
+    None
+}
+
+fn read_document(
+    file: usize,
+    xg: &Value,
+    name: &mut Option<String>,
+    upstreams: &mut BTreeMap<String, UpstreamDecl>,
+    defaults: &mut Cascade,
+    d: &mut Diagnostics,
+) {
+    let Some(mut obj) = Obj::new(file, "/x-gateway".into(), xg, "the document's x-gateway", d) else { return };
+    if let Some(n) = obj.string("name", d) {
+        let valid = n.starts_with(|c: char| c.is_ascii_lowercase())
+            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            d.push(
+                Diagnostic::error("E0204", Some(obj.loc("name")), format!("gateway name `{n}` must be lower-case letters, digits and dashes"))
+                    .hint(format!("try `{}`", names::kebab(&n))),
+            );
+        } else if name.as_ref().is_some_and(|prev| prev != &n) {
+            d.push(Diagnostic::error("E0205", Some(obj.loc("name")), format!("gateway name `{n}` differs from the name given in an earlier spec file")));
+        } else {
+            *name = Some(n);
+        }
+    }
+    for (up_name, ptr, value) in obj.entries("upstreams", d) {
+        let loc = Location::key(file, ptr.clone());
+        if !up_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || up_name.is_empty() {
+            d.push(Diagnostic::error("E0207", Some(loc.clone()), format!("upstream name `{up_name}` must be letters, digits, `-` and `_`")));
+        }
+        let (url, timeout) = match value {
+            Value::String(s) => (Some(s.clone()), None),
+            other => {
+                let Some(mut up) = Obj::new(file, ptr, other, "an upstream", d) else { continue };
+                let url = up.string("url", d);
+                let timeout = up.duration("timeout", d);
+                up.unsupported(&["targets", "balance", "health", "retries", "tls"], d);
+                up.finish(d);
+                (url, timeout)
+            }
+        };
+        if let Some(u) = &url {
+            check_url_template(u, Location::value(file, child(&loc.pointer, "url")), d);
+        }
+        if let Some(prev) = upstreams.get(&up_name) {
+            d.push(
+                Diagnostic::error("E0208", Some(loc.clone()), format!("upstream `{up_name}` is defined twice"))
+                    .related(prev.loc.clone(), "first defined here"),
+            );
+            continue;
+        }
+        upstreams.insert(up_name.clone(), UpstreamDecl { upstream: Upstream { name: up_name, url }, timeout, loc });
+    }
+    if let Some(mut def) = obj.object("defaults", "x-gateway.defaults", d) {
+        if let Some(u) = def.string("upstream", d) {
+            defaults.upstream = Some((u, def.loc("upstream")));
+        }
+        defaults.timeout = def.duration("timeout", d);
+        defaults.max_body = def.size("max_body", d);
+        def.finish(d);
+    }
+    obj.unsupported(&["plans", "consumers", "limits", "cors", "version", "sunset"], d);
+    obj.finish(d);
+}
+
+/// An upstream URL: `${VAR}` references are fine; a literal URL must parse.
+fn check_url_template(url: &str, loc: Location, d: &mut Diagnostics) {
+    let mut rest = url;
+    while let Some(i) = rest.find("${") {
+        let Some(end) = rest[i..].find('}') else {
+            d.push(Diagnostic::error("E0209", Some(loc), format!("unclosed `${{` in upstream URL `{url}`")));
+            return;
+        };
+        let inner = &rest[i + 2..i + end];
+        let var = inner.split_once(":-").map_or(inner, |(v, _)| v);
+        if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            d.push(Diagnostic::error("E0209", Some(loc.clone()), format!("`${{{inner}}}` in upstream URL `{url}` is not a variable reference")).hint("write `${NAME}` or `${NAME:-default}`"));
+        }
+        rest = &rest[i + end + 1..];
+    }
+    if !url.contains("${") && !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        d.push(Diagnostic::error("E0209", Some(loc), format!("upstream URL `{url}` must start with http:// or https://")));
+    }
+}
+
+fn read_cascade(file: usize, pointer: String, xg: &Value, what: &'static str, d: &mut Diagnostics) -> (Cascade, Option<String>, Option<Location>) {
+    let mut c = Cascade::default();
+    let Some(mut obj) = Obj::new(file, pointer, xg, what, d) else { return (c, None, None) };
+    if let Some(u) = obj.string("upstream", d) {
+        c.upstream = Some((u, obj.loc("upstream")));
+    }
+    let rewrite = obj.string("path", d);
+    let rewrite_loc = rewrite.as_ref().map(|_| obj.loc("path"));
+    c.timeout = obj.duration("timeout", d);
+    c.max_body = obj.size("max_body", d);
+    obj.unsupported(&["rate_limit", "cache", "transform", "aggregate", "sunset", "multi_segment"], d);
+    obj.finish(d);
+    (c, rewrite, rewrite_loc)
+}
+
+/// RFC 3986 `pchar` (with `%` for text that is already percent-encoded).
+fn is_pchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b)
+}
+
+fn operations(spec: &Spec, file: usize, doc: &Value, version: Version, defaults: &Cascade, out: &mut Vec<Draft>, d: &mut Diagnostics) {
+    let Some(paths) = doc.get("paths") else {
+        let what = if doc.get("webhooks").is_some() { "has webhooks but no `paths`" } else { "has no `paths`" };
+        d.push(Diagnostic::warning("W0101", Some(Location::value(file, "")), format!("`{}` {what}: it adds no routes to the gateway", spec.sources.display(file))));
+        return;
+    };
+    let Some(paths) = paths.as_object() else {
+        d.push(reader::type_error(Location::value(file, "/paths"), "paths", "an object", paths));
+        return;
+    };
+    for (template, item) in paths {
+        let item_ptr = child("/paths", template);
+        let Some(item) = spec.deref(file, &item_ptr, item) else { continue };
+        let Some(item_map) = item.value.as_object() else {
+            d.push(reader::type_error(item.loc(), template, "a path item object", item.value));
+            continue;
+        };
+        let Some(path) = parse_template(template, Location::key(file, item_ptr.clone()), d) else { continue };
+        let (item_cascade, item_rewrite, item_rewrite_loc) = match item_map.get("x-gateway") {
+            Some(xg) => read_cascade(item.file, child(&item.pointer, "x-gateway"), xg, "a path item's x-gateway", d),
+            None => (Cascade::default(), None, None),
+        };
+        let item_cascade = item_cascade.over(defaults);
+        let item_params = params_of(spec, &item, version, d);
+        for method in Method::ALL {
+            let Some(op) = item_map.get(method.key()) else { continue };
+            let op_ptr = child(&item.pointer, method.key());
+            let Some(op) = spec.deref(item.file, &op_ptr, op) else { continue };
+            if !op.value.is_object() {
+                d.push(reader::type_error(op.loc(), method.key(), "an operation object", op.value));
+                continue;
+            }
+            let (op_cascade, op_rewrite, op_rewrite_loc) = match op.value.get("x-gateway") {
+                Some(xg) => read_cascade(op.file, child(&op.pointer, "x-gateway"), xg, "an operation's x-gateway", d),
+                None => (Cascade::default(), None, None),
+            };
+            let cascade = op_cascade.over(&item_cascade);
+            let explicit_timeout = op_cascade.timeout.or(item_cascade.timeout).is_some();
+            // Operation parameters override path-item parameters with the same name.
+            let mut declared = item_params.clone();
+            for p in params_of(spec, &op, version, d) {
+                declared.retain(|q: &DeclaredParam| q.name != p.name);
+                declared.push(p);
+            }
+            let params = path_params(&path, &declared, &op, d);
+            let (rewrite_text, rewrite_loc) = match (op_rewrite, op_rewrite_loc) {
+                (Some(r), l) => (Some(r), l),
+                _ => (item_rewrite.clone(), item_rewrite_loc.clone()),
+            };
+            let rewrite = match rewrite_text {
+                Some(text) => parse_rewrite(&text, &params, rewrite_loc.unwrap_or_else(|| op.loc()), d),
+                None => Some(default_rewrite(&path, &params)),
+            };
+            let Some(rewrite) = rewrite else { continue };
+            let operation_id = op.value.get("operationId").and_then(Value::as_str).map(str::to_owned);
+            let example = example::pick(spec, &op, version == Version::Swagger2);
+            out.push(Draft {
+                op: Operation {
+                    id: String::new(),
+                    variant: String::new(),
+                    method,
+                    path: path.clone(),
+                    params,
+                    upstream: cascade.upstream.as_ref().map(|(u, _)| u.clone()).unwrap_or_default(),
+                    rewrite,
+                    timeout: cascade.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                    max_body: cascade.max_body.unwrap_or(DEFAULT_MAX_BODY),
+                    example,
+                    source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
+                },
+                operation_id,
+                loc: op.loc(),
+                upstream_loc: cascade.upstream.map(|(_, l)| l),
+                explicit_timeout,
+            });
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DeclaredParam {
+    name: String,
+    ty: ParamType,
+    loc: Location,
+}
+
+/// The `in: path` parameters of a path item or operation.
+fn params_of(spec: &Spec, node: &Resolved<'_>, version: Version, d: &mut Diagnostics) -> Vec<DeclaredParam> {
+    let Some(list) = node.value.get("parameters") else { return Vec::new() };
+    let list_ptr = child(&node.pointer, "parameters");
+    let Some(items) = list.as_array() else {
+        d.push(reader::type_error(Location::value(node.file, list_ptr), "parameters", "an array", list));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, p) in items.iter().enumerate() {
+        let Some(p) = spec.deref(node.file, &child(&list_ptr, &i.to_string()), p) else { continue };
+        if p.value.get("in").and_then(Value::as_str) != Some("path") {
+            continue;
+        }
+        let Some(name) = p.value.get("name").and_then(Value::as_str) else {
+            d.push(Diagnostic::error("E0302", Some(p.loc()), "a parameter has no `name`"));
+            continue;
+        };
+        let ty = match version {
+            Version::Swagger2 => Some(param_type(p.value)),
+            Version::OpenApi3 => p.value.get("schema").map(|s| {
+                let ptr = child(&p.pointer, "schema");
+                spec.deref(p.file, &ptr, s).map_or(ParamType::String, |s| param_type(s.value))
+            }),
+        };
+        out.push(DeclaredParam { name: name.to_owned(), ty: ty.unwrap_or(ParamType::String), loc: p.loc() });
+    }
+    out
+}
+
+/// The parameter type a schema (or a Swagger 2.0 parameter) describes.
+fn param_type(schema: &Value) -> ParamType {
+    let ty = match schema.get("type") {
+        Some(Value::String(t)) => Some(t.as_str()),
+        // OpenAPI 3.1: `type: [integer, "null"]`; null never arrives in a path.
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null"),
+        _ => None,
+    };
+    let format = schema.get("format").and_then(Value::as_str);
+    match ty {
+        Some("integer") if format == Some("int32") => ParamType::Int32,
+        Some("integer") => ParamType::Int64,
+        Some("number") => ParamType::Number,
+        Some("boolean") => ParamType::Boolean,
+        Some("string") | None => {
+            let values: Option<Vec<String>> = schema
+                .get("enum")
+                .and_then(Value::as_array)
+                .map(|e| e.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect());
+            match values {
+                Some(v) if !v.is_empty() => ParamType::Enum(v),
+                _ if format == Some("uuid") => ParamType::Uuid,
+                _ => ParamType::String,
+            }
+        }
+        Some(_) => ParamType::String,
+    }
+}
+
+/// Splits a path template into segments and checks its braces.
+fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathTemplate> {
+    let mut text = raw;
+    if let Some(i) = text.find(['#', '?']) {
+        d.push(
+            Diagnostic::warning("W0201", Some(loc.clone()), format!("path `{raw}` contains `{}`; the part from there on is ignored", &text[i..i + 1]))
+                .hint("a path template holds only the path; query and fragment are not part of routing"),
+        );
+        text = &text[..i];
+    }
+    let Some(body) = text.strip_prefix('/') else {
+        d.push(Diagnostic::error("E0310", Some(loc), format!("path `{raw}` must start with `/`")));
+        return None;
+    };
+    let mut segments = Vec::new();
+    let mut names = HashSet::new();
+    for seg in body.split('/') {
+        match parse_pattern(seg) {
+            Ok(pieces) => {
+                for p in &pieces {
+                    if let Piece::Param(n) = p
+                        && !names.insert(n.clone())
+                    {
+                        d.push(Diagnostic::error("E0311", Some(loc.clone()), format!("path `{raw}` uses the parameter `{n}` twice")));
+                        return None;
+                    }
+                }
+                segments.push(if pieces.iter().all(|p| matches!(p, Piece::Lit(_))) {
+                    Segment::Literal(seg.to_owned())
+                } else {
+                    Segment::Pattern(pieces)
+                });
+            }
+            Err(why) => {
+                d.push(Diagnostic::error("E0312", Some(loc), format!("path `{raw}`: {why}")));
+                return None;
+            }
+        }
+    }
+    Some(PathTemplate { raw: text.to_owned(), segments })
+}
+
+/// Splits one segment into literal text and `{name}` parameters.
+fn parse_pattern(seg: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut rest = seg;
+    while !rest.is_empty() {
+        match rest.find(['{', '}']) {
+            None => {
+                pieces.push(Piece::Lit(rest.to_owned()));
+                break;
+            }
+            Some(i) if rest.as_bytes()[i] == b'}' => return Err(format!("unmatched `}}` in segment `{seg}`")),
+            Some(i) => {
+                if i > 0 {
+                    pieces.push(Piece::Lit(rest[..i].to_owned()));
+                }
+                let after = &rest[i + 1..];
+                let Some(end) = after.find('}') else { return Err(format!("unclosed `{{` in segment `{seg}`")) };
+                let name = &after[..end];
+                if name.is_empty() || name.contains('{') {
+                    return Err(format!("empty or nested parameter in segment `{seg}`"));
+                }
+                if matches!(pieces.last(), Some(Piece::Param(_))) {
+                    return Err(format!("two parameters with nothing between them in segment `{seg}` cannot be told apart"));
+                }
+                pieces.push(Piece::Param(name.to_owned()));
+                rest = &after[end + 1..];
+            }
+        }
+    }
+    if pieces.is_empty() {
+        pieces.push(Piece::Lit(String::new()));
+    }
+    Ok(pieces)
+}
+
+/// The typed path parameters of an operation, in template order.
+fn path_params(path: &PathTemplate, declared: &[DeclaredParam], op: &Resolved<'_>, d: &mut Diagnostics) -> Vec<PathParam> {
+    let mut out = Vec::new();
+    let mut idents = HashSet::new();
+    for seg in &path.segments {
+        let Segment::Pattern(pieces) = seg else { continue };
+        for piece in pieces {
+            let Piece::Param(name) = piece else { continue };
+            let ty = match declared.iter().find(|p| &p.name == name) {
+                Some(p) => p.ty.clone(),
+                None => {
+                    d.push(
+                        Diagnostic::warning("W0202", Some(op.loc()), format!("path parameter `{name}` of `{}` is not declared; it is treated as a string", path.raw))
+                            .hint(format!("declare it: `- {{ name: {name}, in: path, required: true, schema: {{ type: string }} }}`")),
+                    );
+                    ParamType::String
+                }
+            };
+            let ident = names::unique(names::snake(name), &mut idents, "_");
+            out.push(PathParam { name: name.clone(), ident, ty });
+        }
+    }
+    for p in declared {
+        if !out.iter().any(|q| q.name == p.name) {
+            d.push(Diagnostic::warning("W0203", Some(p.loc.clone()), format!("`{}` is declared `in: path` but `{}` has no `{{{}}}`", p.name, path.raw, p.name)));
+        }
+    }
+    out
+}
+
+fn default_rewrite(path: &PathTemplate, params: &[PathParam]) -> Vec<Rewrite> {
+    let mut out = Vec::new();
+    for seg in &path.segments {
+        out.push(Rewrite::Lit("/".to_owned()));
+        match seg {
+            Segment::Literal(l) => out.push(Rewrite::Lit(l.clone())),
+            Segment::Pattern(pieces) => {
+                for p in pieces {
+                    out.push(match p {
+                        Piece::Lit(l) => Rewrite::Lit(l.clone()),
+                        Piece::Param(n) => Rewrite::Param(params.iter().position(|q| &q.name == n).unwrap_or(0)),
+                    });
+                }
+            }
+        }
+    }
+    merge_lits(out)
+}
+
+fn merge_lits(parts: Vec<Rewrite>) -> Vec<Rewrite> {
+    let mut out: Vec<Rewrite> = Vec::new();
+    for p in parts {
+        match (out.last_mut(), p) {
+            (Some(Rewrite::Lit(prev)), Rewrite::Lit(l)) => prev.push_str(&l),
+            (_, Rewrite::Lit(l)) if l.is_empty() => {}
+            (_, p) => out.push(p),
+        }
+    }
+    out
+}
+
+/// Parses an `x-gateway.path` rewrite such as `/internal/pets/{petId}`.
+fn parse_rewrite(text: &str, params: &[PathParam], loc: Location, d: &mut Diagnostics) -> Option<Vec<Rewrite>> {
+    if !text.starts_with('/') {
+        d.push(Diagnostic::error("E0320", Some(loc), format!("rewrite `{text}` must start with `/`")));
+        return None;
+    }
+    if text.contains(['?', '#']) {
+        d.push(Diagnostic::error("E0321", Some(loc), format!("rewrite `{text}` may hold only a path; the client's query string is passed on as sent")));
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for seg in text.split('/') {
+        out.push(Rewrite::Lit("/".to_owned()));
+        let pieces = match parse_pattern(seg) {
+            Ok(p) => p,
+            Err(why) => {
+                d.push(Diagnostic::error("E0322", Some(loc.clone()), format!("rewrite `{text}`: {why}")));
+                return None;
+            }
+        };
+        for piece in pieces {
+            match piece {
+                Piece::Lit(l) => {
+                    if !l.bytes().all(is_pchar) {
+                        d.push(Diagnostic::error("E0323", Some(loc.clone()), format!("rewrite `{text}` contains characters that are not allowed in a URL path")));
+                        ok = false;
+                    }
+                    out.push(Rewrite::Lit(l));
+                }
+                Piece::Param(n) => match params.iter().position(|p| p.name == n) {
+                    Some(i) => out.push(Rewrite::Param(i)),
+                    None => {
+                        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+                        let mut diag = Diagnostic::error("E0324", Some(loc.clone()), format!("rewrite `{text}` uses `{{{n}}}`, which is not a path parameter of this operation"));
+                        diag = match did_you_mean(&n, &names) {
+                            Some(best) => diag.hint(format!("did you mean `{{{best}}}`?")),
+                            None if names.is_empty() => diag.hint("this operation has no path parameters"),
+                            None => diag.hint(format!("its path parameters are: {}", names.join(", "))),
+                        };
+                        d.push(diag);
+                        ok = false;
+                    }
+                },
+            }
+        }
+    }
+    // `split` yields an empty first segment for the leading `/`; drop that extra slash.
+    out.remove(0);
+    ok.then(|| merge_lits(out))
+}
+
+/// Assigns unique ids and identifiers, resolves upstreams, and sorts operations.
+fn finish_operations(
+    mut drafts: Vec<Draft>,
+    upstreams: &BTreeMap<String, UpstreamDecl>,
+    opts: &Options,
+    d: &mut Diagnostics,
+) -> Vec<Operation> {
+    drafts.sort_by(|a, b| (&a.op.path.raw, a.op.method).cmp(&(&b.op.path.raw, b.op.method)));
+    // First come, first served for operationIds, in document order of appearance.
+    let mut first_at: HashMap<String, Location> = HashMap::new();
+    let mut ids = HashSet::new();
+    let mut variants = HashSet::new();
+    let names: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+    for draft in &mut drafts {
+        let id = match &draft.operation_id {
+            Some(id) if !id.is_empty() => {
+                if let Some(first) = first_at.get(id) {
+                    let new = names::unique(id.clone(), &mut ids, "_");
+                    d.push(
+                        Diagnostic::warning("W0301", Some(Location::value(draft.loc.file, child(&draft.loc.pointer, "operationId"))), format!("operationId `{id}` is used twice; this operation is named `{new}`"))
+                            .related(first.clone(), "first used here"),
+                    );
+                    new
+                } else {
+                    first_at.insert(id.clone(), Location::value(draft.loc.file, child(&draft.loc.pointer, "operationId")));
+                    names::unique(id.clone(), &mut ids, "_")
+                }
+            }
+            _ => {
+                let generated = names::unique(format!("{}{}", draft.op.method.key(), names::pascal(&draft.op.path.raw)), &mut ids, "_");
+                d.push(Diagnostic::warning("W0302", Some(draft.loc.clone()), format!("operation `{} {}` has no operationId; it is named `{generated}`", draft.op.method.as_str(), draft.op.path.raw)));
+                generated
+            }
+        };
+        draft.op.variant = names::unique(names::pascal(&id), &mut variants, "");
+        draft.op.id = id;
+
+        if draft.op.upstream.is_empty() {
+            if opts.default_upstream.is_some() {
+                draft.op.upstream = CLI_UPSTREAM.to_owned();
+            } else if upstreams.len() == 1 {
+                draft.op.upstream = upstreams.keys().next().cloned().unwrap_or_default();
+            } else {
+                d.push(
+                    Diagnostic::error("E0301", Some(draft.loc.clone()), format!("operation `{}` reaches no upstream", draft.op.id))
+                        .hint("set `x-gateway.defaults.upstream` in the document, `x-gateway.upstream` on the operation, or pass `--default-upstream URL`"),
+                );
+                continue;
+            }
+        }
+        match upstreams.get(&draft.op.upstream) {
+            Some(decl) => {
+                if !draft.explicit_timeout && let Some(t) = decl.timeout {
+                    draft.op.timeout = t;
+                }
+            }
+            None => {
+                let mut diag = Diagnostic::error(
+                    "E0303",
+                    draft.upstream_loc.clone().or_else(|| Some(draft.loc.clone())),
+                    format!("upstream `{}` is not defined in `x-gateway.upstreams`", draft.op.upstream),
+                );
+                diag = match did_you_mean(&draft.op.upstream, &names) {
+                    Some(best) => diag.hint(format!("did you mean `{best}`?")),
+                    None if names.is_empty() => diag.hint("define it under `x-gateway.upstreams` at the top of the document"),
+                    None => diag.hint(format!("defined upstreams: {}", names.join(", "))),
+                };
+                d.push(diag);
+            }
+        }
+    }
+    check_ambiguity(&drafts, d);
+    drafts.into_iter().map(|dr| dr.op).collect()
+}
+
+/// Two templates of the same shape (the same segments once parameter names are erased)
+/// match exactly the same requests: that is fine when their methods differ, and an error
+/// naming both when a method appears on both. A literal and a parameter at the same
+/// position are not ambiguous: the literal wins (see docs/routing.md).
+fn check_ambiguity(drafts: &[Draft], d: &mut Diagnostics) {
+    let mut seen: HashMap<(Vec<String>, Method), &Draft> = HashMap::new();
+    for draft in drafts {
+        let shape: Vec<String> = draft.op.path.segments.iter().map(Segment::shape).collect();
+        match seen.get(&(shape.clone(), draft.op.method)) {
+            Some(first) => d.push(
+                Diagnostic::error(
+                    "E0401",
+                    Some(draft.loc.clone()),
+                    format!(
+                        "`{} {}` matches exactly the same requests as `{} {}`",
+                        draft.op.method.as_str(),
+                        draft.op.path.raw,
+                        first.op.method.as_str(),
+                        first.op.path.raw
+                    ),
+                )
+                .related(first.loc.clone(), "the other operation")
+                .hint("the two templates differ only in parameter names; merge them or give one a literal segment"),
+            ),
+            None => {
+                seen.insert((shape, draft.op.method), draft);
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The validated intermediate representation: what the gateway does, with every check
+//! already made.
+//!
+//! A [`Model`] exists only when lowering found no error; code generation reads it and
+//! cannot fail. Collections are ordered (`BTreeMap`, sorted `Vec`s) so that the same specs
+//! always give byte-identical code.
+//!
+//! Later capabilities attach where they belong: authentication schemes and plans on the
+//! [`Model`], per-operation security, limits, transforms and aggregation on [`Operation`]
+//! (see ARCHITECTURE.md).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A whole gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// `x-gateway.name`, or a name derived from `info.title`; lower-case with dashes.
+    pub name: String,
+    /// The spec files the gateway came from, as shown to users.
+    pub sources: Vec<String>,
+    /// Upstream services by name.
+    pub upstreams: BTreeMap<String, Upstream>,
+    /// Every operation, sorted by path template then method.
+    pub operations: Vec<Operation>,
+}
+
+/// An upstream service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Its name in `x-gateway.upstreams`.
+    pub name: String,
+    /// URL template with `${VAR}` references, resolved at start-up; `None` serves examples.
+    pub url: Option<String>,
+}
+
+/// HTTP methods an OpenAPI path item can hold, in the order routes list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Method {
+    /// GET
+    Get,
+    /// HEAD
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+    /// OPTIONS
+    Options,
+    /// TRACE
+    Trace,
+}
+
+impl Method {
+    /// All methods, in order.
+    pub const ALL: [Method; 8] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+        Method::Trace,
+    ];
+
+    /// The method for a path-item key (`get`, `post`, ...).
+    pub fn from_key(key: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    /// The lower-case path-item key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Head => "head",
+            Method::Post => "post",
+            Method::Put => "put",
+            Method::Patch => "patch",
+            Method::Delete => "delete",
+            Method::Options => "options",
+            Method::Trace => "trace",
+        }
+    }
+
+    /// The upper-case method name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
+        }
+    }
+}
+
+/// A path template split into segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    /// As written in the spec (without any `#fragment`).
+    pub raw: String,
+    /// The segments between slashes; `/` alone is one empty literal segment.
+    pub segments: Vec<Segment>,
+}
+
+/// One path segment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Segment {
+    /// Literal text, matched exactly.
+    Literal(String),
+    /// Parameters and literal text (`{id}`, `{Sid}.json`, `{name}:cancel`).
+    Pattern(Vec<Piece>),
+}
+
+/// A piece of a pattern segment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Piece {
+    /// Literal text.
+    Lit(String),
+    /// The parameter with this name.
+    Param(String),
+}
+
+impl Segment {
+    /// The segment's shape, with parameter names erased: two templates whose segments all
+    /// have the same shapes match exactly the same paths.
+    pub fn shape(&self) -> String {
+        match self {
+            Segment::Literal(l) => l.clone(),
+            Segment::Pattern(pieces) => pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Lit(l) => l.clone(),
+                    Piece::Param(_) => "{}".to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The type a path parameter's value must parse as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamType {
+    /// Any non-empty string.
+    String,
+    /// `type: integer, format: int32`.
+    Int32,
+    /// `type: integer` (64-bit).
+    Int64,
+    /// `type: number`.
+    Number,
+    /// `type: boolean`.
+    Boolean,
+    /// `type: string` with `enum`.
+    Enum(Vec<String>),
+    /// `type: string, format: uuid`.
+    Uuid,
+}
+
+/// A path parameter of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathParam {
+    /// Name in the spec.
+    pub name: String,
+    /// Rust identifier for generated code (unique within the operation).
+    pub ident: String,
+    /// Type from its schema.
+    pub ty: ParamType,
+}
+
+/// A piece of the upstream path an operation sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Literal text.
+    Lit(String),
+    /// The value of the path parameter at this index of [`Operation::params`].
+    Param(usize),
+}
+
+/// A canned response taken from the spec's examples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// Status code.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: String,
+    /// The body, serialised.
+    pub body: String,
+}
+
+/// One operation: a method on a path template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    /// operationId, or a generated unique name.
+    pub id: String,
+    /// PascalCase identifier for the route variant.
+    pub variant: String,
+    /// The method.
+    pub method: Method,
+    /// The request path template.
+    pub path: PathTemplate,
+    /// Path parameters, in template order.
+    pub params: Vec<PathParam>,
+    /// Name of the upstream it goes to.
+    pub upstream: String,
+    /// The upstream path, with parameters substituted.
+    pub rewrite: Vec<Rewrite>,
+    /// Deadline for the upstream's response head.
+    pub timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body: u64,
+    /// The example response for mock mode.
+    pub example: Option<Example>,
+    /// Where the operation is defined: (file, pointer), for generated comments.
+    pub source: String,
+}

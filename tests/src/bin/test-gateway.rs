@@ -1,0 +1,15 @@
+//! Serves one of the accepted specs by name: `test-gateway proxy`. The run-tier tests start
+//! it as a real process, so they can measure its memory and send it signals.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    match gatewayc_tests::main_for(&name) {
+        Some(code) => code,
+        None => {
+            eprintln!("test-gateway: unknown spec `{name}`; known: {}", gatewayc_tests::NAMES.join(", "));
+            ExitCode::from(2)
+        }
+    }
+}
