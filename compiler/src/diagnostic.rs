@@ -220,29 +220,38 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources) {
         Severity::Warning => "warning",
     };
     let _ = writeln!(out, "{sev}[{}]: {}", d.code, d.message);
+    // One gutter width for every snippet of the diagnostic, as rustc does.
+    let gutter = d
+        .location
+        .iter()
+        .chain(d.related.iter().map(|(l, _)| l))
+        .filter_map(|l| sources.locate(l))
+        .map(|p| p.line.to_string().len())
+        .max()
+        .unwrap_or(1);
     if let Some(loc) = &d.location {
-        render_snippet(out, loc, None, sources);
+        render_snippet(out, loc, None, gutter, sources);
     }
     for (loc, note) in &d.related {
-        render_snippet(out, loc, Some(note), sources);
+        render_snippet(out, loc, Some(note), gutter, sources);
     }
     if let Some(hint) = &d.hint {
-        let _ = writeln!(out, "   = help: {hint}");
+        let _ = writeln!(out, "{} = help: {hint}", " ".repeat(gutter));
     }
     out.push('\n');
 }
 
-fn render_snippet(out: &mut String, loc: &Location, note: Option<&str>, sources: &Sources) {
+fn render_snippet(out: &mut String, loc: &Location, note: Option<&str>, gutter: usize, sources: &Sources) {
     let file = sources.display(loc.file);
     let pointer = if loc.pointer.is_empty() { "#".to_owned() } else { format!("#{}", loc.pointer) };
     let Some(pos) = sources.locate(loc) else {
-        let _ = writeln!(out, "  --> {file} (at {pointer})");
+        let _ = writeln!(out, "{}--> {file} (at {pointer})", " ".repeat(gutter));
         if let Some(note) = note {
-            let _ = writeln!(out, "   = note: {note}");
+            let _ = writeln!(out, "{} = note: {note}", " ".repeat(gutter));
         }
         return;
     };
-    let _ = writeln!(out, "  --> {file}:{}:{} (at {pointer})", pos.line, pos.col);
+    let _ = writeln!(out, "{}--> {file}:{}:{} (at {pointer})", " ".repeat(gutter), pos.line, pos.col);
     let Some(line) = sources.line_text(loc.file, pos.line) else { return };
     // Long lines (minified JSON) are shown as a window around the column.
     let chars: Vec<char> = line.chars().collect();
@@ -250,10 +259,9 @@ fn render_snippet(out: &mut String, loc: &Location, note: Option<&str>, sources:
     let end = (start + 100).min(chars.len());
     let shown: String = chars[start.min(chars.len())..end].iter().collect();
     let prefix = if start > 0 { "..." } else { "" };
-    let gutter = pos.line.to_string().len();
     let pad = " ".repeat(gutter);
     let _ = writeln!(out, "{pad} |");
-    let _ = writeln!(out, "{} | {prefix}{}", pos.line, shown.trim_end());
+    let _ = writeln!(out, "{:>gutter$} | {prefix}{}", pos.line, shown.trim_end());
     let caret_col = pos.col.saturating_sub(1) - start + prefix.len();
     let width = pos.len.clamp(1, end.saturating_sub(pos.col.saturating_sub(1)).max(1));
     let label = note.map(|n| format!(" {n}")).unwrap_or_default();

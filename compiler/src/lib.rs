@@ -6,6 +6,7 @@
 //! source; infallible) → `emit` (source + templates → [`emit::Crate`]). Only `load` reads
 //! files; only the binary writes them.
 
+pub mod cli;
 pub mod codegen;
 pub mod diagnostic;
 pub mod emit;

@@ -177,6 +177,7 @@ fn read_document(
             *name = Some(n);
         }
     }
+    let mut own = Vec::new();
     for (up_name, ptr, value) in obj.entries("upstreams", d) {
         let loc = Location::key(file, ptr.clone());
         if !up_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || up_name.is_empty() {
@@ -203,7 +204,12 @@ fn read_document(
             );
             continue;
         }
+        own.push((up_name.clone(), loc.clone()));
         upstreams.insert(up_name.clone(), UpstreamDecl { upstream: Upstream { name: up_name, url }, timeout, loc });
+    }
+    // A document with a single upstream needs no `defaults.upstream`.
+    if let [(only, loc)] = own.as_slice() {
+        defaults.upstream = Some((only.clone(), loc.clone()));
     }
     if let Some(mut def) = obj.object("defaults", "x-gateway.defaults", d) {
         if let Some(u) = def.string("upstream", d) {
@@ -328,7 +334,7 @@ fn operations(spec: &Spec, file: usize, doc: &Value, version: Version, defaults:
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                 },
                 operation_id,
-                loc: op.loc(),
+                loc: Location::key(op.file, op.pointer.clone()),
                 upstream_loc: cascade.upstream.map(|(_, l)| l),
                 explicit_timeout,
             });
@@ -491,7 +497,7 @@ fn path_params(path: &PathTemplate, declared: &[DeclaredParam], op: &Resolved<'_
                 Some(p) => p.ty.clone(),
                 None => {
                     d.push(
-                        Diagnostic::warning("W0202", Some(op.loc()), format!("path parameter `{name}` of `{}` is not declared; it is treated as a string", path.raw))
+                        Diagnostic::warning("W0202", Some(Location::key(op.file, op.pointer.clone())), format!("path parameter `{name}` of `{}` is not declared; it is treated as a string", path.raw))
                             .hint(format!("declare it: `- {{ name: {name}, in: path, required: true, schema: {{ type: string }} }}`")),
                     );
                     ParamType::String
@@ -632,8 +638,6 @@ fn finish_operations(
         if draft.op.upstream.is_empty() {
             if opts.default_upstream.is_some() {
                 draft.op.upstream = CLI_UPSTREAM.to_owned();
-            } else if upstreams.len() == 1 {
-                draft.op.upstream = upstreams.keys().next().cloned().unwrap_or_default();
             } else {
                 d.push(
                     Diagnostic::error("E0301", Some(draft.loc.clone()), format!("operation `{}` reaches no upstream", draft.op.id))

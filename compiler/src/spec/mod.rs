@@ -167,7 +167,7 @@ pub fn load(paths: &[PathBuf], base: &Path, diags: &mut Diagnostics) -> Spec {
                     diags.push(
                         Diagnostic::error(
                             "E0105",
-                            Some(Location::value(file, pointer.clone())),
+                            Some(Location::value(file, child(&pointer, "$ref"))),
                             format!("`$ref` to `{file_part}` needs the network; gatewayc reads only local files"),
                         )
                         .hint("download the document next to the spec and refer to it by relative path"),
@@ -178,7 +178,7 @@ pub fn load(paths: &[PathBuf], base: &Path, diags: &mut Diagnostics) -> Spec {
                 let Ok(canon) = std::fs::canonicalize(&target) else {
                     diags.push(Diagnostic::error(
                         "E0103",
-                        Some(Location::value(file, pointer.clone())),
+                        Some(Location::value(file, child(&pointer, "$ref"))),
                         format!("`$ref` names `{file_part}`, which cannot be read"),
                     ));
                     continue;
@@ -330,11 +330,12 @@ fn read(path: &Path, base: &Path, spec: &mut Spec, diags: &mut Diagnostics) -> O
         Err(errors) => {
             spec.docs.push(Value::Null);
             for (message, pos, pointer, first) in errors {
-                let mut loc = Location::value(file, pointer.unwrap_or_default());
+                let pointer = pointer.unwrap_or_default();
+                let mut loc = Location::value(file, pointer.clone());
                 loc.pos = Some(pos);
                 let mut d = Diagnostic::error("E0102", Some(loc), message);
                 if let Some(first) = first {
-                    let mut floc = Location::value(file, String::new());
+                    let mut floc = Location::value(file, pointer);
                     floc.pos = Some(first);
                     d = d.related(floc, "first defined here");
                 }

@@ -1,0 +1,306 @@
+//! The `gatewayc` command line: a thin shell over [`crate::compile`].
+//!
+//! It lives in the library so that the end-to-end tests can build the same binary.
+
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::emit::{Crate, EmitOptions};
+use crate::{Input, Output, compile, lower};
+
+/// Compile OpenAPI documents annotated with `x-gateway` into an API gateway.
+#[derive(Parser, Debug)]
+#[command(name = "gatewayc", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Validate specs and report every problem with its location; exit 1 on errors.
+    Check {
+        #[command(flatten)]
+        specs: Specs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Generate the gateway crate into DIR and compile it; prints the binary's path.
+    Build {
+        #[command(flatten)]
+        specs: Specs,
+        #[command(flatten)]
+        out: OutArgs,
+        /// Only write the crate; do not run cargo.
+        #[arg(long)]
+        emit_only: bool,
+    },
+    /// Print the compiled route table.
+    Routes {
+        #[command(flatten)]
+        specs: Specs,
+    },
+    /// Build the gateway and start it. Upstreams with no URL answer from the spec's examples.
+    Run {
+        #[command(flatten)]
+        specs: Specs,
+        /// Where to generate the crate [default: .gatewayc/<name>].
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Build with optimisations.
+        #[arg(long)]
+        release: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Specs {
+    /// Spec files (YAML or JSON); several files compile into one gateway.
+    #[arg(required = true, value_name = "SPEC")]
+    specs: Vec<PathBuf>,
+    /// Send every operation that names no upstream to this URL.
+    #[arg(long, value_name = "URL")]
+    default_upstream: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct OutArgs {
+    /// Directory to generate the crate into.
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+    /// Build with optimisations.
+    #[arg(long)]
+    release: bool,
+    /// Path of the gatewayc-runtime crate [default: the one this gatewayc was built with,
+    /// or $GATEWAYC_RUNTIME_PATH].
+    #[arg(long, value_name = "DIR")]
+    runtime_path: Option<PathBuf>,
+    /// Generate a member of an enclosing workspace (no `[workspace]` table); used for
+    /// this repository's generated-example/.
+    #[arg(long)]
+    workspace_member: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+}
+
+/// Parses the command line and runs the command; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::Check { specs, format } => {
+            let out = compile(&input(&specs, None)?);
+            match format {
+                Format::Human => eprint!("{}", out.diagnostics.render_human(&out.sources)),
+                Format::Json => println!("{}", out.diagnostics.render_json(&out.sources)),
+            }
+            if out.model.is_none() {
+                return Ok(ExitCode::FAILURE);
+            }
+            if format == Format::Human {
+                let ops = out.model.as_ref().map_or(0, |m| m.operations.len());
+                eprintln!("ok: {ops} operations");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Routes { specs } => {
+            let out = compile(&input(&specs, None)?);
+            eprint!("{}", out.diagnostics.render_human(&out.sources));
+            let Some(model) = out.model else { return Ok(ExitCode::FAILURE) };
+            print!("{}", routes_table(&model));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Build { specs, out, emit_only } => {
+            let krate = generate(&specs, &out.out, out.runtime_path.as_deref(), out.workspace_member)?;
+            let Some(krate) = krate else { return Ok(ExitCode::FAILURE) };
+            if emit_only {
+                eprintln!("wrote {} to {}", krate.package, out.out.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let bin = cargo_build(&out.out, &krate.package, out.release)?;
+            println!("{}", bin.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run { specs, out, release } => {
+            let probe = compile(&input(&specs, None)?);
+            let Some(model) = probe.model else {
+                eprint!("{}", probe.diagnostics.render_human(&probe.sources));
+                return Ok(ExitCode::FAILURE);
+            };
+            let dir = out.unwrap_or_else(|| Path::new(".gatewayc").join(&model.name));
+            let Some(krate) = generate(&specs, &dir, None, false)? else { return Ok(ExitCode::FAILURE) };
+            let bin = cargo_build(&dir, &krate.package, release)?;
+            eprintln!("starting {}", bin.display());
+            exec(&bin)
+        }
+    }
+}
+
+fn input(specs: &Specs, emit: Option<EmitOptions>) -> Result<Input> {
+    Ok(Input {
+        specs: specs.specs.clone(),
+        base: std::env::current_dir().context("cannot read the current directory")?,
+        options: lower::Options { default_upstream: specs.default_upstream.clone() },
+        emit,
+    })
+}
+
+/// The runtime crate this gatewayc was built next to.
+fn default_runtime() -> PathBuf {
+    match std::env::var_os("GATEWAYC_RUNTIME_PATH") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("runtime"),
+    }
+}
+
+/// Checks, generates and writes the crate; `None` when the specs have errors (printed).
+fn generate(specs: &Specs, dir: &Path, runtime: Option<&Path>, member: bool) -> Result<Option<Crate>> {
+    let runtime = runtime.map_or_else(default_runtime, Path::to_path_buf);
+    let runtime = std::fs::canonicalize(&runtime).with_context(|| {
+        format!("gatewayc-runtime not found at {}; pass --runtime-path or set GATEWAYC_RUNTIME_PATH", runtime.display())
+    })?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir_abs = std::fs::canonicalize(dir)?;
+    let runtime_path = relative_or_absolute(&dir_abs, &runtime);
+    let out: Output = compile(&input(specs, Some(EmitOptions { runtime_path, standalone: !member }))?);
+    eprint!("{}", out.diagnostics.render_human(&out.sources));
+    let Some(krate) = out.krate else { return Ok(None) };
+    let krate = krate?;
+    for (path, contents) in &krate.files {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // Leave unchanged files alone so cargo does not rebuild them.
+        if std::fs::read_to_string(&target).ok().as_deref() != Some(contents.as_str()) {
+            std::fs::write(&target, contents).with_context(|| format!("cannot write {}", target.display()))?;
+        }
+    }
+    Ok(Some(krate))
+}
+
+/// `runtime` relative to `dir` when both are inside the repository that holds the runtime
+/// (so committed output has no machine path), absolute otherwise.
+fn relative_or_absolute(dir: &Path, runtime: &Path) -> String {
+    if let Some(repo) = runtime.parent()
+        && dir.starts_with(repo)
+        && let Ok(rest) = dir.strip_prefix(repo)
+    {
+        let ups = rest.components().count();
+        let mut rel = PathBuf::new();
+        for _ in 0..ups {
+            rel.push("..");
+        }
+        rel.push(runtime.file_name().unwrap_or_default());
+        return rel.to_string_lossy().into_owned();
+    }
+    runtime.to_string_lossy().into_owned()
+}
+
+/// Runs `cargo build` on the generated crate, showing cargo's progress, and returns the
+/// binary's path.
+fn cargo_build(dir: &Path, package: &str, release: bool) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build").arg("--manifest-path").arg(dir.join("Cargo.toml")).arg("--bin").arg(package);
+    cmd.arg("--message-format=json-render-diagnostics");
+    if release {
+        cmd.arg("--release");
+    }
+    if std::io::stderr().is_terminal() {
+        cmd.arg("--color=always");
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    eprintln!("compiling {package} (cargo build{})", if release { " --release" } else { "" });
+    let mut child = cmd.spawn().context("cannot run cargo; is it installed and on PATH?")?;
+    let mut binary = None;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if msg["reason"] == "compiler-artifact"
+                && let Some(exe) = msg["executable"].as_str()
+            {
+                binary = Some(PathBuf::from(exe));
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("cargo build failed for the generated crate in {}", dir.display());
+    }
+    binary.context("cargo reported no executable for the generated crate")
+}
+
+#[cfg(unix)]
+fn exec(bin: &Path) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let err = Command::new(bin).exec();
+    Err(err).with_context(|| format!("cannot start {}", bin.display()))
+}
+
+#[cfg(not(unix))]
+fn exec(bin: &Path) -> Result<ExitCode> {
+    let status = Command::new(bin).status()?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn routes_table(model: &crate::model::Model) -> String {
+    use crate::model::Rewrite;
+    let mut rows = vec![[
+        "METHOD".to_owned(),
+        "PATH".to_owned(),
+        "OPERATION".to_owned(),
+        "UPSTREAM".to_owned(),
+        "UPSTREAM PATH".to_owned(),
+        "TIMEOUT".to_owned(),
+    ]];
+    for op in &model.operations {
+        let rewrite: String = op
+            .rewrite
+            .iter()
+            .map(|r| match r {
+                Rewrite::Lit(l) => l.clone(),
+                Rewrite::Param(i) => format!("{{{}}}", op.params[*i].name),
+            })
+            .collect();
+        rows.push([
+            op.method.as_str().to_owned(),
+            op.path.raw.clone(),
+            op.id.clone(),
+            op.upstream.clone(),
+            rewrite,
+            format!("{}ms", op.timeout.as_millis()),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,17 @@
+//! End-to-end tests of gatewayc, in tiers (see ARCHITECTURE.md):
+//!
+//! 1. `accepted`: each spec in `specs/accepted/` checks clean and its generated code is
+//!    snapshotted; `build.rs` compiles that code into this crate with warnings denied.
+//! 2. `rejected`: each spec in `specs/rejected/` fails, and its rendered diagnostics are
+//!    snapshotted.
+//! 3. `example`: `generated-example/` is exactly what gatewayc generates today.
+//! 4. `routing` and `proxy`: generated routers in-process, then real gateway processes
+//!    with mock upstreams on 127.0.0.1 over real HTTP.
+
+mod accepted;
+mod cli;
+mod example;
+mod proxy;
+mod rejected;
+mod routing;
+mod support;

@@ -1,0 +1,317 @@
+//! Shared pieces of the end-to-end tests: paths, compiling specs, a mock upstream, a gateway
+//! process, and an HTTP client.
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Spec files directly in `specs/<dir>`, sorted.
+pub fn specs_in(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("specs").join(dir))
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "json"));
+    v.sort();
+    v
+}
+
+/// The file stem of a path.
+pub fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Compiles specs the way `gatewayc check` does, with paths shown relative to the repo.
+pub fn compile(specs: &[PathBuf], default_upstream: Option<&str>, emit: Option<gatewayc::emit::EmitOptions>) -> gatewayc::Output {
+    gatewayc::compile(&gatewayc::Input {
+        specs: specs.to_vec(),
+        base: root(),
+        options: gatewayc::lower::Options { default_upstream: default_upstream.map(str::to_owned) },
+        emit,
+    })
+}
+
+/// Runs the `gatewayc` binary with `args` in the repository root.
+pub fn gatewayc(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gatewayc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run gatewayc: {e}"))
+}
+
+/// What the mock upstream saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: http::HeaderMap,
+}
+
+/// A mock upstream on 127.0.0.1 that records requests and behaves by path:
+/// `/echo` streams the request body back, `/bytes/N` streams N bytes, `/slow/MS` and
+/// `/drain/MS` answer after MS milliseconds, `/reset` drops the connection, anything else
+/// answers 200 with `{"path": ...}`.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| upstream_handler(req, log.clone()));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream { addr, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen.lock().map(|s| s.last().cloned()).ok().flatten().unwrap_or_else(|| panic!("the upstream saw no request"))
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}
+
+type UpBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+
+async fn upstream_handler(req: Request<Incoming>, log: Arc<Mutex<Vec<Seen>>>) -> Result<Response<UpBody>, std::io::Error> {
+    let path = req.uri().path().to_owned();
+    let pq = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    if let Ok(mut l) = log.lock() {
+        l.push(Seen { method: req.method().to_string(), path_and_query: pq.clone(), headers: req.headers().clone() });
+    }
+    let num = |prefix: &str| path.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+    if path == "/echo" {
+        return Ok(Response::new(req.into_body().boxed()));
+    }
+    if let Some(n) = num("/bytes/") {
+        return Ok(Response::new(Pattern::new(n).map_err(|never| match never {}).boxed()));
+    }
+    if let Some(ms) = num("/slow/").or_else(|| num("/drain/")) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if path == "/reset" {
+        return Err(std::io::Error::other("the mock upstream drops this connection"));
+    }
+    let body = serde_json::json!({ "path": pq }).to_string();
+    let mut resp = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
+    resp.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
+    Ok(resp)
+}
+
+/// A body of `len` bytes whose byte `i` is `i % 251`, produced in 64 KiB frames.
+#[derive(Debug)]
+pub struct Pattern {
+    sent: u64,
+    len: u64,
+}
+
+impl Pattern {
+    pub fn new(len: u64) -> Self {
+        Pattern { sent: 0, len }
+    }
+
+    pub fn byte(i: u64) -> u8 {
+        (i % 251) as u8
+    }
+}
+
+impl hyper::body::Body for Pattern {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.sent >= self.len {
+            return Poll::Ready(None);
+        }
+        let n = (self.len - self.sent).min(64 * 1024);
+        let start = self.sent;
+        let chunk: Vec<u8> = (start..start + n).map(Pattern::byte).collect();
+        self.sent += n;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.len - self.sent)
+    }
+}
+
+/// A running gateway process (`test-gateway <spec>`), killed when dropped.
+#[derive(Debug)]
+pub struct Gateway {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    /// Starts the accepted spec `name` with extra environment variables.
+    pub fn start(name: &str, env: &[(&str, String)]) -> Gateway {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_test-gateway"));
+        cmd.arg(name)
+            .env("GATEWAY_LISTEN", "127.0.0.1:0")
+            .env("GATEWAY_WORKERS", "1")
+            .env("GATEWAY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start test-gateway: {e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let addr = addr.split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = tx.send(addr);
+                }
+                if let Ok(mut l) = sink.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("test-gateway {name} did not start; stderr:\n{}", log.lock().map(|l| l.clone()).unwrap_or_default()));
+        let addr = addr.parse().unwrap_or_else(|e| panic!("bad address {addr}: {e}"));
+        Gateway { child, addr, stderr: log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The process's peak resident memory (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, sig: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap_or(0);
+        // SAFETY-free: libc::kill is a plain system call; the pid is our own child's.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for the process to exit, up to `limit`.
+    pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP/1.1 client with a fresh pool.
+pub fn client<B>() -> Client<HttpConnector, B>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Asserts this is a problem+json response with `status`.
+    pub fn assert_problem(&self, status: u16) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"));
+        let j = self.json();
+        assert_eq!(j["status"], status);
+        assert!(j["title"].is_string() && j["detail"].is_string(), "{j}");
+    }
+}
+
+/// Sends a request with an empty body and reads the response whole.
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::new())).unwrap_or_else(|e| panic!("bad request: {e}"));
+    let resp = client().request(req).await.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    Reply { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+/// GET shorthand.
+pub async fn get(url: &str) -> Reply {
+    send("GET", url, &[]).await
+}
