@@ -551,7 +551,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "directory, then from the repository root")
     p.add_argument("--gateway-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for every gateway (repeatable)")
-    p.add_argument("--path", default="/v1/pets/1", help="request path (default %(default)s)")
+    p.add_argument("--path", default="/pets/1", help="request path (default %(default)s)")
     p.add_argument("--header", action="append", default=[], metavar="'Name: value'",
                    help="request header passed to wrk -H (repeatable)")
     p.add_argument("--rounds", type=int, default=5, help="rounds (default %(default)s)")

@@ -24,3 +24,18 @@ pub use server::{Settings, main, serve};
 
 /// Re-exported so that generated code needs no dependency of its own on `http`.
 pub use http;
+
+/// The allocator generated binaries install with `#[global_allocator]`: mimalloc with the
+/// `mimalloc` feature (the default), the system allocator without it.
+#[cfg(feature = "mimalloc")]
+pub type Allocator = mimalloc::MiMalloc;
+/// The allocator generated binaries install with `#[global_allocator]`.
+#[cfg(not(feature = "mimalloc"))]
+pub type Allocator = std::alloc::System;
+
+/// The value of [`Allocator`] for `#[global_allocator]`.
+#[cfg(feature = "mimalloc")]
+pub const ALLOCATOR: Allocator = mimalloc::MiMalloc;
+/// The value of [`Allocator`] for `#[global_allocator]`.
+#[cfg(not(feature = "mimalloc"))]
+pub const ALLOCATOR: Allocator = std::alloc::System;

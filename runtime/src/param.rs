@@ -158,6 +158,11 @@ impl UpstreamPath {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The path as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ impl Proxy {
         target: &Target,
         plan: Plan,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: &Peer,
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, Problem> {
         let Target::Http { scheme, authority, base_path } = target else {
@@ -130,15 +130,21 @@ impl Proxy {
         }
 
         let query = parts.uri.query();
-        let mut pq = String::with_capacity(
-            base_path.len() + plan.path.as_str().len() + query.map_or(0, |q| q.len() + 1),
-        );
-        pq.push_str(base_path);
-        pq.push_str(plan.path.as_str());
-        if let Some(q) = query {
-            pq.push('?');
-            pq.push_str(q);
-        }
+        let pq = if base_path.is_empty() && query.is_none() {
+            // The common case needs no second buffer.
+            plan.path.into_string()
+        } else {
+            let mut pq = String::with_capacity(
+                base_path.len() + plan.path.as_str().len() + query.map_or(0, |q| q.len() + 1),
+            );
+            pq.push_str(base_path);
+            pq.push_str(plan.path.as_str());
+            if let Some(q) = query {
+                pq.push('?');
+                pq.push_str(q);
+            }
+            pq
+        };
         let orig_host = parts
             .headers
             .remove(header::HOST)
@@ -156,12 +162,11 @@ impl Proxy {
 
         let h = &mut parts.headers;
         remove_hop_by_hop(h);
-        let client_ip = peer.ip().to_string();
         let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) => format!("{prev}, {client_ip}"),
-            None => client_ip,
+            Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", peer.ip)).ok(),
+            None => Some(peer.ip_header.clone()),
         };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
+        if let Some(v) = xff {
             h.insert(X_FORWARDED_FOR.clone(), v);
         }
         h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
@@ -226,8 +231,46 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// The client end of a connection, with what the proxy derives from it computed once per
+/// connection rather than per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// Its IP address.
+    pub ip: std::net::IpAddr,
+    /// The IP address as a header value, for `X-Forwarded-For`.
+    pub ip_header: HeaderValue,
+}
+
+impl Peer {
+    /// Describes a newly accepted connection.
+    pub fn new(addr: SocketAddr) -> Self {
+        let ip = addr.ip();
+        let ip_header = HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Peer { addr, ip, ip_header }
+    }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::PROXY_AUTHENTICATE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// Removes the headers that describe one connection rather than the message.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
+    // One pass over the (usually short) map finds whether there is anything to remove;
+    // most messages have nothing, and a lookup per name would cost more.
+    if !h.keys().any(is_hop_by_hop) {
+        return;
+    }
     if let Some(conn) = h.remove(header::CONNECTION) {
         if let Ok(list) = conn.to_str() {
             for name in list.split(',') {

@@ -26,7 +26,7 @@ use crate::body::Body;
 use crate::gateway::{Gateway, MockResponse};
 use crate::param;
 use crate::problem::Problem;
-use crate::proxy::{Proxy, Target};
+use crate::proxy::{Peer, Proxy, Target};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -242,7 +242,8 @@ pub async fn serve<G: Gateway>(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = service_fn(move |req| handle::<G>(state, peer, req));
+                let peer = std::sync::Arc::new(Peer::new(peer));
+                let service = service_fn(move |req| handle::<G>(state, peer.clone(), req));
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -267,11 +268,11 @@ pub async fn serve<G: Gateway>(
 
 async fn handle<G: Gateway>(
     state: &'static State,
-    peer: SocketAddr,
+    peer: std::sync::Arc<Peer>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let request_id = request_id(&req);
-    let mut resp = match dispatch::<G>(state, peer, req, &request_id).await {
+    let mut resp = match dispatch::<G>(state, &peer, req, &request_id).await {
         Ok(r) => r,
         Err(problem) => problem.into_response(request_id.to_str().ok()),
     };
@@ -281,7 +282,7 @@ async fn handle<G: Gateway>(
 
 async fn dispatch<G: Gateway>(
     state: &'static State,
-    peer: SocketAddr,
+    peer: &Peer,
     req: Request<Incoming>,
     request_id: &HeaderValue,
 ) -> Result<Response<Body>, Problem> {

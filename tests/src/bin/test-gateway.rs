@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: gatewayc_runtime::Allocator = gatewayc_runtime::ALLOCATOR;
+
 fn main() -> ExitCode {
     let name = std::env::args().nth(1).unwrap_or_default();
     match gatewayc_tests::main_for(&name) {
