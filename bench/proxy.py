@@ -603,7 +603,7 @@ def resolve_gateways(specs: list[str]) -> list[tuple[str, list[str]]]:
         if "/" in prog:
             if not os.path.isfile(prog):
                 raise BenchError(f"gateway {name}: {argv[0]} not found (build it first, e.g. "
-                                 f"`cargo build --release -p gatewayc-example`)")
+                                 f"`cargo build --release -p petstore-gateway`)")
             if not os.access(prog, os.X_OK):
                 raise BenchError(f"gateway {name}: {argv[0]} is not executable")
             prog = os.path.abspath(prog)

@@ -25,10 +25,15 @@ fn main() {
     let mut arms = String::new();
     for spec in &specs {
         println!("cargo:rerun-if-changed={}", spec.display());
-        let Some(stem) = spec.file_stem().and_then(|s| s.to_str()) else { continue };
+        let Some(stem) = spec.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
         let module = stem.replace('-', "_");
         let Some(model) = compile(spec, &root) else {
-            println!("cargo:warning=accepted spec {} has errors; the e2e tests will show them", spec.display());
+            println!(
+                "cargo:warning=accepted spec {} has errors; the e2e tests will show them",
+                spec.display()
+            );
             continue;
         };
         let file = out.join(format!("{module}.rs"));
@@ -36,8 +41,15 @@ fn main() {
         if std::fs::read_to_string(&file).ok().as_deref() != Some(code.as_str()) {
             let _ = std::fs::write(&file, code);
         }
-        let _ = writeln!(all, "#[deny(warnings)]\n#[path = {:?}]\npub mod {module};", file.display().to_string());
-        let _ = writeln!(arms, "        {stem:?} => ::core::option::Option::Some(::gatewayc_runtime::main::<{module}::Gateway>()),");
+        let _ = writeln!(
+            all,
+            "#[deny(warnings)]\n#[path = {:?}]\npub mod {module};",
+            file.display().to_string()
+        );
+        let _ = writeln!(
+            arms,
+            "        {stem:?} => ::core::option::Option::Some(::gatewayc_runtime::main::<{module}::Gateway>()),"
+        );
     }
     let _ = write!(
         all,
@@ -45,13 +57,23 @@ fn main() {
          pub fn main_for(name: &str) -> ::core::option::Option<::std::process::ExitCode> {{\n    match name {{\n{arms}        _ => ::core::option::Option::None,\n    }}\n}}\n\n\
          /// The file stems of every compiled accepted spec.\n\
          pub const NAMES: &[&str] = &[{}];\n",
-        specs.iter().filter_map(|s| s.file_stem().and_then(|s| s.to_str())).map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+        specs
+            .iter()
+            .filter_map(|s| s.file_stem().and_then(|s| s.to_str()))
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let _ = std::fs::write(out.join("accepted.rs"), all);
 }
 
 fn compile(spec: &Path, root: &Path) -> Option<gatewayc::model::Model> {
-    let first_line = std::fs::read_to_string(spec).ok()?.lines().next().unwrap_or_default().to_owned();
+    let first_line = std::fs::read_to_string(spec)
+        .ok()?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let default_upstream = first_line
         .strip_prefix("# gatewayc-test: --default-upstream ")
         .map(|u| u.trim().to_owned());

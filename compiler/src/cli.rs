@@ -6,10 +6,10 @@ use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::emit::{Crate, EmitOptions};
 use crate::{Input, Output, compile, lower};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Compile OpenAPI documents annotated with `x-gateway` into an API gateway.
 #[derive(Parser, Debug)]
@@ -123,13 +123,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Routes { specs } => {
             let out = compile(&input(&specs, None)?);
             eprint!("{}", out.diagnostics.render_human(&out.sources));
-            let Some(model) = out.model else { return Ok(ExitCode::FAILURE) };
+            let Some(model) = out.model else {
+                return Ok(ExitCode::FAILURE);
+            };
             print!("{}", routes_table(&model));
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Build { specs, out, emit_only } => {
-            let krate = generate(&specs, &out.out, out.runtime_path.as_deref(), out.workspace_member)?;
-            let Some(krate) = krate else { return Ok(ExitCode::FAILURE) };
+        Cmd::Build {
+            specs,
+            out,
+            emit_only,
+        } => {
+            let krate = generate(
+                &specs,
+                &out.out,
+                out.runtime_path.as_deref(),
+                out.workspace_member,
+            )?;
+            let Some(krate) = krate else {
+                return Ok(ExitCode::FAILURE);
+            };
             if emit_only {
                 eprintln!("wrote {} to {}", krate.package, out.out.display());
                 return Ok(ExitCode::SUCCESS);
@@ -138,14 +151,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", bin.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Run { specs, out, release } => {
+        Cmd::Run {
+            specs,
+            out,
+            release,
+        } => {
             let probe = compile(&input(&specs, None)?);
             let Some(model) = probe.model else {
                 eprint!("{}", probe.diagnostics.render_human(&probe.sources));
                 return Ok(ExitCode::FAILURE);
             };
             let dir = out.unwrap_or_else(|| Path::new(".gatewayc").join(&model.name));
-            let Some(krate) = generate(&specs, &dir, None, false)? else { return Ok(ExitCode::FAILURE) };
+            let Some(krate) = generate(&specs, &dir, None, false)? else {
+                return Ok(ExitCode::FAILURE);
+            };
             let bin = cargo_build(&dir, &krate.package, release)?;
             eprintln!("starting {}", bin.display());
             exec(&bin)
@@ -157,7 +176,9 @@ fn input(specs: &Specs, emit: Option<EmitOptions>) -> Result<Input> {
     Ok(Input {
         specs: specs.specs.clone(),
         base: std::env::current_dir().context("cannot read the current directory")?,
-        options: lower::Options { default_upstream: specs.default_upstream.clone() },
+        options: lower::Options {
+            default_upstream: specs.default_upstream.clone(),
+        },
         emit,
     })
 }
@@ -166,22 +187,40 @@ fn input(specs: &Specs, emit: Option<EmitOptions>) -> Result<Input> {
 fn default_runtime() -> PathBuf {
     match std::env::var_os("GATEWAYC_RUNTIME_PATH") {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("runtime"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("runtime"),
     }
 }
 
 /// Checks, generates and writes the crate; `None` when the specs have errors (printed).
-fn generate(specs: &Specs, dir: &Path, runtime: Option<&Path>, member: bool) -> Result<Option<Crate>> {
+fn generate(
+    specs: &Specs,
+    dir: &Path,
+    runtime: Option<&Path>,
+    member: bool,
+) -> Result<Option<Crate>> {
     let runtime = runtime.map_or_else(default_runtime, Path::to_path_buf);
     let runtime = std::fs::canonicalize(&runtime).with_context(|| {
-        format!("gatewayc-runtime not found at {}; pass --runtime-path or set GATEWAYC_RUNTIME_PATH", runtime.display())
+        format!(
+            "gatewayc-runtime not found at {}; pass --runtime-path or set GATEWAYC_RUNTIME_PATH",
+            runtime.display()
+        )
     })?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir_abs = std::fs::canonicalize(dir)?;
     let runtime_path = relative_or_absolute(&dir_abs, &runtime);
-    let out: Output = compile(&input(specs, Some(EmitOptions { runtime_path, standalone: !member }))?);
+    let out: Output = compile(&input(
+        specs,
+        Some(EmitOptions {
+            runtime_path,
+            standalone: !member,
+        }),
+    )?);
     eprint!("{}", out.diagnostics.render_human(&out.sources));
-    let Some(krate) = out.krate else { return Ok(None) };
+    let Some(krate) = out.krate else {
+        return Ok(None);
+    };
     let krate = krate?;
     for (path, contents) in &krate.files {
         let target = dir.join(path);
@@ -190,7 +229,8 @@ fn generate(specs: &Specs, dir: &Path, runtime: Option<&Path>, member: bool) -> 
         }
         // Leave unchanged files alone so cargo does not rebuild them.
         if std::fs::read_to_string(&target).ok().as_deref() != Some(contents.as_str()) {
-            std::fs::write(&target, contents).with_context(|| format!("cannot write {}", target.display()))?;
+            std::fs::write(&target, contents)
+                .with_context(|| format!("cannot write {}", target.display()))?;
         }
     }
     Ok(Some(krate))
@@ -219,7 +259,11 @@ fn relative_or_absolute(dir: &Path, runtime: &Path) -> String {
 fn cargo_build(dir: &Path, package: &str, release: bool) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.arg("build").arg("--manifest-path").arg(dir.join("Cargo.toml")).arg("--bin").arg(package);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .arg("--bin")
+        .arg(package);
     cmd.arg("--message-format=json-render-diagnostics");
     if release {
         cmd.arg("--release");
@@ -228,13 +272,20 @@ fn cargo_build(dir: &Path, package: &str, release: bool) -> Result<PathBuf> {
         cmd.arg("--color=always");
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    eprintln!("compiling {package} (cargo build{})", if release { " --release" } else { "" });
-    let mut child = cmd.spawn().context("cannot run cargo; is it installed and on PATH?")?;
+    eprintln!(
+        "compiling {package} (cargo build{})",
+        if release { " --release" } else { "" }
+    );
+    let mut child = cmd
+        .spawn()
+        .context("cannot run cargo; is it installed and on PATH?")?;
     let mut binary = None;
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let line = line?;
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if msg["reason"] == "compiler-artifact"
                 && let Some(exe) = msg["executable"].as_str()
             {
@@ -244,7 +295,10 @@ fn cargo_build(dir: &Path, package: &str, release: bool) -> Result<PathBuf> {
     }
     let status = child.wait()?;
     if !status.success() {
-        bail!("cargo build failed for the generated crate in {}", dir.display());
+        bail!(
+            "cargo build failed for the generated crate in {}",
+            dir.display()
+        );
     }
     binary.context("cargo reported no executable for the generated crate")
 }
@@ -259,7 +313,11 @@ fn exec(bin: &Path) -> Result<ExitCode> {
 #[cfg(not(unix))]
 fn exec(bin: &Path) -> Result<ExitCode> {
     let status = Command::new(bin).status()?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn routes_table(model: &crate::model::Model) -> String {
@@ -298,7 +356,11 @@ fn routes_table(model: &crate::model::Model) -> String {
     }
     let mut out = String::new();
     for row in &rows {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }

@@ -36,12 +36,22 @@ pub struct Location {
 impl Location {
     /// The value at `pointer` in `file`.
     pub fn value(file: usize, pointer: impl Into<String>) -> Self {
-        Location { file, pointer: pointer.into(), key: false, pos: None }
+        Location {
+            file,
+            pointer: pointer.into(),
+            key: false,
+            pos: None,
+        }
     }
 
     /// The key of the member at `pointer` in `file`.
     pub fn key(file: usize, pointer: impl Into<String>) -> Self {
-        Location { file, pointer: pointer.into(), key: true, pos: None }
+        Location {
+            file,
+            pointer: pointer.into(),
+            key: true,
+            pos: None,
+        }
     }
 }
 
@@ -64,7 +74,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at `location`.
-    pub fn error(code: &'static str, location: Option<Location>, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: &'static str,
+        location: Option<Location>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -76,8 +90,15 @@ impl Diagnostic {
     }
 
     /// A warning at `location`.
-    pub fn warning(code: &'static str, location: Option<Location>, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, location, message) }
+    pub fn warning(
+        code: &'static str,
+        location: Option<Location>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, location, message)
+        }
     }
 
     /// Adds a hint.
@@ -119,7 +140,11 @@ impl Diagnostics {
 
     /// Number of errors and of warnings.
     pub fn counts(&self) -> (usize, usize) {
-        let errors = self.items.iter().filter(|d| d.severity == Severity::Error).count();
+        let errors = self
+            .items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
         (errors, self.items.len() - errors)
     }
 
@@ -134,7 +159,10 @@ impl Diagnostics {
             .into_iter()
             .enumerate()
             .map(|(i, d)| {
-                let key = d.location.as_ref().map(|l| (l.file, sources.locate(l).map(|p| (p.line, p.col))));
+                let key = d
+                    .location
+                    .as_ref()
+                    .map(|l| (l.file, sources.locate(l).map(|p| (p.line, p.col))));
                 (key, i, d)
             })
             .collect();
@@ -149,14 +177,24 @@ impl Diagnostics {
             render_one(&mut out, d, sources);
         }
         let (errors, warnings) = self.counts();
-        let plural = |n: usize, w: &str| if n == 1 { format!("1 {w}") } else { format!("{n} {w}s") };
+        let plural = |n: usize, w: &str| {
+            if n == 1 {
+                format!("1 {w}")
+            } else {
+                format!("{n} {w}s")
+            }
+        };
         match (errors, warnings) {
             (0, 0) => {}
             (0, w) => {
                 let _ = writeln!(out, "warning: {} emitted", plural(w, "warning"));
             }
             (e, w) => {
-                let _ = write!(out, "error: could not compile the gateway due to {}", plural(e, "error"));
+                let _ = write!(
+                    out,
+                    "error: could not compile the gateway due to {}",
+                    plural(e, "error")
+                );
                 if w > 0 {
                     let _ = write!(out, "; {} emitted", plural(w, "warning"));
                 }
@@ -207,7 +245,14 @@ impl Diagnostics {
                 message: &d.message,
                 location: d.location.as_ref().map(loc),
                 hint: d.hint.as_deref(),
-                related: d.related.iter().map(|(l, m)| Related { location: loc(l), message: m }).collect(),
+                related: d
+                    .related
+                    .iter()
+                    .map(|(l, m)| Related {
+                        location: loc(l),
+                        message: m,
+                    })
+                    .collect(),
             })
             .collect();
         serde_json::to_string_pretty(&wire).unwrap_or_else(|_| "[]".to_owned())
@@ -241,9 +286,19 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources) {
     out.push('\n');
 }
 
-fn render_snippet(out: &mut String, loc: &Location, note: Option<&str>, gutter: usize, sources: &Sources) {
+fn render_snippet(
+    out: &mut String,
+    loc: &Location,
+    note: Option<&str>,
+    gutter: usize,
+    sources: &Sources,
+) {
     let file = sources.display(loc.file);
-    let pointer = if loc.pointer.is_empty() { "#".to_owned() } else { format!("#{}", loc.pointer) };
+    let pointer = if loc.pointer.is_empty() {
+        "#".to_owned()
+    } else {
+        format!("#{}", loc.pointer)
+    };
     let Some(pos) = sources.locate(loc) else {
         let _ = writeln!(out, "{}--> {file} (at {pointer})", " ".repeat(gutter));
         if let Some(note) = note {
@@ -251,8 +306,16 @@ fn render_snippet(out: &mut String, loc: &Location, note: Option<&str>, gutter: 
         }
         return;
     };
-    let _ = writeln!(out, "{}--> {file}:{}:{} (at {pointer})", " ".repeat(gutter), pos.line, pos.col);
-    let Some(line) = sources.line_text(loc.file, pos.line) else { return };
+    let _ = writeln!(
+        out,
+        "{}--> {file}:{}:{} (at {pointer})",
+        " ".repeat(gutter),
+        pos.line,
+        pos.col
+    );
+    let Some(line) = sources.line_text(loc.file, pos.line) else {
+        return;
+    };
     // Long lines (minified JSON) are shown as a window around the column.
     let chars: Vec<char> = line.chars().collect();
     let start = pos.col.saturating_sub(1).saturating_sub(40);
@@ -263,7 +326,14 @@ fn render_snippet(out: &mut String, loc: &Location, note: Option<&str>, gutter: 
     let _ = writeln!(out, "{pad} |");
     let _ = writeln!(out, "{:>gutter$} | {prefix}{}", pos.line, shown.trim_end());
     let caret_col = pos.col.saturating_sub(1) - start + prefix.len();
-    let width = pos.len.clamp(1, end.saturating_sub(pos.col.saturating_sub(1)).max(1));
+    let width = pos
+        .len
+        .clamp(1, end.saturating_sub(pos.col.saturating_sub(1)).max(1));
     let label = note.map(|n| format!(" {n}")).unwrap_or_default();
-    let _ = writeln!(out, "{pad} | {}{}{label}", " ".repeat(caret_col), "^".repeat(width));
+    let _ = writeln!(
+        out,
+        "{pad} | {}{}{label}",
+        " ".repeat(caret_col),
+        "^".repeat(width)
+    );
 }

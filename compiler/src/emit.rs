@@ -55,9 +55,10 @@ pub fn render(model: &Model, lib_rs: String, opts: &EmitOptions) -> Result<Crate
     };
     let mut files = BTreeMap::new();
     for (path, template) in [("Cargo.toml", CARGO_TOML), ("src/main.rs", MAIN_RS)] {
-        let mut text = env
-            .render_str(template, &ctx)
-            .map_err(|source| EmitError { template: path_static(path), source })?;
+        let mut text = env.render_str(template, &ctx).map_err(|source| EmitError {
+            template: path_static(path),
+            source,
+        })?;
         text.truncate(text.trim_end().len());
         text.push('\n');
         files.insert(path.to_owned(), text);

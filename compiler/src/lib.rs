@@ -57,5 +57,10 @@ pub fn compile(input: &Input) -> Output {
         _ => None,
     };
     diagnostics.sort(&spec.sources);
-    Output { sources: spec.sources, diagnostics, model, krate }
+    Output {
+        sources: spec.sources,
+        diagnostics,
+        model,
+        krate,
+    }
 }

@@ -4,6 +4,9 @@
 //! (default 127.0.0.1:8080), `GATEWAY_WORKERS`, `GATEWAY_LOG`, and each upstream's
 //! URL variables.
 
+#[global_allocator]
+static ALLOCATOR: gatewayc_runtime::Allocator = gatewayc_runtime::ALLOCATOR;
+
 fn main() -> std::process::ExitCode {
     gatewayc_runtime::main::<petstore_gateway::Gateway>()
 }

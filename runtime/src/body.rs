@@ -47,12 +47,20 @@ impl Body {
 
     /// A streamed body with no limit (responses from upstreams).
     pub fn stream(inner: Incoming) -> Self {
-        Body::Stream { inner, remaining: u64::MAX, limit: u64::MAX }
+        Body::Stream {
+            inner,
+            remaining: u64::MAX,
+            limit: u64::MAX,
+        }
     }
 
     /// A streamed body that fails once more than `limit` bytes have passed.
     pub fn limited(inner: Incoming, limit: u64) -> Self {
-        Body::Stream { inner, remaining: limit, limit }
+        Body::Stream {
+            inner,
+            remaining: limit,
+            limit,
+        }
     }
 }
 
@@ -67,25 +75,27 @@ impl http_body::Body for Body {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
             Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Body::Stream { inner, remaining, limit } => {
-                match Pin::new(inner).poll_frame(cx) {
-                    Poll::Ready(Some(Ok(frame))) => {
-                        if let Some(data) = frame.data_ref() {
-                            let len = data.len() as u64;
-                            if len > *remaining {
-                                return Poll::Ready(Some(Err(Box::new(BodyTooLarge {
-                                    limit: *limit,
-                                }))));
-                            }
-                            *remaining -= len;
+            Body::Stream {
+                inner,
+                remaining,
+                limit,
+            } => match Pin::new(inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        let len = data.len() as u64;
+                        if len > *remaining {
+                            return Poll::Ready(Some(Err(Box::new(BodyTooLarge {
+                                limit: *limit,
+                            }))));
                         }
-                        Poll::Ready(Some(Ok(frame)))
+                        *remaining -= len;
                     }
-                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-                    Poll::Ready(None) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Some(Ok(frame)))
                 }
-            }
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
@@ -100,9 +110,7 @@ impl http_body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match self {
             Body::Empty => SizeHint::with_exact(0),
-            Body::Full(bytes) => {
-                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
+            Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Stream { inner, .. } => inner.size_hint(),
         }
     }

@@ -47,7 +47,11 @@ pub fn resolve_with(
         }
     }
     out.push_str(rest);
-    if missing.is_empty() { Ok(out) } else { Err(missing) }
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
 }
 
 /// Resolves `template` against the process environment.
@@ -69,11 +73,20 @@ mod tests {
 
     #[test]
     fn substitutes_defaults_and_reports_all_missing() {
-        assert_eq!(resolve_with("http://${HOST}:80", &env).as_deref(), Ok("http://pets.internal:80"));
-        assert_eq!(resolve_with("${NOPE:-http://x}", &env).as_deref(), Ok("http://x"));
+        assert_eq!(
+            resolve_with("http://${HOST}:80", &env).as_deref(),
+            Ok("http://pets.internal:80")
+        );
+        assert_eq!(
+            resolve_with("${NOPE:-http://x}", &env).as_deref(),
+            Ok("http://x")
+        );
         assert_eq!(resolve_with("${EMPTY:-d}", &env).as_deref(), Ok("d"));
         assert_eq!(resolve_with("a$$b", &env).as_deref(), Ok("a$b"));
         let missing = resolve_with("${B}/${A}/${HOST}/${A}", &env).unwrap_err();
-        assert_eq!(missing.into_iter().collect::<Vec<_>>(), vec!["A".to_owned(), "B".to_owned()]);
+        assert_eq!(
+            missing.into_iter().collect::<Vec<_>>(),
+            vec!["A".to_owned(), "B".to_owned()]
+        );
     }
 }

@@ -171,7 +171,15 @@ mod tests {
 
     #[test]
     fn rejects_dot_segments_and_nul_in_any_spelling() {
-        for bad in ["/a/../b", "/a/./b", "/a/%2e%2E/b", "/a/.%2e", "/a/%2E", "/a%00b", "/.."] {
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/a/%2E",
+            "/a%00b",
+            "/..",
+        ] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
         for good in ["/a/b.json", "/a/...", "/a/%2Fb", "/v1/x:cancel", "/"] {

@@ -38,7 +38,11 @@ struct Wire<'a> {
 impl Problem {
     /// A problem with a status and a detail for the client.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Problem { status, detail: detail.into(), headers: Vec::new() }
+        Problem {
+            status,
+            detail: detail.into(),
+            headers: Vec::new(),
+        }
     }
 
     /// Adds a response header.
@@ -60,12 +64,18 @@ impl Problem {
 
     /// 502: the upstream could not be reached or broke the connection.
     pub fn bad_gateway() -> Self {
-        Problem::new(StatusCode::BAD_GATEWAY, "the upstream service could not be reached")
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "the upstream service could not be reached",
+        )
     }
 
     /// 504: the upstream did not answer in time.
     pub fn gateway_timeout() -> Self {
-        Problem::new(StatusCode::GATEWAY_TIMEOUT, "the upstream service did not answer in time")
+        Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the upstream service did not answer in time",
+        )
     }
 
     /// Renders the problem as a response; `request_id` is echoed so that a client can quote it.
@@ -82,7 +92,8 @@ impl Problem {
         let json = serde_json::to_vec(&wire).unwrap_or_default();
         let mut resp = Response::new(Body::Full(Some(Bytes::from(json))));
         *resp.status_mut() = self.status;
-        resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         for (name, value) in self.headers {
             resp.headers_mut().append(name, value);
         }

@@ -49,22 +49,37 @@ impl Target {
         if url.is_empty() {
             return Ok(Target::Mock);
         }
-        let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a valid URL: {e}"))?;
-        let scheme = uri.scheme().cloned().ok_or_else(|| format!("`{url}` has no scheme"))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| format!("`{url}` is not a valid URL: {e}"))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| format!("`{url}` has no scheme"))?;
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-            return Err(format!("`{url}`: only http and https upstreams are supported"));
+            return Err(format!(
+                "`{url}`: only http and https upstreams are supported"
+            ));
         }
         #[cfg(not(feature = "tls"))]
         if scheme == Scheme::HTTPS {
-            return Err(format!("`{url}`: this gateway was built without the `tls` feature"));
+            return Err(format!(
+                "`{url}`: this gateway was built without the `tls` feature"
+            ));
         }
-        let authority =
-            uri.authority().cloned().ok_or_else(|| format!("`{url}` has no host"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("`{url}` has no host"))?;
         if uri.query().is_some() {
             return Err(format!("`{url}`: an upstream URL cannot carry a query"));
         }
         let base_path = uri.path().trim_end_matches('/').to_owned();
-        Ok(Target::Http { scheme, authority, base_path })
+        Ok(Target::Http {
+            scheme,
+            authority,
+            base_path,
+        })
     }
 }
 
@@ -117,7 +132,12 @@ impl Proxy {
         peer: &Peer,
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, Problem> {
-        let Target::Http { scheme, authority, base_path } = target else {
+        let Target::Http {
+            scheme,
+            authority,
+            base_path,
+        } = target
+        else {
             return Err(Problem::bad_gateway());
         };
         let op = plan.op;
@@ -145,10 +165,12 @@ impl Proxy {
             }
             pq
         };
-        let orig_host = parts
-            .headers
-            .remove(header::HOST)
-            .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let orig_host = parts.headers.remove(header::HOST).or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(scheme.clone());
         uri.authority = Some(authority.clone());
@@ -176,10 +198,13 @@ impl Proxy {
         h.insert(X_REQUEST_ID.clone(), request_id.clone());
 
         let upstream_req = Request::from_parts(parts, Body::limited(body, op.max_body));
-        let resp = match tokio::time::timeout(op.timeout, self.client.request(upstream_req)).await
-        {
+        let resp = match tokio::time::timeout(op.timeout, self.client.request(upstream_req)).await {
             Err(_) => {
-                tracing::warn!(operation = op.id, timeout_ms = op.timeout.as_millis() as u64, "upstream timed out");
+                tracing::warn!(
+                    operation = op.id,
+                    timeout_ms = op.timeout.as_millis() as u64,
+                    "upstream timed out"
+                );
                 return Err(Problem::gateway_timeout());
             }
             Ok(Err(e)) => {
@@ -199,7 +224,12 @@ impl Proxy {
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn too_large(limit: u64) -> Problem {
@@ -247,8 +277,13 @@ impl Peer {
     /// Describes a newly accepted connection.
     pub fn new(addr: SocketAddr) -> Self {
         let ip = addr.ip();
-        let ip_header = HeaderValue::from_str(&ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        Peer { addr, ip, ip_header }
+        let ip_header = HeaderValue::from_str(&ip.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Peer {
+            addr,
+            ip,
+            ip_header,
+        }
     }
 }
 

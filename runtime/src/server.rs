@@ -47,13 +47,16 @@ impl Settings {
     /// Reads the settings; every malformed variable is named in the error.
     pub fn from_env() -> Result<Settings, Vec<String>> {
         let mut errors = Vec::new();
-        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let listen = var("GATEWAY_LISTEN", "127.0.0.1:8080");
         let workers = var("GATEWAY_WORKERS", "0");
         let grace = var("GATEWAY_SHUTDOWN_GRACE", "30");
         let header = var("GATEWAY_HEADER_TIMEOUT", "30");
         let listen = listen.parse().unwrap_or_else(|_| {
-            errors.push(format!("GATEWAY_LISTEN=`{listen}` is not an address like 127.0.0.1:8080"));
+            errors.push(format!(
+                "GATEWAY_LISTEN=`{listen}` is not an address like 127.0.0.1:8080"
+            ));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
         let workers = match workers.parse::<usize>() {
@@ -74,7 +77,12 @@ impl Settings {
         let shutdown_grace = secs("GATEWAY_SHUTDOWN_GRACE", &grace);
         let header_timeout = secs("GATEWAY_HEADER_TIMEOUT", &header);
         if errors.is_empty() {
-            Ok(Settings { listen, workers, shutdown_grace, header_timeout })
+            Ok(Settings {
+                listen,
+                workers,
+                shutdown_grace,
+                header_timeout,
+            })
         } else {
             Err(errors)
         }
@@ -116,9 +124,16 @@ pub fn resolve_upstreams<G: Gateway>(
     }
     if !missing.is_empty() {
         let names: Vec<_> = missing.into_iter().collect();
-        errors.insert(0, format!("missing environment variables: {}", names.join(", ")));
+        errors.insert(
+            0,
+            format!("missing environment variables: {}", names.join(", ")),
+        );
     }
-    if errors.is_empty() { Ok(targets) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(targets)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The generated `main`: reads settings and upstreams from the environment, serves until
@@ -134,7 +149,9 @@ pub fn main<G: Gateway>() -> ExitCode {
         Err(errors) => return fail(G::NAME, &errors),
     };
     let runtime = if settings.workers <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(settings.workers)
@@ -151,12 +168,22 @@ pub fn main<G: Gateway>() -> ExitCode {
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
         for (up, t) in G::UPSTREAMS.iter().zip(&targets) {
             if matches!(t, Target::Mock) {
-                tracing::warn!(upstream = up.name, "no URL set: serving the spec's examples");
+                tracing::warn!(
+                    upstream = up.name,
+                    "no URL set: serving the spec's examples"
+                );
             }
         }
         // One plain line, whatever the log level: tests and people read the bound address here.
-        let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
-        eprintln!("{}: listening on http://{addr} ({} worker thread{})", G::NAME, settings.workers, if settings.workers == 1 { "" } else { "s" });
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        eprintln!(
+            "{}: listening on http://{addr} ({} worker thread{})",
+            G::NAME,
+            settings.workers,
+            if settings.workers == 1 { "" } else { "s" }
+        );
         serve::<G>(listener, targets, &settings, shutdown_signal()).await
     });
     match result {
@@ -179,7 +206,9 @@ fn init_logging() {
         Ok("info") => tracing::Level::INFO,
         _ => tracing::Level::WARN,
     };
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level);
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level);
     let _ = if std::env::var("GATEWAY_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {
@@ -219,8 +248,10 @@ pub async fn serve<G: Gateway>(
     settings: &Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
-    let state: &'static State =
-        Box::leak(Box::new(State { proxy: Proxy::new()?, targets }));
+    let state: &'static State = Box::leak(Box::new(State {
+        proxy: Proxy::new()?,
+        targets,
+    }));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -292,7 +323,12 @@ async fn dispatch<G: Gateway>(
     let target = &state.targets[plan.op.upstream];
     match target {
         Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),
-        Target::Http { .. } => state.proxy.forward(target, plan, req, peer, request_id).await,
+        Target::Http { .. } => {
+            state
+                .proxy
+                .forward(target, plan, req, peer, request_id)
+                .await
+        }
     }
 }
 
@@ -303,9 +339,10 @@ fn mock(example: Option<&MockResponse>, operation: &str) -> Result<Response<Body
             format!("operation `{operation}` has no upstream URL and no example response"),
         ));
     };
-    let mut resp = Response::new(Body::full(bytes::Bytes::from_static(example.body.as_bytes())));
-    *resp.status_mut() =
-        http::StatusCode::from_u16(example.status).unwrap_or(http::StatusCode::OK);
+    let mut resp = Response::new(Body::full(bytes::Bytes::from_static(
+        example.body.as_bytes(),
+    )));
+    *resp.status_mut() = http::StatusCode::from_u16(example.status).unwrap_or(http::StatusCode::OK);
     if let Ok(ct) = HeaderValue::from_str(example.content_type) {
         resp.headers_mut().insert(CONTENT_TYPE, ct);
     }

@@ -4,13 +4,28 @@ use crate::support::{compile, root};
 
 #[test]
 fn generated_example_is_up_to_date() {
-    let emit = gatewayc::emit::EmitOptions { runtime_path: "../runtime".into(), standalone: false };
+    let emit = gatewayc::emit::EmitOptions {
+        runtime_path: "../runtime".into(),
+        standalone: false,
+    };
     let out = compile(&[root().join("specs/petstore.yaml")], None, Some(emit));
-    assert!(!out.diagnostics.has_errors(), "{}", out.diagnostics.render_human(&out.sources));
-    assert!(out.diagnostics.items().is_empty(), "the example should check without warnings:\n{}", out.diagnostics.render_human(&out.sources));
-    let krate = out.krate.and_then(Result::ok).unwrap_or_else(|| panic!("no crate"));
+    assert!(
+        !out.diagnostics.has_errors(),
+        "{}",
+        out.diagnostics.render_human(&out.sources)
+    );
+    assert!(
+        out.diagnostics.items().is_empty(),
+        "the example should check without warnings:\n{}",
+        out.diagnostics.render_human(&out.sources)
+    );
+    let krate = out
+        .krate
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no crate"));
     for (path, expected) in &krate.files {
-        let on_disk = std::fs::read_to_string(root().join("generated-example").join(path)).unwrap_or_default();
+        let on_disk = std::fs::read_to_string(root().join("generated-example").join(path))
+            .unwrap_or_default();
         assert!(
             on_disk == *expected,
             "generated-example/{path} is stale; regenerate it with:\n  cargo run -p gatewayc -- build specs/petstore.yaml -o generated-example --emit-only --workspace-member"
@@ -20,9 +35,13 @@ fn generated_example_is_up_to_date() {
 
 #[test]
 fn example_routes_with_match_and_no_route_table() {
-    let lib = std::fs::read_to_string(root().join("generated-example/src/lib.rs")).unwrap_or_default();
+    let lib =
+        std::fs::read_to_string(root().join("generated-example/src/lib.rs")).unwrap_or_default();
     assert!(lib.contains("pub fn route<'p>("));
-    assert!(lib.contains("match seg0 {") && lib.contains("\"pets\" =>"), "dispatch is not a match on segments");
+    assert!(
+        lib.contains("match seg0 {") && lib.contains("\"pets\" =>"),
+        "dispatch is not a match on segments"
+    );
     for table in ["matchit", "Router", "HashMap", "BTreeMap", "regex"] {
         assert!(!lib.contains(table), "generated code mentions {table}");
     }

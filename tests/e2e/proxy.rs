@@ -28,14 +28,20 @@ async fn routes_and_rewrites_to_the_upstream_path() {
     assert_eq!(up.last().path_and_query, "/Accounts/AC1.json");
     let head = send("HEAD", &gw.url("/items/5"), &[]).await;
     assert_eq!((head.status.as_u16(), head.body.as_str()), (200, ""));
-    assert_eq!((up.last().method.as_str(), up.last().path_and_query.as_str()), ("HEAD", "/v2/items/5"));
+    assert_eq!(
+        (up.last().method.as_str(), up.last().path_and_query.as_str()),
+        ("HEAD", "/v2/items/5")
+    );
 }
 
 #[tokio::test]
 async fn parameter_values_cannot_change_the_upstream_path() {
     let (gw, up) = gateway().await;
     let cases = [
-        ("/files/a%2F..%2F..%2Fadmin", "/raw/a%2F..%2F..%2Fadmin/content"),
+        (
+            "/files/a%2F..%2F..%2Fadmin",
+            "/raw/a%2F..%2F..%2Fadmin/content",
+        ),
         ("/files/..%2Fadmin", "/raw/..%2Fadmin/content"),
         ("/files/x%3Fadmin%3Dtrue", "/raw/x%3Fadmin=true/content"),
         ("/files/x%23frag", "/raw/x%23frag/content"),
@@ -49,7 +55,14 @@ async fn parameter_values_cannot_change_the_upstream_path() {
         assert_eq!(up.last().path_and_query, upstream, "{path}");
     }
     let before = up.count();
-    for bad in ["/files/..", "/files/%2e%2E", "/files/.", "/files/a%00b", "/items/../files/x", "/files/%ff"] {
+    for bad in [
+        "/files/..",
+        "/files/%2e%2E",
+        "/files/.",
+        "/files/a%00b",
+        "/items/../files/x",
+        "/files/%ff",
+    ] {
         let r = get(&gw.url(bad)).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
         r.assert_problem(400);
@@ -64,10 +77,19 @@ async fn client_errors_are_problem_json() {
     get(&gw.url("/items/abc")).await.assert_problem(400);
     let r = send("DELETE", &gw.url("/items/1"), &[]).await;
     r.assert_problem(405);
-    assert_eq!(r.headers.get("allow").and_then(|v| v.to_str().ok()), Some("GET, HEAD"));
+    assert_eq!(
+        r.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, HEAD")
+    );
     let r = get(&gw.url("/flags/maybe/1/cat")).await;
     r.assert_problem(400);
-    assert!(r.json()["detail"].as_str().is_some_and(|d| d.contains("`on`")), "{}", r.body);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("`on`")),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -88,8 +110,14 @@ async fn forwarding_headers_and_hop_by_hop_removal() {
     )
     .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.headers.get("x-request-id").and_then(|v| v.to_str().ok()), Some("req-123"));
-    assert!(r.headers.get("keep-alive").is_none(), "hop-by-hop header from upstream reached the client");
+    assert_eq!(
+        r.headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("req-123")
+    );
+    assert!(
+        r.headers.get("keep-alive").is_none(),
+        "hop-by-hop header from upstream reached the client"
+    );
     let seen = up.last().headers;
     let h = |n: &str| seen.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
     assert_eq!(h("x-hop"), None);
@@ -97,16 +125,30 @@ async fn forwarding_headers_and_hop_by_hop_removal() {
     assert_eq!(h("te"), None);
     assert_eq!(h("x-custom").as_deref(), Some("kept"));
     assert_eq!(h("x-request-id").as_deref(), Some("req-123"));
-    assert_eq!(h("x-forwarded-for").as_deref(), Some("203.0.113.9, 127.0.0.1"));
+    assert_eq!(
+        h("x-forwarded-for").as_deref(),
+        Some("203.0.113.9, 127.0.0.1")
+    );
     assert_eq!(h("x-forwarded-proto").as_deref(), Some("http"));
     assert_eq!(h("x-forwarded-host"), Some(gw.addr.to_string()));
     assert_eq!(h("host"), Some(up.addr.to_string()));
 
     // Without a request id, the gateway makes one and sends the same one both ways.
     let r = get(&gw.url("/items/2")).await;
-    let made = r.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let made = r
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(made.len(), 32, "{made}");
-    assert_eq!(up.last().headers.get("x-request-id").and_then(|v| v.to_str().ok()), Some(made.as_str()));
+    assert_eq!(
+        up.last()
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(made.as_str())
+    );
 }
 
 #[tokio::test]
@@ -119,14 +161,27 @@ async fn upstream_failures_are_502_and_504_without_detail() {
     let reset = get(&gw.url("/reset")).await;
     reset.assert_problem(502);
     for r in [&timeout, &refused, &reset] {
-        for leak in ["127.0.0.1", &up.addr.port().to_string(), "refused", "hyper", "connect"] {
-            assert!(!r.body.contains(leak), "problem body leaks `{leak}`: {}", r.body);
+        for leak in [
+            "127.0.0.1",
+            &up.addr.port().to_string(),
+            "refused",
+            "hyper",
+            "connect",
+        ] {
+            assert!(
+                !r.body.contains(leak),
+                "problem body leaks `{leak}`: {}",
+                r.body
+            );
         }
     }
     // The operator's log has the cause.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let log = gw.stderr.lock().map(|l| l.clone()).unwrap_or_default();
-    assert!(log.contains("upstream timed out") && log.contains("upstream request failed"), "{log}");
+    assert!(
+        log.contains("upstream timed out") && log.contains("upstream request failed"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -135,8 +190,13 @@ async fn http2_cleartext_is_accepted() {
     let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .http2_only(true)
         .build_http::<Full<Bytes>>();
-    let req = Request::get(gw.url("/items/9")).body(Full::new(Bytes::new())).unwrap_or_else(|e| panic!("{e}"));
-    let resp = h2.request(req).await.unwrap_or_else(|e| panic!("h2c request failed: {e}"));
+    let req = Request::get(gw.url("/items/9"))
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = h2
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("h2c request failed: {e}"));
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.version(), http::Version::HTTP_2);
     assert_eq!(up.last().path_and_query, "/v2/items/9");
@@ -146,10 +206,19 @@ async fn http2_cleartext_is_accepted() {
 async fn oversized_bodies_are_413() {
     let (gw, up) = gateway().await;
     let before = up.count();
-    let req = Request::post(gw.url("/v1/x:cancel")).body(Full::new(Bytes::from(vec![b'x'; 2 << 20]))).unwrap_or_else(|e| panic!("{e}"));
-    let resp = client().request(req).await.unwrap_or_else(|e| panic!("{e}"));
+    let req = Request::post(gw.url("/v1/x:cancel"))
+        .body(Full::new(Bytes::from(vec![b'x'; 2 << 20])))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = client()
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resp.status(), 413);
-    assert_eq!(up.count(), before, "an oversized declared body reached the upstream");
+    assert_eq!(
+        up.count(),
+        before,
+        "an oversized declared body reached the upstream"
+    );
 }
 
 const FIFTY_MB: u64 = 50 * 1024 * 1024;
@@ -160,8 +229,13 @@ async fn fifty_megabytes_stream_both_ways_in_little_memory() {
     let baseline = gw.peak_rss_kib();
 
     // Upload 50 MB; the upstream echoes it back as it arrives.
-    let req = Request::post(gw.url("/echo")).body(Pattern::new(FIFTY_MB)).unwrap_or_else(|e| panic!("{e}"));
-    let resp = client().request(req).await.unwrap_or_else(|e| panic!("{e}"));
+    let req = Request::post(gw.url("/echo"))
+        .body(Pattern::new(FIFTY_MB))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = client()
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
     let mut got = 0u64;
@@ -169,7 +243,12 @@ async fn fifty_megabytes_stream_both_ways_in_little_memory() {
         let frame = frame.unwrap_or_else(|e| panic!("body error after {got} bytes: {e}"));
         if let Some(data) = frame.data_ref() {
             for (i, b) in data.iter().enumerate() {
-                assert_eq!(*b, Pattern::byte(got + i as u64), "byte {} differs", got + i as u64);
+                assert_eq!(
+                    *b,
+                    Pattern::byte(got + i as u64),
+                    "byte {} differs",
+                    got + i as u64
+                );
             }
             got += data.len() as u64;
         }
@@ -177,7 +256,14 @@ async fn fifty_megabytes_stream_both_ways_in_little_memory() {
     assert_eq!(got, FIFTY_MB);
 
     // Download 50 MB from the upstream.
-    let resp = client::<Full<Bytes>>().request(Request::get(gw.url(&format!("/bytes/{FIFTY_MB}"))).body(Full::new(Bytes::new())).unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}"));
+    let resp = client::<Full<Bytes>>()
+        .request(
+            Request::get(gw.url(&format!("/bytes/{FIFTY_MB}")))
+                .body(Full::new(Bytes::new()))
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut body = resp.into_body();
     let mut got = 0u64;
     while let Some(frame) = body.frame().await {
@@ -189,17 +275,24 @@ async fn fifty_megabytes_stream_both_ways_in_little_memory() {
 
     let peak = gw.peak_rss_kib();
     eprintln!("gateway peak RSS: {baseline} KiB at start, {peak} KiB after 2 x 50 MiB streamed");
-    assert!(peak < 24 * 1024, "peak RSS {peak} KiB: the body was buffered");
+    assert!(
+        peak < 24 * 1024,
+        "peak RSS {peak} KiB: the body was buffered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests_then_exits() {
     let (mut gw, _up) = gateway().await;
     let url = gw.url("/drain/700");
-    let inflight: Vec<_> = (0..8).map(|_| tokio::spawn({
-        let url = url.clone();
-        async move { get(&url).await }
-    })).collect();
+    let inflight: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn({
+                let url = url.clone();
+                async move { get(&url).await }
+            })
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
     gw.signal(libc::SIGTERM);
     for task in inflight {
@@ -213,6 +306,12 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let (status, gw) = status;
-    assert!(status.is_some_and(|s| s.success()), "gateway did not exit cleanly: {status:?}");
-    assert!(tokio::net::TcpStream::connect(gw.addr).await.is_err(), "still accepting after shutdown");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "gateway did not exit cleanly: {status:?}"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(gw.addr).await.is_err(),
+        "still accepting after shutdown"
+    );
 }

@@ -23,7 +23,10 @@ use tokio::net::TcpListener;
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Spec files directly in `specs/<dir>`, sorted.
@@ -38,15 +41,23 @@ pub fn specs_in(dir: &str) -> Vec<PathBuf> {
 
 /// The file stem of a path.
 pub fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Compiles specs the way `gatewayc check` does, with paths shown relative to the repo.
-pub fn compile(specs: &[PathBuf], default_upstream: Option<&str>, emit: Option<gatewayc::emit::EmitOptions>) -> gatewayc::Output {
+pub fn compile(
+    specs: &[PathBuf],
+    default_upstream: Option<&str>,
+    emit: Option<gatewayc::emit::EmitOptions>,
+) -> gatewayc::Output {
     gatewayc::compile(&gatewayc::Input {
         specs: specs.to_vec(),
         base: root(),
-        options: gatewayc::lower::Options { default_upstream: default_upstream.map(str::to_owned) },
+        options: gatewayc::lower::Options {
+            default_upstream: default_upstream.map(str::to_owned),
+        },
         emit,
     })
 }
@@ -80,13 +91,19 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("addr: {e}"));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let log = log.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| upstream_handler(req, log.clone()));
@@ -104,7 +121,12 @@ impl Upstream {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen.lock().map(|s| s.last().cloned()).ok().flatten().unwrap_or_else(|| panic!("the upstream saw no request"))
+        self.seen
+            .lock()
+            .map(|s| s.last().cloned())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("the upstream saw no request"))
     }
 
     pub fn count(&self) -> usize {
@@ -114,29 +136,55 @@ impl Upstream {
 
 type UpBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 
-async fn upstream_handler(req: Request<Incoming>, log: Arc<Mutex<Vec<Seen>>>) -> Result<Response<UpBody>, std::io::Error> {
+async fn upstream_handler(
+    req: Request<Incoming>,
+    log: Arc<Mutex<Vec<Seen>>>,
+) -> Result<Response<UpBody>, std::io::Error> {
     let path = req.uri().path().to_owned();
-    let pq = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
     if let Ok(mut l) = log.lock() {
-        l.push(Seen { method: req.method().to_string(), path_and_query: pq.clone(), headers: req.headers().clone() });
+        l.push(Seen {
+            method: req.method().to_string(),
+            path_and_query: pq.clone(),
+            headers: req.headers().clone(),
+        });
     }
-    let num = |prefix: &str| path.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+    let num = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|n| n.parse::<u64>().ok())
+    };
     if path == "/echo" {
         return Ok(Response::new(req.into_body().boxed()));
     }
     if let Some(n) = num("/bytes/") {
-        return Ok(Response::new(Pattern::new(n).map_err(|never| match never {}).boxed()));
+        return Ok(Response::new(
+            Pattern::new(n).map_err(|never| match never {}).boxed(),
+        ));
     }
     if let Some(ms) = num("/slow/").or_else(|| num("/drain/")) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     if path == "/reset" {
-        return Err(std::io::Error::other("the mock upstream drops this connection"));
+        return Err(std::io::Error::other(
+            "the mock upstream drops this connection",
+        ));
     }
     let body = serde_json::json!({ "path": pq }).to_string();
-    let mut resp = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
-    resp.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
+    let mut resp = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    resp.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
     Ok(resp)
 }
 
@@ -161,7 +209,10 @@ impl hyper::body::Body for Pattern {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.sent >= self.len {
             return Poll::Ready(None);
         }
@@ -198,7 +249,9 @@ impl Gateway {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start test-gateway: {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start test-gateway: {e}"));
         let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
         let (tx, rx) = std::sync::mpsc::channel();
         let log = Arc::new(Mutex::new(String::new()));
@@ -206,7 +259,11 @@ impl Gateway {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let addr = addr.split_whitespace().next().unwrap_or_default().to_owned();
+                    let addr = addr
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
                     let _ = tx.send(addr);
                 }
                 if let Ok(mut l) = sink.lock() {
@@ -217,9 +274,20 @@ impl Gateway {
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("test-gateway {name} did not start; stderr:\n{}", log.lock().map(|l| l.clone()).unwrap_or_default()));
-        let addr = addr.parse().unwrap_or_else(|e| panic!("bad address {addr}: {e}"));
-        Gateway { child, addr, stderr: log }
+            .unwrap_or_else(|_| {
+                panic!(
+                    "test-gateway {name} did not start; stderr:\n{}",
+                    log.lock().map(|l| l.clone()).unwrap_or_default()
+                )
+            });
+        let addr = addr
+            .parse()
+            .unwrap_or_else(|e| panic!("bad address {addr}: {e}"));
+        Gateway {
+            child,
+            addr,
+            stderr: log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -228,7 +296,8 @@ impl Gateway {
 
     /// The process's peak resident memory (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -291,7 +360,12 @@ impl Reply {
     /// Asserts this is a problem+json response with `status`.
     pub fn assert_problem(&self, status: u16) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
-        assert_eq!(self.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"));
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
         let j = self.json();
         assert_eq!(j["status"], status);
         assert!(j["title"].is_string() && j["detail"].is_string(), "{j}");
@@ -304,11 +378,24 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(Full::new(Bytes::new())).unwrap_or_else(|e| panic!("bad request: {e}"));
-    let resp = client().request(req).await.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let req = req
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_else(|e| panic!("bad request: {e}"));
+    let resp = client()
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    Reply { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 /// GET shorthand.

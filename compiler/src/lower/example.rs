@@ -33,20 +33,43 @@ pub fn pick(spec: &Spec, op: &Resolved<'_>, swagger2: bool) -> Option<Example> {
     codes.sort_by_key(|(_, s)| *s);
     let (key, status) = codes.first().copied()?;
     let status = if status == 999 { 200 } else { status };
-    let resp = spec.deref(responses.file, &child(&responses.pointer, key), map.get(key)?)?;
+    let resp = spec.deref(
+        responses.file,
+        &child(&responses.pointer, key),
+        map.get(key)?,
+    )?;
     if swagger2 {
         let media = resp.value.get("examples").and_then(Value::as_object);
-        if let Some((ct, v)) = media.and_then(|m| m.iter().find(|(k, _)| k.contains("json")).or_else(|| m.iter().next())) {
+        if let Some((ct, v)) = media.and_then(|m| {
+            m.iter()
+                .find(|(k, _)| k.contains("json"))
+                .or_else(|| m.iter().next())
+        }) {
             return Some(render(status, ct, v));
         }
-        let schema = resp.value.get("schema").and_then(|s| spec.deref(resp.file, &child(&resp.pointer, "schema"), s));
+        let schema = resp
+            .value
+            .get("schema")
+            .and_then(|s| spec.deref(resp.file, &child(&resp.pointer, "schema"), s));
         return Some(match schema {
-            Some(s) => render(status, "application/json", &synthesise(spec, &s, &mut BUDGET.clone(), 0)),
-            None => Example { status, content_type: String::new(), body: String::new() },
+            Some(s) => render(
+                status,
+                "application/json",
+                &synthesise(spec, &s, &mut BUDGET.clone(), 0),
+            ),
+            None => Example {
+                status,
+                content_type: String::new(),
+                body: String::new(),
+            },
         });
     }
     let Some(content) = resp.value.get("content").and_then(Value::as_object) else {
-        return Some(Example { status, content_type: String::new(), body: String::new() });
+        return Some(Example {
+            status,
+            content_type: String::new(),
+            body: String::new(),
+        });
     };
     let (ct, media) = content
         .iter()
@@ -57,16 +80,29 @@ pub fn pick(spec: &Spec, op: &Resolved<'_>, swagger2: bool) -> Option<Example> {
     if let Some(v) = media.get("example") {
         return Some(render(status, ct, v));
     }
-    if let Some((name, ex)) = media.get("examples").and_then(Value::as_object).and_then(|m| m.iter().next()) {
+    if let Some((name, ex)) = media
+        .get("examples")
+        .and_then(Value::as_object)
+        .and_then(|m| m.iter().next())
+    {
         let ex_ptr = child(&child(&media_ptr, "examples"), name);
-        if let Some(v) = spec.deref(resp.file, &ex_ptr, ex).and_then(|e| e.value.get("value")) {
+        if let Some(v) = spec
+            .deref(resp.file, &ex_ptr, ex)
+            .and_then(|e| e.value.get("value"))
+        {
             return Some(render(status, ct, v));
         }
     }
-    let schema = media.get("schema").and_then(|s| spec.deref(resp.file, &child(&media_ptr, "schema"), s));
+    let schema = media
+        .get("schema")
+        .and_then(|s| spec.deref(resp.file, &child(&media_ptr, "schema"), s));
     Some(match schema {
         Some(s) => render(status, ct, &synthesise(spec, &s, &mut BUDGET.clone(), 0)),
-        None => Example { status, content_type: ct.clone(), body: String::new() },
+        None => Example {
+            status,
+            content_type: ct.clone(),
+            body: String::new(),
+        },
     })
 }
 
@@ -75,7 +111,11 @@ fn render(status: u16, content_type: &str, value: &Value) -> Example {
         Value::String(s) if !content_type.contains("json") => s.clone(),
         other => serde_json::to_string(other).unwrap_or_default(),
     };
-    Example { status, content_type: content_type.to_owned(), body }
+    Example {
+        status,
+        content_type: content_type.to_owned(),
+        body,
+    }
 }
 
 /// A plausible value for a schema, within `budget` nodes.
@@ -90,10 +130,18 @@ fn synthesise(spec: &Spec, schema: &Resolved<'_>, budget: &mut usize, depth: usi
             return v.clone();
         }
     }
-    if let Some(v) = s.get("examples").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(v) = s
+        .get("examples")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return v.clone();
     }
-    if let Some(v) = s.get("enum").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(v) = s
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return v.clone();
     }
     let sub = |key: &str, budget: &mut usize| -> Option<Value> {
@@ -123,7 +171,11 @@ fn synthesise(spec: &Spec, schema: &Resolved<'_>, budget: &mut usize, depth: usi
     }
     let ty = match s.get("type") {
         Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
         _ if s.get("properties").is_some() => "object",
         _ => "",
     };
@@ -143,7 +195,10 @@ fn synthesise(spec: &Spec, schema: &Resolved<'_>, budget: &mut usize, depth: usi
             }
             Value::Object(out)
         }
-        "array" => match s.get("items").and_then(|i| spec.deref(schema.file, &child(&schema.pointer, "items"), i)) {
+        "array" => match s
+            .get("items")
+            .and_then(|i| spec.deref(schema.file, &child(&schema.pointer, "items"), i))
+        {
             Some(items) => Value::Array(vec![synthesise(spec, &items, budget, depth + 1)]),
             None => Value::Array(Vec::new()),
         },

@@ -15,7 +15,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
-use crate::model::{Method, Model, Operation, ParamType, PathParam, PathTemplate, Piece, Rewrite, Segment, Upstream};
+use crate::model::{
+    Method, Model, Operation, ParamType, PathParam, PathTemplate, Piece, Rewrite, Segment, Upstream,
+};
 use crate::spec::source::child;
 use crate::spec::{Resolved, Spec};
 use reader::{Obj, did_you_mean};
@@ -81,13 +83,19 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
 
     for &root in &spec.roots {
         let doc = &spec.docs[root];
-        let Some(version) = version(spec, root, doc, d) else { continue };
+        let Some(version) = version(spec, root, doc, d) else {
+            continue;
+        };
         let mut defaults = Cascade::default();
         if let Some(xg) = doc.get("x-gateway") {
             read_document(root, xg, &mut name, &mut upstreams, &mut defaults, d);
         }
         if name.is_none() {
-            name = doc.pointer("/info/title").and_then(Value::as_str).map(names::kebab).filter(|n| !n.is_empty());
+            name = doc
+                .pointer("/info/title")
+                .and_then(Value::as_str)
+                .map(names::kebab)
+                .filter(|n| !n.is_empty());
         }
         operations(spec, root, doc, version, &defaults, &mut drafts, d);
     }
@@ -103,7 +111,10 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             upstreams.insert(
                 CLI_UPSTREAM.to_owned(),
                 UpstreamDecl {
-                    upstream: Upstream { name: CLI_UPSTREAM.to_owned(), url: Some(url.clone()) },
+                    upstream: Upstream {
+                        name: CLI_UPSTREAM.to_owned(),
+                        url: Some(url.clone()),
+                    },
                     timeout: None,
                     loc: Location::value(spec.roots.first().copied().unwrap_or(0), ""),
                 },
@@ -118,8 +129,15 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
     }
     Some(Model {
         name: name.unwrap_or_else(|| "gateway".to_owned()),
-        sources: spec.roots.iter().map(|&f| spec.sources.display(f).to_owned()).collect(),
-        upstreams: upstreams.into_iter().map(|(k, v)| (k, v.upstream)).collect(),
+        sources: spec
+            .roots
+            .iter()
+            .map(|&f| spec.sources.display(f).to_owned())
+            .collect(),
+        upstreams: upstreams
+            .into_iter()
+            .map(|(k, v)| (k, v.upstream))
+            .collect(),
         operations,
     })
 }
@@ -131,8 +149,15 @@ fn version(spec: &Spec, file: usize, doc: &Value, d: &mut Diagnostics) -> Option
             return Some(Version::OpenApi3);
         }
         d.push(
-            Diagnostic::error("E0110", Some(Location::value(file, "/openapi")), format!("unsupported OpenAPI version `{}`", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                .hint("gatewayc reads OpenAPI 3.0.x, 3.1.x and Swagger 2.0"),
+            Diagnostic::error(
+                "E0110",
+                Some(Location::value(file, "/openapi")),
+                format!(
+                    "unsupported OpenAPI version `{}`",
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                ),
+            )
+            .hint("gatewayc reads OpenAPI 3.0.x, 3.1.x and Swagger 2.0"),
         );
         return None;
     }
@@ -140,16 +165,31 @@ fn version(spec: &Spec, file: usize, doc: &Value, d: &mut Diagnostics) -> Option
         if v.as_str() == Some("2.0") {
             return Some(Version::Swagger2);
         }
-        d.push(Diagnostic::error("E0110", Some(Location::value(file, "/swagger")), "unsupported Swagger version; only `2.0` exists"));
+        d.push(Diagnostic::error(
+            "E0110",
+            Some(Location::value(file, "/swagger")),
+            "unsupported Swagger version; only `2.0` exists",
+        ));
         return None;
     }
     if doc.is_object() {
         d.push(
-            Diagnostic::error("E0110", Some(Location::value(file, "")), format!("`{}` is not an OpenAPI document: it has no `openapi` or `swagger` field", spec.sources.display(file)))
-                .hint("add `openapi: 3.1.0` (or the version the document follows) at the top"),
+            Diagnostic::error(
+                "E0110",
+                Some(Location::value(file, "")),
+                format!(
+                    "`{}` is not an OpenAPI document: it has no `openapi` or `swagger` field",
+                    spec.sources.display(file)
+                ),
+            )
+            .hint("add `openapi: 3.1.0` (or the version the document follows) at the top"),
         );
     } else {
-        d.push(Diagnostic::error("E0110", Some(Location::value(file, "")), "an OpenAPI document must be an object"));
+        d.push(Diagnostic::error(
+            "E0110",
+            Some(Location::value(file, "")),
+            "an OpenAPI document must be an object",
+        ));
     }
     None
 }
@@ -162,17 +202,29 @@ fn read_document(
     defaults: &mut Cascade,
     d: &mut Diagnostics,
 ) {
-    let Some(mut obj) = Obj::new(file, "/x-gateway".into(), xg, "the document's x-gateway", d) else { return };
+    let Some(mut obj) = Obj::new(file, "/x-gateway".into(), xg, "the document's x-gateway", d)
+    else {
+        return;
+    };
     if let Some(n) = obj.string("name", d) {
         let valid = n.starts_with(|c: char| c.is_ascii_lowercase())
-            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !valid {
             d.push(
-                Diagnostic::error("E0204", Some(obj.loc("name")), format!("gateway name `{n}` must be lower-case letters, digits and dashes"))
-                    .hint(format!("try `{}`", names::kebab(&n))),
+                Diagnostic::error(
+                    "E0204",
+                    Some(obj.loc("name")),
+                    format!("gateway name `{n}` must be lower-case letters, digits and dashes"),
+                )
+                .hint(format!("try `{}`", names::kebab(&n))),
             );
         } else if name.as_ref().is_some_and(|prev| prev != &n) {
-            d.push(Diagnostic::error("E0205", Some(obj.loc("name")), format!("gateway name `{n}` differs from the name given in an earlier spec file")));
+            d.push(Diagnostic::error(
+                "E0205",
+                Some(obj.loc("name")),
+                format!("gateway name `{n}` differs from the name given in an earlier spec file"),
+            ));
         } else {
             *name = Some(n);
         }
@@ -180,13 +232,23 @@ fn read_document(
     let mut own = Vec::new();
     for (up_name, ptr, value) in obj.entries("upstreams", d) {
         let loc = Location::key(file, ptr.clone());
-        if !up_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || up_name.is_empty() {
-            d.push(Diagnostic::error("E0207", Some(loc.clone()), format!("upstream name `{up_name}` must be letters, digits, `-` and `_`")));
+        if !up_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || up_name.is_empty()
+        {
+            d.push(Diagnostic::error(
+                "E0207",
+                Some(loc.clone()),
+                format!("upstream name `{up_name}` must be letters, digits, `-` and `_`"),
+            ));
         }
         let (url, timeout) = match value {
             Value::String(s) => (Some(s.clone()), None),
             other => {
-                let Some(mut up) = Obj::new(file, ptr, other, "an upstream", d) else { continue };
+                let Some(mut up) = Obj::new(file, ptr, other, "an upstream", d) else {
+                    continue;
+                };
                 let url = up.string("url", d);
                 let timeout = up.duration("timeout", d);
                 up.unsupported(&["targets", "balance", "health", "retries", "tls"], d);
@@ -199,13 +261,24 @@ fn read_document(
         }
         if let Some(prev) = upstreams.get(&up_name) {
             d.push(
-                Diagnostic::error("E0208", Some(loc.clone()), format!("upstream `{up_name}` is defined twice"))
-                    .related(prev.loc.clone(), "first defined here"),
+                Diagnostic::error(
+                    "E0208",
+                    Some(loc.clone()),
+                    format!("upstream `{up_name}` is defined twice"),
+                )
+                .related(prev.loc.clone(), "first defined here"),
             );
             continue;
         }
         own.push((up_name.clone(), loc.clone()));
-        upstreams.insert(up_name.clone(), UpstreamDecl { upstream: Upstream { name: up_name, url }, timeout, loc });
+        upstreams.insert(
+            up_name.clone(),
+            UpstreamDecl {
+                upstream: Upstream { name: up_name, url },
+                timeout,
+                loc,
+            },
+        );
     }
     // A document with a single upstream needs no `defaults.upstream`.
     if let [(only, loc)] = own.as_slice() {
@@ -219,7 +292,10 @@ fn read_document(
         defaults.max_body = def.size("max_body", d);
         def.finish(d);
     }
-    obj.unsupported(&["plans", "consumers", "limits", "cors", "version", "sunset"], d);
+    obj.unsupported(
+        &["plans", "consumers", "limits", "cors", "version", "sunset"],
+        d,
+    );
     obj.finish(d);
 }
 
@@ -228,24 +304,49 @@ fn check_url_template(url: &str, loc: Location, d: &mut Diagnostics) {
     let mut rest = url;
     while let Some(i) = rest.find("${") {
         let Some(end) = rest[i..].find('}') else {
-            d.push(Diagnostic::error("E0209", Some(loc), format!("unclosed `${{` in upstream URL `{url}`")));
+            d.push(Diagnostic::error(
+                "E0209",
+                Some(loc),
+                format!("unclosed `${{` in upstream URL `{url}`"),
+            ));
             return;
         };
         let inner = &rest[i + 2..i + end];
         let var = inner.split_once(":-").map_or(inner, |(v, _)| v);
         if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            d.push(Diagnostic::error("E0209", Some(loc.clone()), format!("`${{{inner}}}` in upstream URL `{url}` is not a variable reference")).hint("write `${NAME}` or `${NAME:-default}`"));
+            d.push(
+                Diagnostic::error(
+                    "E0209",
+                    Some(loc.clone()),
+                    format!("`${{{inner}}}` in upstream URL `{url}` is not a variable reference"),
+                )
+                .hint("write `${NAME}` or `${NAME:-default}`"),
+            );
         }
         rest = &rest[i + end + 1..];
     }
-    if !url.contains("${") && !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
-        d.push(Diagnostic::error("E0209", Some(loc), format!("upstream URL `{url}` must start with http:// or https://")));
+    let literal_url = !url.contains("${") && !url.is_empty();
+    if literal_url && !url.starts_with("http://") && !url.starts_with("https://")
+    {
+        d.push(Diagnostic::error(
+            "E0209",
+            Some(loc),
+            format!("upstream URL `{url}` must start with http:// or https://"),
+        ));
     }
 }
 
-fn read_cascade(file: usize, pointer: String, xg: &Value, what: &'static str, d: &mut Diagnostics) -> (Cascade, Option<String>, Option<Location>) {
+fn read_cascade(
+    file: usize,
+    pointer: String,
+    xg: &Value,
+    what: &'static str,
+    d: &mut Diagnostics,
+) -> (Cascade, Option<String>, Option<Location>) {
     let mut c = Cascade::default();
-    let Some(mut obj) = Obj::new(file, pointer, xg, what, d) else { return (c, None, None) };
+    let Some(mut obj) = Obj::new(file, pointer, xg, what, d) else {
+        return (c, None, None);
+    };
     if let Some(u) = obj.string("upstream", d) {
         c.upstream = Some((u, obj.loc("upstream")));
     }
@@ -253,7 +354,17 @@ fn read_cascade(file: usize, pointer: String, xg: &Value, what: &'static str, d:
     let rewrite_loc = rewrite.as_ref().map(|_| obj.loc("path"));
     c.timeout = obj.duration("timeout", d);
     c.max_body = obj.size("max_body", d);
-    obj.unsupported(&["rate_limit", "cache", "transform", "aggregate", "sunset", "multi_segment"], d);
+    obj.unsupported(
+        &[
+            "rate_limit",
+            "cache",
+            "transform",
+            "aggregate",
+            "sunset",
+            "multi_segment",
+        ],
+        d,
+    );
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -263,40 +374,94 @@ fn is_pchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b)
 }
 
-fn operations(spec: &Spec, file: usize, doc: &Value, version: Version, defaults: &Cascade, out: &mut Vec<Draft>, d: &mut Diagnostics) {
+fn operations(
+    spec: &Spec,
+    file: usize,
+    doc: &Value,
+    version: Version,
+    defaults: &Cascade,
+    out: &mut Vec<Draft>,
+    d: &mut Diagnostics,
+) {
     let Some(paths) = doc.get("paths") else {
-        let what = if doc.get("webhooks").is_some() { "has webhooks but no `paths`" } else { "has no `paths`" };
-        d.push(Diagnostic::warning("W0101", Some(Location::value(file, "")), format!("`{}` {what}: it adds no routes to the gateway", spec.sources.display(file))));
+        let what = if doc.get("webhooks").is_some() {
+            "has webhooks but no `paths`"
+        } else {
+            "has no `paths`"
+        };
+        d.push(Diagnostic::warning(
+            "W0101",
+            Some(Location::value(file, "")),
+            format!(
+                "`{}` {what}: it adds no routes to the gateway",
+                spec.sources.display(file)
+            ),
+        ));
         return;
     };
     let Some(paths) = paths.as_object() else {
-        d.push(reader::type_error(Location::value(file, "/paths"), "paths", "an object", paths));
+        d.push(reader::type_error(
+            Location::value(file, "/paths"),
+            "paths",
+            "an object",
+            paths,
+        ));
         return;
     };
     for (template, item) in paths {
         let item_ptr = child("/paths", template);
-        let Some(item) = spec.deref(file, &item_ptr, item) else { continue };
-        let Some(item_map) = item.value.as_object() else {
-            d.push(reader::type_error(item.loc(), template, "a path item object", item.value));
+        let Some(item) = spec.deref(file, &item_ptr, item) else {
             continue;
         };
-        let Some(path) = parse_template(template, Location::key(file, item_ptr.clone()), d) else { continue };
+        let Some(item_map) = item.value.as_object() else {
+            d.push(reader::type_error(
+                item.loc(),
+                template,
+                "a path item object",
+                item.value,
+            ));
+            continue;
+        };
+        let Some(path) = parse_template(template, Location::key(file, item_ptr.clone()), d) else {
+            continue;
+        };
         let (item_cascade, item_rewrite, item_rewrite_loc) = match item_map.get("x-gateway") {
-            Some(xg) => read_cascade(item.file, child(&item.pointer, "x-gateway"), xg, "a path item's x-gateway", d),
+            Some(xg) => read_cascade(
+                item.file,
+                child(&item.pointer, "x-gateway"),
+                xg,
+                "a path item's x-gateway",
+                d,
+            ),
             None => (Cascade::default(), None, None),
         };
         let item_cascade = item_cascade.over(defaults);
         let item_params = params_of(spec, &item, version, d);
         for method in Method::ALL {
-            let Some(op) = item_map.get(method.key()) else { continue };
+            let Some(op) = item_map.get(method.key()) else {
+                continue;
+            };
             let op_ptr = child(&item.pointer, method.key());
-            let Some(op) = spec.deref(item.file, &op_ptr, op) else { continue };
+            let Some(op) = spec.deref(item.file, &op_ptr, op) else {
+                continue;
+            };
             if !op.value.is_object() {
-                d.push(reader::type_error(op.loc(), method.key(), "an operation object", op.value));
+                d.push(reader::type_error(
+                    op.loc(),
+                    method.key(),
+                    "an operation object",
+                    op.value,
+                ));
                 continue;
             }
             let (op_cascade, op_rewrite, op_rewrite_loc) = match op.value.get("x-gateway") {
-                Some(xg) => read_cascade(op.file, child(&op.pointer, "x-gateway"), xg, "an operation's x-gateway", d),
+                Some(xg) => read_cascade(
+                    op.file,
+                    child(&op.pointer, "x-gateway"),
+                    xg,
+                    "an operation's x-gateway",
+                    d,
+                ),
                 None => (Cascade::default(), None, None),
             };
             let cascade = op_cascade.over(&item_cascade);
@@ -313,11 +478,17 @@ fn operations(spec: &Spec, file: usize, doc: &Value, version: Version, defaults:
                 _ => (item_rewrite.clone(), item_rewrite_loc.clone()),
             };
             let rewrite = match rewrite_text {
-                Some(text) => parse_rewrite(&text, &params, rewrite_loc.unwrap_or_else(|| op.loc()), d),
+                Some(text) => {
+                    parse_rewrite(&text, &params, rewrite_loc.unwrap_or_else(|| op.loc()), d)
+                }
                 None => Some(default_rewrite(&path, &params)),
             };
             let Some(rewrite) = rewrite else { continue };
-            let operation_id = op.value.get("operationId").and_then(Value::as_str).map(str::to_owned);
+            let operation_id = op
+                .value
+                .get("operationId")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             let example = example::pick(spec, &op, version == Version::Swagger2);
             out.push(Draft {
                 op: Operation {
@@ -326,7 +497,11 @@ fn operations(spec: &Spec, file: usize, doc: &Value, version: Version, defaults:
                     method,
                     path: path.clone(),
                     params,
-                    upstream: cascade.upstream.as_ref().map(|(u, _)| u.clone()).unwrap_or_default(),
+                    upstream: cascade
+                        .upstream
+                        .as_ref()
+                        .map(|(u, _)| u.clone())
+                        .unwrap_or_default(),
                     rewrite,
                     timeout: cascade.timeout.unwrap_or(DEFAULT_TIMEOUT),
                     max_body: cascade.max_body.unwrap_or(DEFAULT_MAX_BODY),
@@ -350,31 +525,54 @@ struct DeclaredParam {
 }
 
 /// The `in: path` parameters of a path item or operation.
-fn params_of(spec: &Spec, node: &Resolved<'_>, version: Version, d: &mut Diagnostics) -> Vec<DeclaredParam> {
-    let Some(list) = node.value.get("parameters") else { return Vec::new() };
+fn params_of(
+    spec: &Spec,
+    node: &Resolved<'_>,
+    version: Version,
+    d: &mut Diagnostics,
+) -> Vec<DeclaredParam> {
+    let Some(list) = node.value.get("parameters") else {
+        return Vec::new();
+    };
     let list_ptr = child(&node.pointer, "parameters");
     let Some(items) = list.as_array() else {
-        d.push(reader::type_error(Location::value(node.file, list_ptr), "parameters", "an array", list));
+        d.push(reader::type_error(
+            Location::value(node.file, list_ptr),
+            "parameters",
+            "an array",
+            list,
+        ));
         return Vec::new();
     };
     let mut out = Vec::new();
     for (i, p) in items.iter().enumerate() {
-        let Some(p) = spec.deref(node.file, &child(&list_ptr, &i.to_string()), p) else { continue };
+        let Some(p) = spec.deref(node.file, &child(&list_ptr, &i.to_string()), p) else {
+            continue;
+        };
         if p.value.get("in").and_then(Value::as_str) != Some("path") {
             continue;
         }
         let Some(name) = p.value.get("name").and_then(Value::as_str) else {
-            d.push(Diagnostic::error("E0302", Some(p.loc()), "a parameter has no `name`"));
+            d.push(Diagnostic::error(
+                "E0302",
+                Some(p.loc()),
+                "a parameter has no `name`",
+            ));
             continue;
         };
         let ty = match version {
             Version::Swagger2 => Some(param_type(p.value)),
             Version::OpenApi3 => p.value.get("schema").map(|s| {
                 let ptr = child(&p.pointer, "schema");
-                spec.deref(p.file, &ptr, s).map_or(ParamType::String, |s| param_type(s.value))
+                spec.deref(p.file, &ptr, s)
+                    .map_or(ParamType::String, |s| param_type(s.value))
             }),
         };
-        out.push(DeclaredParam { name: name.to_owned(), ty: ty.unwrap_or(ParamType::String), loc: p.loc() });
+        out.push(DeclaredParam {
+            name: name.to_owned(),
+            ty: ty.unwrap_or(ParamType::String),
+            loc: p.loc(),
+        });
     }
     out
 }
@@ -394,10 +592,12 @@ fn param_type(schema: &Value) -> ParamType {
         Some("number") => ParamType::Number,
         Some("boolean") => ParamType::Boolean,
         Some("string") | None => {
-            let values: Option<Vec<String>> = schema
-                .get("enum")
-                .and_then(Value::as_array)
-                .map(|e| e.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect());
+            let values: Option<Vec<String>> =
+                schema.get("enum").and_then(Value::as_array).map(|e| {
+                    e.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                });
             match values {
                 Some(v) if !v.is_empty() => ParamType::Enum(v),
                 _ if format == Some("uuid") => ParamType::Uuid,
@@ -413,13 +613,26 @@ fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathT
     let mut text = raw;
     if let Some(i) = text.find(['#', '?']) {
         d.push(
-            Diagnostic::warning("W0201", Some(loc.clone()), format!("path `{raw}` contains `{}`; the part from there on is ignored", &text[i..i + 1]))
-                .hint("a path template holds only the path; query and fragment are not part of routing"),
+            Diagnostic::warning(
+                "W0201",
+                Some(loc.clone()),
+                format!(
+                    "path `{raw}` contains `{}`; the part from there on is ignored",
+                    &text[i..i + 1]
+                ),
+            )
+            .hint(
+                "a path template holds only the path; query and fragment are not part of routing",
+            ),
         );
         text = &text[..i];
     }
     let Some(body) = text.strip_prefix('/') else {
-        d.push(Diagnostic::error("E0310", Some(loc), format!("path `{raw}` must start with `/`")));
+        d.push(Diagnostic::error(
+            "E0310",
+            Some(loc),
+            format!("path `{raw}` must start with `/`"),
+        ));
         return None;
     };
     let mut segments = Vec::new();
@@ -431,7 +644,11 @@ fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathT
                     if let Piece::Param(n) = p
                         && !names.insert(n.clone())
                     {
-                        d.push(Diagnostic::error("E0311", Some(loc.clone()), format!("path `{raw}` uses the parameter `{n}` twice")));
+                        d.push(Diagnostic::error(
+                            "E0311",
+                            Some(loc.clone()),
+                            format!("path `{raw}` uses the parameter `{n}` twice"),
+                        ));
                         return None;
                     }
                 }
@@ -442,12 +659,19 @@ fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathT
                 });
             }
             Err(why) => {
-                d.push(Diagnostic::error("E0312", Some(loc), format!("path `{raw}`: {why}")));
+                d.push(Diagnostic::error(
+                    "E0312",
+                    Some(loc),
+                    format!("path `{raw}`: {why}"),
+                ));
                 return None;
             }
         }
     }
-    Some(PathTemplate { raw: text.to_owned(), segments })
+    Some(PathTemplate {
+        raw: text.to_owned(),
+        segments,
+    })
 }
 
 /// Splits one segment into literal text and `{name}` parameters.
@@ -460,19 +684,25 @@ fn parse_pattern(seg: &str) -> Result<Vec<Piece>, String> {
                 pieces.push(Piece::Lit(rest.to_owned()));
                 break;
             }
-            Some(i) if rest.as_bytes()[i] == b'}' => return Err(format!("unmatched `}}` in segment `{seg}`")),
+            Some(i) if rest.as_bytes()[i] == b'}' => {
+                return Err(format!("unmatched `}}` in segment `{seg}`"));
+            }
             Some(i) => {
                 if i > 0 {
                     pieces.push(Piece::Lit(rest[..i].to_owned()));
                 }
                 let after = &rest[i + 1..];
-                let Some(end) = after.find('}') else { return Err(format!("unclosed `{{` in segment `{seg}`")) };
+                let Some(end) = after.find('}') else {
+                    return Err(format!("unclosed `{{` in segment `{seg}`"));
+                };
                 let name = &after[..end];
                 if name.is_empty() || name.contains('{') {
                     return Err(format!("empty or nested parameter in segment `{seg}`"));
                 }
                 if matches!(pieces.last(), Some(Piece::Param(_))) {
-                    return Err(format!("two parameters with nothing between them in segment `{seg}` cannot be told apart"));
+                    return Err(format!(
+                        "two parameters with nothing between them in segment `{seg}` cannot be told apart"
+                    ));
                 }
                 pieces.push(Piece::Param(name.to_owned()));
                 rest = &after[end + 1..];
@@ -486,11 +716,18 @@ fn parse_pattern(seg: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// The typed path parameters of an operation, in template order.
-fn path_params(path: &PathTemplate, declared: &[DeclaredParam], op: &Resolved<'_>, d: &mut Diagnostics) -> Vec<PathParam> {
+fn path_params(
+    path: &PathTemplate,
+    declared: &[DeclaredParam],
+    op: &Resolved<'_>,
+    d: &mut Diagnostics,
+) -> Vec<PathParam> {
     let mut out = Vec::new();
     let mut idents = HashSet::new();
     for seg in &path.segments {
-        let Segment::Pattern(pieces) = seg else { continue };
+        let Segment::Pattern(pieces) = seg else {
+            continue;
+        };
         for piece in pieces {
             let Piece::Param(name) = piece else { continue };
             let ty = match declared.iter().find(|p| &p.name == name) {
@@ -504,12 +741,23 @@ fn path_params(path: &PathTemplate, declared: &[DeclaredParam], op: &Resolved<'_
                 }
             };
             let ident = names::unique(names::snake(name), &mut idents, "_");
-            out.push(PathParam { name: name.clone(), ident, ty });
+            out.push(PathParam {
+                name: name.clone(),
+                ident,
+                ty,
+            });
         }
     }
     for p in declared {
         if !out.iter().any(|q| q.name == p.name) {
-            d.push(Diagnostic::warning("W0203", Some(p.loc.clone()), format!("`{}` is declared `in: path` but `{}` has no `{{{}}}`", p.name, path.raw, p.name)));
+            d.push(Diagnostic::warning(
+                "W0203",
+                Some(p.loc.clone()),
+                format!(
+                    "`{}` is declared `in: path` but `{}` has no `{{{}}}`",
+                    p.name, path.raw, p.name
+                ),
+            ));
         }
     }
     out
@@ -525,7 +773,9 @@ fn default_rewrite(path: &PathTemplate, params: &[PathParam]) -> Vec<Rewrite> {
                 for p in pieces {
                     out.push(match p {
                         Piece::Lit(l) => Rewrite::Lit(l.clone()),
-                        Piece::Param(n) => Rewrite::Param(params.iter().position(|q| &q.name == n).unwrap_or(0)),
+                        Piece::Param(n) => {
+                            Rewrite::Param(params.iter().position(|q| &q.name == n).unwrap_or(0))
+                        }
                     });
                 }
             }
@@ -547,9 +797,18 @@ fn merge_lits(parts: Vec<Rewrite>) -> Vec<Rewrite> {
 }
 
 /// Parses an `x-gateway.path` rewrite such as `/internal/pets/{petId}`.
-fn parse_rewrite(text: &str, params: &[PathParam], loc: Location, d: &mut Diagnostics) -> Option<Vec<Rewrite>> {
+fn parse_rewrite(
+    text: &str,
+    params: &[PathParam],
+    loc: Location,
+    d: &mut Diagnostics,
+) -> Option<Vec<Rewrite>> {
     if !text.starts_with('/') {
-        d.push(Diagnostic::error("E0320", Some(loc), format!("rewrite `{text}` must start with `/`")));
+        d.push(Diagnostic::error(
+            "E0320",
+            Some(loc),
+            format!("rewrite `{text}` must start with `/`"),
+        ));
         return None;
     }
     if text.contains(['?', '#']) {
@@ -563,7 +822,11 @@ fn parse_rewrite(text: &str, params: &[PathParam], loc: Location, d: &mut Diagno
         let pieces = match parse_pattern(seg) {
             Ok(p) => p,
             Err(why) => {
-                d.push(Diagnostic::error("E0322", Some(loc.clone()), format!("rewrite `{text}`: {why}")));
+                d.push(Diagnostic::error(
+                    "E0322",
+                    Some(loc.clone()),
+                    format!("rewrite `{text}`: {why}"),
+                ));
                 return None;
             }
         };
@@ -580,11 +843,21 @@ fn parse_rewrite(text: &str, params: &[PathParam], loc: Location, d: &mut Diagno
                     Some(i) => out.push(Rewrite::Param(i)),
                     None => {
                         let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
-                        let mut diag = Diagnostic::error("E0324", Some(loc.clone()), format!("rewrite `{text}` uses `{{{n}}}`, which is not a path parameter of this operation"));
+                        let mut diag = Diagnostic::error(
+                            "E0324",
+                            Some(loc.clone()),
+                            format!(
+                                "rewrite `{text}` uses `{{{n}}}`, which is not a path parameter of this operation"
+                            ),
+                        );
                         diag = match did_you_mean(&n, &names) {
                             Some(best) => diag.hint(format!("did you mean `{{{best}}}`?")),
-                            None if names.is_empty() => diag.hint("this operation has no path parameters"),
-                            None => diag.hint(format!("its path parameters are: {}", names.join(", "))),
+                            None if names.is_empty() => {
+                                diag.hint("this operation has no path parameters")
+                            }
+                            None => {
+                                diag.hint(format!("its path parameters are: {}", names.join(", ")))
+                            }
                         };
                         d.push(diag);
                         ok = false;
@@ -617,18 +890,46 @@ fn finish_operations(
                 if let Some(first) = first_at.get(id) {
                     let new = names::unique(id.clone(), &mut ids, "_");
                     d.push(
-                        Diagnostic::warning("W0301", Some(Location::value(draft.loc.file, child(&draft.loc.pointer, "operationId"))), format!("operationId `{id}` is used twice; this operation is named `{new}`"))
-                            .related(first.clone(), "first used here"),
+                        Diagnostic::warning(
+                            "W0301",
+                            Some(Location::value(
+                                draft.loc.file,
+                                child(&draft.loc.pointer, "operationId"),
+                            )),
+                            format!(
+                                "operationId `{id}` is used twice; this operation is named `{new}`"
+                            ),
+                        )
+                        .related(first.clone(), "first used here"),
                     );
                     new
                 } else {
-                    first_at.insert(id.clone(), Location::value(draft.loc.file, child(&draft.loc.pointer, "operationId")));
+                    first_at.insert(
+                        id.clone(),
+                        Location::value(draft.loc.file, child(&draft.loc.pointer, "operationId")),
+                    );
                     names::unique(id.clone(), &mut ids, "_")
                 }
             }
             _ => {
-                let generated = names::unique(format!("{}{}", draft.op.method.key(), names::pascal(&draft.op.path.raw)), &mut ids, "_");
-                d.push(Diagnostic::warning("W0302", Some(draft.loc.clone()), format!("operation `{} {}` has no operationId; it is named `{generated}`", draft.op.method.as_str(), draft.op.path.raw)));
+                let generated = names::unique(
+                    format!(
+                        "{}{}",
+                        draft.op.method.key(),
+                        names::pascal(&draft.op.path.raw)
+                    ),
+                    &mut ids,
+                    "_",
+                );
+                d.push(Diagnostic::warning(
+                    "W0302",
+                    Some(draft.loc.clone()),
+                    format!(
+                        "operation `{} {}` has no operationId; it is named `{generated}`",
+                        draft.op.method.as_str(),
+                        draft.op.path.raw
+                    ),
+                ));
                 generated
             }
         };
@@ -648,19 +949,28 @@ fn finish_operations(
         }
         match upstreams.get(&draft.op.upstream) {
             Some(decl) => {
-                if !draft.explicit_timeout && let Some(t) = decl.timeout {
+                if !draft.explicit_timeout
+                    && let Some(t) = decl.timeout
+                {
                     draft.op.timeout = t;
                 }
             }
             None => {
                 let mut diag = Diagnostic::error(
                     "E0303",
-                    draft.upstream_loc.clone().or_else(|| Some(draft.loc.clone())),
-                    format!("upstream `{}` is not defined in `x-gateway.upstreams`", draft.op.upstream),
+                    draft
+                        .upstream_loc
+                        .clone()
+                        .or_else(|| Some(draft.loc.clone())),
+                    format!(
+                        "upstream `{}` is not defined in `x-gateway.upstreams`",
+                        draft.op.upstream
+                    ),
                 );
                 diag = match did_you_mean(&draft.op.upstream, &names) {
                     Some(best) => diag.hint(format!("did you mean `{best}`?")),
-                    None if names.is_empty() => diag.hint("define it under `x-gateway.upstreams` at the top of the document"),
+                    None if names.is_empty() => diag
+                        .hint("define it under `x-gateway.upstreams` at the top of the document"),
                     None => diag.hint(format!("defined upstreams: {}", names.join(", "))),
                 };
                 d.push(diag);

@@ -20,7 +20,8 @@ fn words(name: &str) -> Vec<String> {
         let boundary = c.is_ascii_uppercase()
             && !cur.is_empty()
             && (prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
-                || (prev.is_some_and(|p| p.is_ascii_uppercase()) && next.is_some_and(|n| n.is_ascii_lowercase())));
+                || (prev.is_some_and(|p| p.is_ascii_uppercase())
+                    && next.is_some_and(|n| n.is_ascii_lowercase())));
         if boundary {
             words.push(std::mem::take(&mut cur));
         }
@@ -71,12 +72,20 @@ pub fn kebab(name: &str) -> String {
 }
 
 fn fix_keyword(s: String) -> String {
-    if syn::parse_str::<syn::Ident>(&s).is_ok() { s } else { s + "_" }
+    if syn::parse_str::<syn::Ident>(&s).is_ok() {
+        s
+    } else {
+        s + "_"
+    }
 }
 
 /// Makes `candidate` unique among `taken` by appending `_2`, `_3`, ... (or `2`, `3` for
 /// PascalCase) and records it.
-pub fn unique(candidate: String, taken: &mut std::collections::HashSet<String>, sep: &str) -> String {
+pub fn unique(
+    candidate: String,
+    taken: &mut std::collections::HashSet<String>,
+    sep: &str,
+) -> String {
     if taken.insert(candidate.clone()) {
         return candidate;
     }

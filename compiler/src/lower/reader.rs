@@ -25,9 +25,21 @@ pub struct Obj<'s> {
 
 impl<'s> Obj<'s> {
     /// Starts reading `value`; reports an error and returns `None` if it is not an object.
-    pub fn new(file: usize, pointer: String, value: &'s Value, what: &'static str, d: &mut Diagnostics) -> Option<Self> {
+    pub fn new(
+        file: usize,
+        pointer: String,
+        value: &'s Value,
+        what: &'static str,
+        d: &mut Diagnostics,
+    ) -> Option<Self> {
         match value {
-            Value::Object(map) => Some(Obj { file, pointer, map, what, known: Vec::new() }),
+            Value::Object(map) => Some(Obj {
+                file,
+                pointer,
+                map,
+                what,
+                known: Vec::new(),
+            }),
             other => {
                 d.push(Diagnostic::error(
                     "E0201",
@@ -73,8 +85,12 @@ impl<'s> Obj<'s> {
             Some(dur) if !dur.is_zero() => Some(dur),
             _ => {
                 d.push(
-                    Diagnostic::error("E0203", Some(self.loc(key)), format!("`{key}` must be a positive duration, found {}", show(v)))
-                        .hint("write a number and a unit: `250ms`, `2s`, `1m`, `1h`"),
+                    Diagnostic::error(
+                        "E0203",
+                        Some(self.loc(key)),
+                        format!("`{key}` must be a positive duration, found {}", show(v)),
+                    )
+                    .hint("write a number and a unit: `250ms`, `2s`, `1m`, `1h`"),
                 );
                 None
             }
@@ -91,25 +107,43 @@ impl<'s> Obj<'s> {
         };
         if parsed.is_none() {
             d.push(
-                Diagnostic::error("E0203", Some(self.loc(key)), format!("`{key}` must be a size, found {}", show(v)))
-                    .hint("write bytes or a number and a unit: `512KiB`, `10MiB`, `1GB`"),
+                Diagnostic::error(
+                    "E0203",
+                    Some(self.loc(key)),
+                    format!("`{key}` must be a size, found {}", show(v)),
+                )
+                .hint("write bytes or a number and a unit: `512KiB`, `10MiB`, `1GB`"),
             );
         }
         parsed
     }
 
     /// Reads a nested object member.
-    pub fn object(&mut self, key: &'static str, what: &'static str, d: &mut Diagnostics) -> Option<Obj<'s>> {
+    pub fn object(
+        &mut self,
+        key: &'static str,
+        what: &'static str,
+        d: &mut Diagnostics,
+    ) -> Option<Obj<'s>> {
         let v = self.raw(key)?;
         Obj::new(self.file, child(&self.pointer, key), v, what, d)
     }
 
     /// The members of a map-valued member, each with its pointer.
-    pub fn entries(&mut self, key: &'static str, d: &mut Diagnostics) -> Vec<(String, String, &'s Value)> {
-        let Some(v) = self.raw(key) else { return Vec::new() };
+    pub fn entries(
+        &mut self,
+        key: &'static str,
+        d: &mut Diagnostics,
+    ) -> Vec<(String, String, &'s Value)> {
+        let Some(v) = self.raw(key) else {
+            return Vec::new();
+        };
         let ptr = child(&self.pointer, key);
         match v {
-            Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), child(&ptr, k), v)).collect(),
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), child(&ptr, k), v))
+                .collect(),
             other => {
                 d.push(type_error(self.loc(key), key, "an object", other));
                 Vec::new()
@@ -125,7 +159,10 @@ impl<'s> Obj<'s> {
                 d.push(Diagnostic::error(
                     "E0299",
                     Some(Location::key(self.file, child(&self.pointer, key))),
-                    format!("`{key}` in {} is not supported by this version of gatewayc", self.what),
+                    format!(
+                        "`{key}` in {} is not supported by this version of gatewayc",
+                        self.what
+                    ),
                 ));
             }
         }
@@ -168,7 +205,11 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// A type mismatch for member `key`.
 pub fn type_error(loc: Location, key: &str, expected: &str, found: &Value) -> Diagnostic {
-    Diagnostic::error("E0201", Some(loc), format!("`{key}` must be {expected}, found {}", kind(found)))
+    Diagnostic::error(
+        "E0201",
+        Some(loc),
+        format!("`{key}` must be {expected}, found {}", kind(found)),
+    )
 }
 
 /// The JSON type of a value, for messages.
@@ -237,7 +278,10 @@ mod tests {
         assert_eq!(parse_size("1MiB"), Some(1 << 20));
         assert_eq!(parse_size("10MB"), Some(10_000_000));
         assert_eq!(parse_size("12 furlongs"), None);
-        assert_eq!(did_you_mean("tiemout", &["upstream", "path", "timeout"]), Some("timeout"));
+        assert_eq!(
+            did_you_mean("tiemout", &["upstream", "path", "timeout"]),
+            Some("timeout")
+        );
         assert_eq!(did_you_mean("zzz", &["upstream", "path", "timeout"]), None);
     }
 }

@@ -11,7 +11,15 @@ use super::source::{NodeSpan, Pos, SpanMap, child};
 /// Spans of every node of `text` by pointer; stops quietly at the first syntax error (the
 /// parse itself reports it).
 pub fn spans(text: &str) -> SpanMap {
-    let mut s = Scanner { b: text.as_bytes(), text, i: 0, line: 1, line_start: 0, col_at: (0, 1), map: HashMap::new() };
+    let mut s = Scanner {
+        b: text.as_bytes(),
+        text,
+        i: 0,
+        line: 1,
+        line_start: 0,
+        col_at: (0, 1),
+        map: HashMap::new(),
+    };
     s.ws();
     let _ = s.value(String::new(), None);
     s.map
@@ -52,8 +60,15 @@ impl Scanner<'_> {
         };
         self.col_at = (self.i, col);
         let end = (self.i + len_bytes).min(self.b.len());
-        let len = self.text.get(self.i..end).map_or(1, |s| s.chars().count().max(1));
-        Pos { line: self.line, col, len }
+        let len = self
+            .text
+            .get(self.i..end)
+            .map_or(1, |s| s.chars().count().max(1));
+        Pos {
+            line: self.line,
+            col,
+            len,
+        }
     }
 
     fn string_end(&self, start: usize) -> Option<usize> {
@@ -73,7 +88,8 @@ impl Scanner<'_> {
         match c {
             b'{' => {
                 let pos = self.pos_here(1);
-                self.map.insert(pointer.clone(), NodeSpan { key, value: pos });
+                self.map
+                    .insert(pointer.clone(), NodeSpan { key, value: pos });
                 self.i += 1;
                 self.ws();
                 if self.b.get(self.i) == Some(&b'}') {
@@ -114,7 +130,8 @@ impl Scanner<'_> {
             }
             b'[' => {
                 let pos = self.pos_here(1);
-                self.map.insert(pointer.clone(), NodeSpan { key, value: pos });
+                self.map
+                    .insert(pointer.clone(), NodeSpan { key, value: pos });
                 self.i += 1;
                 self.ws();
                 if self.b.get(self.i) == Some(&b']') {
@@ -171,9 +188,13 @@ mod tests {
     fn finds_keys_and_values() {
         let text = "{\n  \"paths\": {\n    \"/a~b/{x}\": {\"get\": 1}\n  },\n  \"k\\u00e9\": [true, \"x\"]\n}";
         let s = spans(text);
-        let get = s.get("/paths/~1a~0b~1{x}/get").map(|n| (n.key.map(|k| (k.line, k.col)), n.value.col));
+        let get = s
+            .get("/paths/~1a~0b~1{x}/get")
+            .map(|n| (n.key.map(|k| (k.line, k.col)), n.value.col));
         assert_eq!(get, Some((Some((3, 20)), 27)));
-        let item = s.get("/k\u{e9}/1").map(|n| (n.value.line, n.value.col, n.value.len));
+        let item = s
+            .get("/k\u{e9}/1")
+            .map(|n| (n.value.line, n.value.col, n.value.len));
         assert_eq!(item, Some((5, 18, 3)));
     }
 }

@@ -73,13 +73,28 @@ pub struct Spec {
 impl Spec {
     /// Follows `$ref`s from `value` (found at `file`/`pointer`) until a value that is not a
     /// reference. Returns `None` for a broken reference; `load` has already reported it.
-    pub fn deref<'s>(&'s self, file: usize, pointer: &str, value: &'s Value) -> Option<Resolved<'s>> {
-        let mut cur = Resolved { file, pointer: pointer.to_owned(), value };
+    pub fn deref<'s>(
+        &'s self,
+        file: usize,
+        pointer: &str,
+        value: &'s Value,
+    ) -> Option<Resolved<'s>> {
+        let mut cur = Resolved {
+            file,
+            pointer: pointer.to_owned(),
+            value,
+        };
         for _ in 0..64 {
-            let Some(r) = cur.value.get("$ref").and_then(Value::as_str) else { return Some(cur) };
+            let Some(r) = cur.value.get("$ref").and_then(Value::as_str) else {
+                return Some(cur);
+            };
             let (f, p) = self.target(cur.file, r)?;
             let v = pointer_get(&self.docs[f], &p)?;
-            cur = Resolved { file: f, pointer: p, value: v };
+            cur = Resolved {
+                file: f,
+                pointer: p,
+                value: v,
+            };
         }
         None
     }
@@ -87,7 +102,11 @@ impl Spec {
     /// The file and pointer a `$ref` string names, seen from `file`.
     pub fn target(&self, file: usize, reference: &str) -> Option<(usize, String)> {
         let (path, fragment) = reference.split_once('#').unwrap_or((reference, ""));
-        let f = if path.is_empty() { file } else { *self.links.get(&(file, path.to_owned()))? };
+        let f = if path.is_empty() {
+            file
+        } else {
+            *self.links.get(&(file, path.to_owned()))?
+        };
         Some((f, decode_fragment(fragment)))
     }
 
@@ -161,7 +180,9 @@ pub fn load(paths: &[PathBuf], base: &Path, diags: &mut Diagnostics) -> Spec {
         let mut found = Vec::new();
         collect_refs(&spec.docs[file], String::new(), &mut found);
         for (pointer, reference) in found {
-            let file_part = reference.split_once('#').map_or(reference.as_str(), |(p, _)| p);
+            let file_part = reference
+                .split_once('#')
+                .map_or(reference.as_str(), |(p, _)| p);
             if !file_part.is_empty() && !spec.links.contains_key(&(file, file_part.to_owned())) {
                 if file_part.contains("://") {
                     diags.push(
@@ -207,18 +228,30 @@ pub fn load(paths: &[PathBuf], base: &Path, diags: &mut Diagnostics) -> Spec {
 
 fn check_ref(spec: &Spec, file: usize, pointer: &str, reference: &str, diags: &mut Diagnostics) {
     let loc = || Some(Location::value(file, child(pointer, "$ref")));
-    let Some((mut f, mut p)) = spec.target(file, reference) else { return };
+    let Some((mut f, mut p)) = spec.target(file, reference) else {
+        return;
+    };
     let mut seen = vec![(file, pointer.to_owned())];
     loop {
         if !p.is_empty() && !p.starts_with('/') {
-            diags.push(Diagnostic::error("E0104", loc(), format!("`$ref: {reference}` is not a JSON pointer fragment")).hint("a fragment starts with `#/`, as in `#/components/schemas/Pet`"));
+            diags.push(
+                Diagnostic::error(
+                    "E0104",
+                    loc(),
+                    format!("`$ref: {reference}` is not a JSON pointer fragment"),
+                )
+                .hint("a fragment starts with `#/`, as in `#/components/schemas/Pet`"),
+            );
             return;
         }
         let Some(v) = spec.get(f, &p) else {
             diags.push(Diagnostic::error(
                 "E0104",
                 loc(),
-                format!("`$ref: {reference}` points at nothing in `{}`", spec.sources.display(f)),
+                format!(
+                    "`$ref: {reference}` points at nothing in `{}`",
+                    spec.sources.display(f)
+                ),
             ));
             return;
         };
@@ -270,7 +303,11 @@ fn collect_refs(value: &Value, pointer: String, out: &mut Vec<(String, String)>)
 }
 
 fn display_path(path: &Path, base: &Path) -> String {
-    let abs = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
     let norm = normalize(&abs);
     let base = normalize(base);
     match norm.strip_prefix(&base) {
@@ -302,23 +339,44 @@ fn read(path: &Path, base: &Path, spec: &mut Spec, diags: &mut Diagnostics) -> O
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(_) => {
-                diags.push(Diagnostic::error("E0101", None, format!("{display}: the file is not UTF-8 text")));
+                diags.push(Diagnostic::error(
+                    "E0101",
+                    None,
+                    format!("{display}: the file is not UTF-8 text"),
+                ));
                 return None;
             }
         },
         Err(e) => {
-            diags.push(Diagnostic::error("E0101", None, format!("cannot read `{display}`: {e}")));
+            diags.push(Diagnostic::error(
+                "E0101",
+                None,
+                format!("cannot read `{display}`: {e}"),
+            ));
             return None;
         }
     };
-    let format = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) { Format::Json } else { Format::Yaml };
+    let format = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
     let parsed = match format {
         Format::Json => serde_json::from_str::<Value>(&text).map_err(|e| {
-            let pos = Pos { line: e.line(), col: e.column().max(1), len: 1 };
+            let pos = Pos {
+                line: e.line(),
+                col: e.column().max(1),
+                len: 1,
+            };
             vec![(format!("JSON syntax error: {e}"), pos, None, None)]
         }),
         Format::Yaml => yaml::parse(&text).map_err(|errs| {
-            errs.into_iter().map(|e| (e.message, e.pos, e.pointer, e.first)).collect()
+            errs.into_iter()
+                .map(|e| (e.message, e.pos, e.pointer, e.first))
+                .collect()
         }),
     };
     let file = spec.sources.add(display, text, format);

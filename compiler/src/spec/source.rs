@@ -61,7 +61,12 @@ pub struct Sources {
 impl Sources {
     /// Adds a file and returns its index.
     pub fn add(&mut self, display: String, text: String, format: Format) -> usize {
-        self.files.push(SourceFile { display, text, format, spans: OnceLock::new() });
+        self.files.push(SourceFile {
+            display,
+            text,
+            format,
+            spans: OnceLock::new(),
+        });
         self.files.len() - 1
     }
 
@@ -82,12 +87,18 @@ impl Sources {
 
     /// The path of file `index` as shown to users.
     pub fn display(&self, index: usize) -> &str {
-        self.files.get(index).map_or("<unknown>", |f| f.display.as_str())
+        self.files
+            .get(index)
+            .map_or("<unknown>", |f| f.display.as_str())
     }
 
     /// Line `line` (1-based) of file `index`, without its newline.
     pub fn line_text(&self, index: usize, line: usize) -> Option<&str> {
-        self.files.get(index)?.text.lines().nth(line.checked_sub(1)?)
+        self.files
+            .get(index)?
+            .text
+            .lines()
+            .nth(line.checked_sub(1)?)
     }
 
     /// The position a location points at, if the pointer exists in the file.
@@ -105,7 +116,11 @@ impl Sources {
         let mut pointer = loc.pointer.as_str();
         loop {
             if let Some(span) = spans.get(pointer) {
-                return Some(if loc.key && pointer == loc.pointer { span.key.unwrap_or(span.value) } else { span.value });
+                return Some(if loc.key && pointer == loc.pointer {
+                    span.key.unwrap_or(span.value)
+                } else {
+                    span.value
+                });
             }
             let cut = pointer.rfind('/')?;
             pointer = &pointer[..cut];
@@ -115,12 +130,20 @@ impl Sources {
 
 /// Escapes one reference token for an RFC 6901 pointer.
 pub fn escape_token(token: &str) -> String {
-    if token.contains(['~', '/']) { token.replace('~', "~0").replace('/', "~1") } else { token.to_owned() }
+    if token.contains(['~', '/']) {
+        token.replace('~', "~0").replace('/', "~1")
+    } else {
+        token.to_owned()
+    }
 }
 
 /// Unescapes one RFC 6901 reference token.
 pub fn unescape_token(token: &str) -> String {
-    if token.contains('~') { token.replace("~1", "/").replace("~0", "~") } else { token.to_owned() }
+    if token.contains('~') {
+        token.replace("~1", "/").replace("~0", "~")
+    } else {
+        token.to_owned()
+    }
 }
 
 /// `pointer` extended by one token.

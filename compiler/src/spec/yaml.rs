@@ -44,7 +44,11 @@ pub fn spans(text: &str) -> SpanMap {
 }
 
 fn pos(span: &Span) -> Pos {
-    Pos { line: span.start.line(), col: span.start.col() + 1, len: span.len().max(1) }
+    Pos {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+        len: span.len().max(1),
+    }
 }
 
 struct Walker<'a> {
@@ -73,7 +77,11 @@ impl<'a> Walker<'a> {
                 let m = e.marker();
                 self.errors.push(YamlError {
                     message: format!("YAML syntax error: {}", e.info()),
-                    pos: Pos { line: m.line(), col: m.col() + 1, len: 1 },
+                    pos: Pos {
+                        line: m.line(),
+                        col: m.col() + 1,
+                        len: 1,
+                    },
                     pointer: None,
                     first: None,
                 });
@@ -87,7 +95,10 @@ impl<'a> Walker<'a> {
         let mut doc = None;
         while let Some((ev, span)) = self.next() {
             match ev {
-                Event::StreamStart | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => {}
+                Event::StreamStart
+                | Event::DocumentStart(_)
+                | Event::DocumentEnd
+                | Event::Nothing => {}
                 Event::StreamEnd => break,
                 other => {
                     if doc.is_some() {
@@ -109,12 +120,24 @@ impl<'a> Walker<'a> {
 
     fn note(&mut self, pointer: &str, key: Option<Pos>, span: &Span) {
         if self.record {
-            self.spans.insert(pointer.to_owned(), NodeSpan { key, value: pos(span) });
+            self.spans.insert(
+                pointer.to_owned(),
+                NodeSpan {
+                    key,
+                    value: pos(span),
+                },
+            );
         }
     }
 
     /// Builds the node that starts with `ev`; `None` after a syntax error.
-    fn node(&mut self, ev: Event<'a>, span: Span, pointer: String, key: Option<Pos>) -> Option<Value> {
+    fn node(
+        &mut self,
+        ev: Event<'a>,
+        span: Span,
+        pointer: String,
+        key: Option<Pos>,
+    ) -> Option<Value> {
         self.note(&pointer, key, &span);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
@@ -267,18 +290,29 @@ fn number(text: &str) -> Option<Value> {
             return Some(Value::from(u));
         }
         // Integers beyond 64 bits keep their magnitude as a float.
-        return text.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number);
+        return text
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number);
     }
     match digits {
-        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN" => return Some(Value::String(text.to_owned())),
+        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN" => {
+            return Some(Value::String(text.to_owned()));
+        }
         _ => {}
     }
-    let valid = digits.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
+    let valid = digits
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+'))
         && digits.bytes().any(|c| c.is_ascii_digit());
     if !valid {
         return None;
     }
-    text.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number)
+    text.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map(Value::Number)
 }
 
 #[cfg(test)]
@@ -294,7 +328,9 @@ mod tests {
         assert_eq!(v["c"], serde_json::json!(["x", 2.5, true, null]));
         assert!(v["200"]["d"].is_f64());
         let s = spans(text);
-        let d = s.get("/200/d").map(|n| (n.key.map(|k| (k.line, k.col)), n.value.line, n.value.col));
+        let d = s
+            .get("/200/d")
+            .map(|n| (n.key.map(|k| (k.line, k.col)), n.value.line, n.value.col));
         assert_eq!(d, Some((Some((5, 3)), 5, 6)));
     }
 
@@ -302,6 +338,9 @@ mod tests {
     fn duplicate_keys_are_reported_with_both_places() {
         let errs = parse("a: 1\nb: 2\na: 3\n").err().unwrap_or_default();
         assert_eq!(errs.len(), 1);
-        assert_eq!((errs[0].pos.line, errs[0].first.map(|p| p.line)), (3, Some(1)));
+        assert_eq!(
+            (errs[0].pos.line, errs[0].first.map(|p| p.line)),
+            (3, Some(1))
+        );
     }
 }

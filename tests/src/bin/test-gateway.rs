@@ -11,7 +11,10 @@ fn main() -> ExitCode {
     match gatewayc_tests::main_for(&name) {
         Some(code) => code,
         None => {
-            eprintln!("test-gateway: unknown spec `{name}`; known: {}", gatewayc_tests::NAMES.join(", "));
+            eprintln!(
+                "test-gateway: unknown spec `{name}`; known: {}",
+                gatewayc_tests::NAMES.join(", ")
+            );
             ExitCode::from(2)
         }
     }
