@@ -191,10 +191,10 @@ mod tests {
         let get = s
             .get("/paths/~1a~0b~1{x}/get")
             .map(|n| (n.key.map(|k| (k.line, k.col)), n.value.col));
-        assert_eq!(get, Some((Some((3, 20)), 27)));
+        assert_eq!(get, Some((Some((3, 18)), 25)));
         let item = s
             .get("/k\u{e9}/1")
             .map(|n| (n.value.line, n.value.col, n.value.len));
-        assert_eq!(item, Some((5, 18, 3)));
+        assert_eq!(item, Some((5, 21, 3)));
     }
 }
