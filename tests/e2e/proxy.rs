@@ -275,9 +275,13 @@ async fn fifty_megabytes_stream_both_ways_in_little_memory() {
 
     let peak = gw.peak_rss_kib();
     eprintln!("gateway peak RSS: {baseline} KiB at start, {peak} KiB after 2 x 50 MiB streamed");
+    // Growth, not the absolute figure: the allocator keeps some freed pages resident.
+    // Streamed bodies cost the same whatever their size (90 MiB measured within 2 MiB of
+    // 50 MiB).
+    let growth = peak.saturating_sub(baseline);
     assert!(
-        peak < 24 * 1024,
-        "peak RSS {peak} KiB: the body was buffered"
+        growth < 16 * 1024,
+        "peak RSS grew by {growth} KiB while streaming 2 x 50 MiB: the body was buffered"
     );
 }
 
