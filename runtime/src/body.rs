@@ -36,6 +36,8 @@ pub enum Body {
         remaining: u64,
         /// The limit, for the error message.
         limit: u64,
+        /// For an upstream's response: its connection, returned to the pool on drop.
+        lease: Option<crate::proxy::Lease>,
     },
 }
 
@@ -51,6 +53,7 @@ impl Body {
             inner,
             remaining: u64::MAX,
             limit: u64::MAX,
+            lease: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl Body {
             inner,
             remaining: limit,
             limit,
+            lease: None,
         }
     }
 }
@@ -79,6 +83,7 @@ impl http_body::Body for Body {
                 inner,
                 remaining,
                 limit,
+                ..
             } => match Pin::new(inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {

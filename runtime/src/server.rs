@@ -249,7 +249,7 @@ pub async fn serve<G: Gateway>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let state: &'static State = Box::leak(Box::new(State {
-        proxy: Proxy::new()?,
+        proxy: Proxy::new(targets.len())?,
         targets,
     }));
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -274,7 +274,9 @@ pub async fn serve<G: Gateway>(
                 };
                 let _ = stream.set_nodelay(true);
                 let peer = std::sync::Arc::new(Peer::new(peer));
-                let service = service_fn(move |req| handle::<G>(state, peer.clone(), req));
+                // Boxed once: the request future is large, and moving it by value into hyper cost
+                // measurable memcpy per request.
+                let service = service_fn(move |req| Box::pin(handle::<G>(state, peer.clone(), req)));
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -326,7 +328,7 @@ async fn dispatch<G: Gateway>(
         Target::Http { .. } => {
             state
                 .proxy
-                .forward(target, plan, req, peer, request_id)
+                .forward(plan.op.upstream, target, plan, req, peer, request_id)
                 .await
         }
     }

@@ -35,6 +35,32 @@ async fn routes_and_rewrites_to_the_upstream_path() {
 }
 
 #[tokio::test]
+async fn upstream_connections_are_reused() {
+    let (gw, up) = gateway().await;
+    for i in 0..20 {
+        let r = get(&gw.url(&format!("/items/{i}"))).await;
+        assert_eq!(r.status, 200);
+    }
+    // A streamed body and an error response leave the connection reusable too.
+    let r = get(&gw.url("/bytes/100000")).await;
+    assert_eq!(
+        r.headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some("100000")
+    );
+    get(&gw.url("/items/1")).await;
+    let used = up.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        used, 1,
+        "sequential requests opened {used} upstream connections"
+    );
+    // After the upstream drops a connection, the next request opens a new one.
+    get(&gw.url("/reset")).await.assert_problem(502);
+    assert_eq!(get(&gw.url("/items/2")).await.status, 200);
+}
+
+#[tokio::test]
 async fn parameter_values_cannot_change_the_upstream_path() {
     let (gw, up) = gateway().await;
     let cases = [

@@ -87,6 +87,8 @@ pub struct Seen {
 pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Upstream {
@@ -99,11 +101,14 @@ impl Upstream {
             .unwrap_or_else(|e| panic!("addr: {e}"));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let log = log.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| upstream_handler(req, log.clone()));
@@ -113,7 +118,11 @@ impl Upstream {
                 });
             }
         });
-        Upstream { addr, seen }
+        Upstream {
+            addr,
+            seen,
+            connections,
+        }
     }
 
     pub fn url(&self) -> String {

@@ -326,8 +326,7 @@ fn check_url_template(url: &str, loc: Location, d: &mut Diagnostics) {
         rest = &rest[i + end + 1..];
     }
     let literal_url = !url.contains("${") && !url.is_empty();
-    if literal_url && !url.starts_with("http://") && !url.starts_with("https://")
-    {
+    if literal_url && !url.starts_with("http://") && !url.starts_with("https://") {
         d.push(Diagnostic::error(
             "E0209",
             Some(loc),
