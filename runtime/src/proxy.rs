@@ -201,10 +201,7 @@ impl Proxy {
     /// A new connection to `connect_uri`, driven by its own task.
     async fn connect(&self, connect_uri: &Uri) -> Result<http1::SendRequest<Body>, BoxError> {
         let mut connector = self.connector.clone();
-        let io = connector
-            .call(connect_uri.clone())
-            .await
-            .map_err(Into::<BoxError>::into)?;
+        let io = connector.call(connect_uri.clone()).await?;
         let (tx, conn) = http1::Builder::new().handshake(io).await?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
