@@ -221,7 +221,19 @@ http {{
 """
 
 
-def proxy_conf(d: Path, port: int, upstream_port: int) -> str:
+# What the generated gateway does to every request besides proxying it; with
+# --nginx-config gateway (the default) NGINX is asked to do the same work, so the
+# comparison is like for like. --nginx-config plain leaves NGINX a bare pass-through.
+GATEWAY_EQUIVALENT = """
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Request-Id $request_id;
+            add_header X-Request-Id $request_id always;"""
+
+
+def proxy_conf(d: Path, port: int, upstream_port: int, flavour: str = "gateway") -> str:
+    extra = GATEWAY_EQUIVALENT if flavour == "gateway" else ""
     return _common_nginx_head(d) + f"""
 http {{
     access_log off;
@@ -241,7 +253,7 @@ http {{
         location / {{
             proxy_pass http://pets;
             proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_set_header Connection "";{extra}
         }}
     }}
 }}
@@ -551,6 +563,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "directory, then from the repository root")
     p.add_argument("--gateway-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for every gateway (repeatable)")
+    p.add_argument("--nginx-config", choices=["gateway", "plain"], default="gateway",
+                   help="gateway: NGINX also sets X-Forwarded-For/-Proto/-Host and a request id "
+                        "both ways, as the gateway does (default); plain: bare pass-through")
     p.add_argument("--path", default="/pets/1", help="request path (default %(default)s)")
     p.add_argument("--header", action="append", default=[], metavar="'Name: value'",
                    help="request header passed to wrk -H (repeatable)")
@@ -673,7 +688,7 @@ def main(argv: list[str]) -> int:
         for name in ("nginx", "nginx-b"):
             port = free_port()
             log(f"starting {name} on 127.0.0.1:{port} (CPU {args.proxy_cpu})")
-            p = h.start_nginx(name, proxy_conf(h.tmp / name, port, up_port), port, args.proxy_cpu)
+            p = h.start_nginx(name, proxy_conf(h.tmp / name, port, up_port, args.nginx_config), port, args.proxy_cpu)
             targets[name] = (port, p.pid)
         for name, cmd in gateways:
             port, admin = free_port(), free_port()

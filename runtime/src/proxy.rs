@@ -119,10 +119,11 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// The most recently used idle connection, if any is younger than [`IDLE_TIMEOUT`].
     fn take(&self) -> Option<http1::SendRequest<Body>> {
         let mut idle = self.idle.lock().ok()?;
         while let Some((tx, since)) = idle.pop() {
-            if tx.is_ready() && since.elapsed() < IDLE_TIMEOUT {
+            if !tx.is_closed() && since.elapsed() < IDLE_TIMEOUT {
                 return Some(tx);
             }
         }
@@ -138,8 +139,12 @@ impl Pool {
     }
 }
 
-/// A connection lent to one response: it goes back to its pool when the response body is
-/// dropped, if hyper reports it ready for another request by then (or soon after).
+/// A connection lent to one response; it goes back to its pool when the response body is
+/// dropped, unless the connection has closed.
+///
+/// The connection may still be finishing the response at that moment; checkout polls it
+/// for readiness before use (see [`Proxy::send`]). Returning it here instead of waiting in
+/// a task of its own keeps the hot path free of spawns and cross-thread wake-ups.
 #[derive(Debug)]
 pub struct Lease {
     tx: Option<http1::SendRequest<Body>>,
@@ -148,31 +153,34 @@ pub struct Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let Some(mut tx) = self.tx.take() else { return };
-        if tx.is_ready() {
-            self.pool.put(tx);
-        } else if !tx.is_closed()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        if let Some(tx) = self.tx.take()
+            && !tx.is_closed()
         {
-            // The connection is still finishing the response (or was abandoned mid-body,
-            // in which case hyper closes it and `poll_ready` fails).
-            let pool = self.pool.clone();
-            rt.spawn(async move {
-                let ready = std::future::poll_fn(|cx| tx.poll_ready(cx));
-                if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), ready).await {
-                    pool.put(tx);
-                }
-            });
+            self.pool.put(tx);
         }
     }
+}
+
+/// Polls a pooled connection once for readiness: `Some(true)` ready, `Some(false)` closed or
+/// failed, `None` still busy.
+async fn poll_ready_once(tx: &mut http1::SendRequest<Body>) -> Option<bool> {
+    if tx.is_ready() {
+        return Some(true);
+    }
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match tx.poll_ready(cx) {
+            std::task::Poll::Ready(Ok(())) => Some(true),
+            std::task::Poll::Ready(Err(_)) => Some(false),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 impl Proxy {
     /// A client for `upstreams` upstreams, with keep-alive pooling, `TCP_NODELAY`, and (with
@@ -220,9 +228,25 @@ impl Proxy {
     ) -> Result<Response<Body>, BoxError> {
         let pool = &self.pools[index];
         let mut req = req;
-        // A pooled connection may have been closed by the server while idle; a request
-        // that was not written to it is safe to send again on a new connection.
-        if let Some(mut tx) = pool.take() {
+        let mut busy = Vec::new();
+        let mut chosen = None;
+        while let Some(mut tx) = pool.take() {
+            match poll_ready_once(&mut tx).await {
+                Some(true) => {
+                    chosen = Some(tx);
+                    break;
+                }
+                Some(false) => {}
+                // Still finishing its last response: leave it for a later request.
+                None => busy.push(tx),
+            }
+        }
+        for b in busy {
+            pool.put(b);
+        }
+        if let Some(mut tx) = chosen {
+            // A pooled connection may have been closed by the server while idle; a request
+            // that was not written to it is safe to send on a new one.
             match tx.try_send_request(req).await {
                 Ok(resp) => return Ok(lease(resp, tx, pool)),
                 Err(mut e) => match e.take_message() {
@@ -256,15 +280,15 @@ impl Proxy {
             return Err(Problem::bad_gateway());
         };
         let op = plan.op;
-        let (mut parts, body) = req.into_parts();
+        let mut req = req;
 
-        if let Some(len) = content_length(&parts.headers)
+        if let Some(len) = content_length(req.headers())
             && len > op.max_body
         {
             return Err(too_large(op.max_body));
         }
 
-        let query = parts.uri.query();
+        let query = req.uri().query();
         let pq = if base_path.is_empty() && query.is_none() {
             // The common case needs no second buffer.
             plan.path.into_string()
@@ -280,23 +304,23 @@ impl Proxy {
             }
             pq
         };
-        let orig_host = parts
-            .headers
+        // HTTP/2 clients send the authority in the URI rather than a Host header.
+        let uri_host = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        let orig_host = req
+            .headers_mut()
             .insert(header::HOST, host.clone())
-            .or_else(|| {
-                parts
-                    .uri
-                    .authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            });
+            .or(uri_host);
         // Origin form (`/path?query`): what an HTTP/1.1 request to a server carries.
-        parts.uri = Uri::from(
+        *req.uri_mut() = Uri::from(
             PathAndQuery::from_maybe_shared(pq)
                 .map_err(|_| Problem::bad_path("the request path cannot be forwarded"))?,
         );
-        parts.version = Version::HTTP_11;
+        *req.version_mut() = Version::HTTP_11;
 
-        let h = &mut parts.headers;
+        let h = req.headers_mut();
         remove_hop_by_hop(h);
         let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", peer.ip)).ok(),
@@ -311,7 +335,7 @@ impl Proxy {
         }
         h.insert(X_REQUEST_ID.clone(), request_id.clone());
 
-        let upstream_req = Request::from_parts(parts, Body::limited(body, op.max_body));
+        let upstream_req = req.map(|body| Body::limited(body, op.max_body));
         let sent = self.send(index, connect_uri, upstream_req);
         let resp = match tokio::time::timeout(op.timeout, sent).await {
             Err(_) => {
@@ -331,10 +355,10 @@ impl Proxy {
             }
             Ok(Ok(resp)) => resp,
         };
-        let (mut parts, body) = resp.into_parts();
-        remove_hop_by_hop(&mut parts.headers);
-        parts.version = Version::HTTP_11;
-        Ok(Response::from_parts(parts, body))
+        let mut resp = resp;
+        remove_hop_by_hop(resp.headers_mut());
+        *resp.version_mut() = Version::HTTP_11;
+        Ok(resp)
     }
 }
 
@@ -420,53 +444,83 @@ impl Peer {
     }
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TE
-        || name == header::TRAILER
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == header::PROXY_AUTHORIZATION
-        || name == header::PROXY_AUTHENTICATE
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
+/// The hop-by-hop headers of RFC 9110 section 7.6.1, plus `Keep-Alive` and
+/// `Proxy-Connection`, which are hop-by-hop in practice.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn hop_index(name: &str) -> Option<usize> {
+    // Header names are lower case in a HeaderMap; compare by length first.
+    match name.len() {
+        2 | 7 | 10 | 16 | 17 | 18 | 19 => HOP_BY_HOP.iter().position(|h| *h == name),
+        _ => None,
+    }
 }
 
-/// Removes the headers that describe one connection rather than the message.
+/// Removes the headers that describe one connection rather than the message: the fixed
+/// list above and every header the `Connection` header names.
 pub fn remove_hop_by_hop(h: &mut HeaderMap) {
-    // One pass over the (usually short) map finds whether there is anything to remove;
-    // most messages have nothing, and a lookup per name would cost more.
-    if !h.keys().any(is_hop_by_hop) {
+    // One pass over the (short) map marks what is present; most messages need one removal
+    // (`Connection: keep-alive`) or none.
+    let mut present = 0u16;
+    for name in h.keys() {
+        if let Some(i) = hop_index(name.as_str()) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    if let Some(conn) = h.remove(header::CONNECTION) {
-        if let Ok(list) = conn.to_str() {
-            for name in list.split(',') {
-                let name = name.trim();
-                if !name.is_empty() {
-                    h.remove(name);
-                }
-            }
-        }
-        // Further Connection headers (rare) name more hop-by-hop headers.
-        while let Some(more) = h.remove(header::CONNECTION) {
-            if let Ok(list) = more.to_str() {
-                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                    h.remove(name);
-                }
-            }
+    if present & 1 != 0 {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|list| list.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && !HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(n)))
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        for name in named {
+            h.remove(name);
         }
     }
-    for name in [
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::PROXY_AUTHORIZATION,
-        &header::PROXY_AUTHENTICATE,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
-        h.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            h.remove(*name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_by_connection_are_removed() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, X-Secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("x-kept", "1"),
+            ("content-type", "text/plain"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        remove_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-kept"]);
     }
 }
