@@ -363,44 +363,144 @@ fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
             }
         };
     }
-    let literal_arms = node.literals.iter().map(|(lit, child)| {
-        let body = node_code(child, depth + 1, labels);
-        quote!(#lit => { #body })
-    });
+    // Literal segments are matched byte by byte against the rest of the path, without first
+    // searching for the next `/`: a byte trie over this node's literals branches on a single
+    // byte only where literals differ and compares shared runs as constant slices.
     let literals = if node.literals.is_empty() {
         quote!()
     } else {
+        let mut trie = ByteTrie::default();
+        for lit in node.literals.keys() {
+            trie.insert(lit);
+        }
+        let code = trie_code(&trie, 0, node, depth, labels);
         quote! {
-            match #seg {
-                #(#literal_arms)*
-                _ => {}
-            }
+            let b = r.as_bytes();
+            #code
         }
     };
-    let patterns = node.patterns.iter().map(|(shape, child)| {
-        *labels += 1;
-        let label = syn::Lifetime::new(&format!("'m{}", *labels), Span::call_site());
-        let body = node_code(child, depth + 1, labels);
-        let matcher = pattern_code(shape, &seg, depth, &label);
-        quote! {
-            #label: {
-                #matcher
-                #body
+    let patterns: Vec<TokenStream> = node
+        .patterns
+        .iter()
+        .map(|(shape, child)| {
+            *labels += 1;
+            let label = syn::Lifetime::new(&format!("'m{}", *labels), Span::call_site());
+            let body = node_code(child, depth + 1, labels);
+            let matcher = pattern_code(shape, &seg, depth, &label);
+            quote! {
+                #label: {
+                    #matcher
+                    #body
+                }
             }
+        })
+        .collect();
+    let patterns = if patterns.is_empty() {
+        quote!()
+    } else {
+        let pct = format_ident!("pct{}", depth);
+        quote! {
+            let (#seg, #next, #pct) = #rt::param::segment(r);
+            #(#patterns)*
         }
-    });
+    };
     quote! {
         match #rest {
             ::core::option::Option::None => {
                 #terminal
             }
             ::core::option::Option::Some(r) => {
-                let (#seg, #next) = #rt::param::split(r);
                 #literals
-                #(#patterns)*
+                #patterns
             }
         }
     }
+}
+
+/// The literal segments of one router node, byte by byte.
+#[derive(Default)]
+struct ByteTrie {
+    /// The literal that ends at this byte, if any.
+    end: Option<String>,
+    children: BTreeMap<u8, ByteTrie>,
+}
+
+impl ByteTrie {
+    fn insert(&mut self, literal: &str) {
+        let mut node = self;
+        for &byte in literal.as_bytes() {
+            node = node.children.entry(byte).or_default();
+        }
+        node.end = Some(literal.to_owned());
+    }
+}
+
+/// Code that matches the trie against `b` (the rest of the path) from byte `i` on, and runs
+/// the child router node of every literal that matches a whole segment.
+fn trie_code(
+    trie: &ByteTrie,
+    i: usize,
+    node: &Node<'_>,
+    depth: usize,
+    labels: &mut usize,
+) -> TokenStream {
+    let mut out = TokenStream::new();
+    if let Some(lit) = &trie.end
+        && let Some(child) = node.literals.get(lit)
+    {
+        let next = format_ident!("rest{}", depth + 1);
+        let body = node_code(child, depth + 1, labels);
+        // The literal is a whole segment only if the path ends or a `/` follows.
+        out.extend(quote! {
+            if let ::core::option::Option::Some(#next) = match b.get(#i) {
+                ::core::option::Option::None => ::core::option::Option::Some(::core::option::Option::None),
+                ::core::option::Option::Some(b'/') => ::core::option::Option::Some(::core::option::Option::Some(&r[#i + 1..])),
+                _ => ::core::option::Option::None,
+            } {
+                #body
+            }
+        });
+    }
+    match trie.children.len() {
+        0 => {}
+        1 => {
+            // A run of bytes shared by every literal below: compare it in one go.
+            let mut run = Vec::new();
+            let mut cur = trie;
+            while cur.children.len() == 1 && (cur.end.is_none() || std::ptr::eq(cur, trie)) {
+                let Some((&byte, next)) = cur.children.iter().next() else {
+                    break;
+                };
+                run.push(byte);
+                cur = next;
+                if cur.end.is_some() {
+                    break;
+                }
+            }
+            let n = run.len();
+            let lit = proc_macro2::Literal::byte_string(&run);
+            let inner = trie_code(cur, i + n, node, depth, labels);
+            out.extend(quote! {
+                if b.get(#i..#i + #n) == ::core::option::Option::Some(#lit.as_slice()) {
+                    #inner
+                }
+            });
+        }
+        _ => {
+            let arms = trie.children.iter().map(|(&byte, child)| {
+                let inner = trie_code(child, i + 1, node, depth, labels);
+                let byte = proc_macro2::Literal::byte_character(byte);
+                quote!(::core::option::Option::Some(#byte) => { #inner })
+            });
+            out.extend(quote! {
+                match b.get(#i) {
+                    #(#arms)*
+                    _ => {}
+                }
+            });
+        }
+    }
+    out
 }
 
 /// Code that binds `v{depth}_{k}` for each parameter of a pattern segment, or breaks out of
@@ -458,18 +558,23 @@ fn methods_code(node: &Node<'_>) -> TokenStream {
         allow.insert(1, "HEAD");
     }
     let allow = allow.join(", ");
+    let method_const = |m: Method| {
+        let ident = format_ident!("{}", m.as_str());
+        quote!(#rt::http::Method::#ident)
+    };
     let arms = methods.iter().map(|(m, op)| {
-        let name = m.as_str();
+        let name = method_const(*m);
         let build = build_route(op);
         // HEAD goes to the GET operation unless the spec defines HEAD itself.
         if *m == Method::Get && !has_head {
-            quote!("GET" | "HEAD" => { #build })
+            let head = method_const(Method::Head);
+            quote!(#name | #head => { #build })
         } else {
             quote!(#name => { #build })
         }
     });
     quote! {
-        return match method.as_str() {
+        return match *method {
             #(#arms)*
             _ => ::core::result::Result::Err(#rt::RouteError::MethodNotAllowed(#allow)),
         };
@@ -481,13 +586,17 @@ fn build_route(op: &Operation) -> TokenStream {
     let rt = rt();
     let v = format_ident!("{}", op.variant);
     // Which variable holds each parameter: v{depth}_{k}, from the template's positions.
-    let mut vars: BTreeMap<&str, syn::Ident> = BTreeMap::new();
+    let mut vars: BTreeMap<&str, (syn::Ident, syn::Ident)> = BTreeMap::new();
     for (depth, seg) in op.path.segments.iter().enumerate() {
         if let Segment::Pattern(pieces) = seg {
             let mut k = 0usize;
             for p in pieces {
                 if let Piece::Param(name) = p {
-                    vars.insert(name.as_str(), format_ident!("v{}_{}", depth, k));
+                    let var = (
+                        format_ident!("v{}_{}", depth, k),
+                        format_ident!("pct{}", depth),
+                    );
+                    vars.insert(name.as_str(), var);
                     k += 1;
                 }
             }
@@ -495,19 +604,19 @@ fn build_route(op: &Operation) -> TokenStream {
     }
     let parses = op.params.iter().map(|p| {
         let f = format_ident!("{}", p.ident);
-        let raw = &vars[p.name.as_str()];
+        let (raw, pct) = &vars[p.name.as_str()];
         let name = &p.name;
         let (call, expected) = match &p.ty {
-            ParamType::String => (quote!(#rt::param::string(#raw)), "a non-empty string".to_owned()),
-            ParamType::Int32 => (quote!(#rt::param::integer::<i32>(#raw)), "a 32-bit integer".to_owned()),
-            ParamType::Int64 => (quote!(#rt::param::integer::<i64>(#raw)), "an integer".to_owned()),
+            ParamType::String => (quote!(#rt::param::string_in(#raw, #pct)), "a non-empty string".to_owned()),
+            ParamType::Int32 => (quote!(#rt::param::integer_in::<i32>(#raw, #pct)), "a 32-bit integer".to_owned()),
+            ParamType::Int64 => (quote!(#rt::param::integer_in::<i64>(#raw, #pct)), "an integer".to_owned()),
             ParamType::Number => (quote!(#rt::param::number(#raw)), "a number".to_owned()),
             ParamType::Boolean => (quote!(#rt::param::boolean(#raw)), "`true` or `false`".to_owned()),
             ParamType::Uuid => (quote!(#rt::param::uuid(#raw)), "a UUID".to_owned()),
             ParamType::Enum(values) => {
                 let list = values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
                 (
-                    quote!(#rt::param::string(#raw).filter(|s| matches!(s.as_ref(), #(#values)|*))),
+                    quote!(#rt::param::string_in(#raw, #pct).filter(|s| matches!(s.as_ref(), #(#values)|*))),
                     format!("one of {list}"),
                 )
             }

@@ -68,200 +68,292 @@ pub fn route<'p>(
     match rest0 {
         ::core::option::Option::None => {}
         ::core::option::Option::Some(r) => {
-            let (seg0, rest1) = ::gatewayc_runtime::param::split(r);
-            match seg0 {
-                "owners" => {
-                    match rest1 {
-                        ::core::option::Option::None => {}
-                        ::core::option::Option::Some(r) => {
-                            let (seg1, rest2) = ::gatewayc_runtime::param::split(r);
-                            'm1: {
-                                let s: &str = seg1;
-                                let v1_0 = s;
-                                if v1_0.is_empty() {
-                                    break 'm1;
-                                }
-                                if rest2.is_none() {
-                                    return match method.as_str() {
-                                        "GET" | "HEAD" => {
-                                            let ::core::option::Option::Some(owner_id) = ::gatewayc_runtime::param::uuid(
-                                                v1_0,
-                                            ) else {
-                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                    name: "ownerId",
-                                                    expected: "a UUID",
-                                                });
-                                            };
-                                            ::core::result::Result::Ok(Route::GetOwner { owner_id })
-                                        }
-                                        _ => {
-                                            ::core::result::Result::Err(
-                                                ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                    "GET, HEAD",
-                                                ),
-                                            )
-                                        }
-                                    };
-                                }
+            let b = r.as_bytes();
+            match b.get(0usize) {
+                ::core::option::Option::Some(b'o') => {
+                    if b.get(1usize..1usize + 5usize)
+                        == ::core::option::Option::Some(b"wners".as_slice())
+                    {
+                        if let ::core::option::Option::Some(rest1) = match b.get(6usize)
+                        {
+                            ::core::option::Option::None => {
+                                ::core::option::Option::Some(::core::option::Option::None)
                             }
-                        }
-                    }
-                }
-                "pets" => {
-                    match rest1 {
-                        ::core::option::Option::None => {
-                            return match method.as_str() {
-                                "GET" | "HEAD" => {
-                                    ::core::result::Result::Ok(Route::ListPets)
-                                }
-                                "POST" => ::core::result::Result::Ok(Route::CreatePet),
-                                _ => {
-                                    ::core::result::Result::Err(
-                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                            "GET, HEAD, POST",
-                                        ),
-                                    )
-                                }
-                            };
-                        }
-                        ::core::option::Option::Some(r) => {
-                            let (seg1, rest2) = ::gatewayc_runtime::param::split(r);
-                            match seg1 {
-                                "mine" => {
-                                    if rest2.is_none() {
-                                        return match method.as_str() {
-                                            "GET" | "HEAD" => {
-                                                ::core::result::Result::Ok(Route::ListMyPets)
-                                            }
-                                            _ => {
-                                                ::core::result::Result::Err(
-                                                    ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                        "GET, HEAD",
-                                                    ),
-                                                )
-                                            }
-                                        };
+                            ::core::option::Option::Some(b'/') => {
+                                ::core::option::Option::Some(
+                                    ::core::option::Option::Some(&r[6usize + 1..]),
+                                )
+                            }
+                            _ => ::core::option::Option::None,
+                        } {
+                            match rest1 {
+                                ::core::option::Option::None => {}
+                                ::core::option::Option::Some(r) => {
+                                    let (seg1, rest2, pct1) = ::gatewayc_runtime::param::segment(
+                                        r,
+                                    );
+                                    'm1: {
+                                        let s: &str = seg1;
+                                        let v1_0 = s;
+                                        if v1_0.is_empty() {
+                                            break 'm1;
+                                        }
+                                        if rest2.is_none() {
+                                            return match *method {
+                                                ::gatewayc_runtime::http::Method::GET
+                                                | ::gatewayc_runtime::http::Method::HEAD => {
+                                                    let ::core::option::Option::Some(owner_id) = ::gatewayc_runtime::param::uuid(
+                                                        v1_0,
+                                                    ) else {
+                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                            name: "ownerId",
+                                                            expected: "a UUID",
+                                                        });
+                                                    };
+                                                    ::core::result::Result::Ok(Route::GetOwner { owner_id })
+                                                }
+                                                _ => {
+                                                    ::core::result::Result::Err(
+                                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
+                                                            "GET, HEAD",
+                                                        ),
+                                                    )
+                                                }
+                                            };
+                                        }
                                     }
                                 }
-                                _ => {}
                             }
-                            'm2: {
-                                let s: &str = seg1;
-                                let ::core::option::Option::Some(s) = s
-                                    .strip_suffix(":adopt") else {
-                                    break 'm2;
-                                };
-                                let v1_0 = s;
-                                if v1_0.is_empty() {
-                                    break 'm2;
-                                }
-                                if rest2.is_none() {
-                                    return match method.as_str() {
-                                        "POST" => {
-                                            let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer::<
-                                                i64,
-                                            >(v1_0) else {
-                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                    name: "petId",
-                                                    expected: "an integer",
-                                                });
-                                            };
-                                            ::core::result::Result::Ok(Route::AdoptPet { pet_id })
-                                        }
-                                        _ => {
-                                            ::core::result::Result::Err(
-                                                ::gatewayc_runtime::RouteError::MethodNotAllowed("POST"),
-                                            )
-                                        }
-                                    };
-                                }
+                        }
+                    }
+                }
+                ::core::option::Option::Some(b'p') => {
+                    if b.get(1usize..1usize + 3usize)
+                        == ::core::option::Option::Some(b"ets".as_slice())
+                    {
+                        if let ::core::option::Option::Some(rest1) = match b.get(4usize)
+                        {
+                            ::core::option::Option::None => {
+                                ::core::option::Option::Some(::core::option::Option::None)
                             }
-                            'm3: {
-                                let s: &str = seg1;
-                                let v1_0 = s;
-                                if v1_0.is_empty() {
-                                    break 'm3;
-                                }
-                                if rest2.is_none() {
-                                    return match method.as_str() {
-                                        "GET" | "HEAD" => {
-                                            let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer::<
-                                                i64,
-                                            >(v1_0) else {
-                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                    name: "petId",
-                                                    expected: "an integer",
-                                                });
-                                            };
-                                            ::core::result::Result::Ok(Route::GetPet { pet_id })
+                            ::core::option::Option::Some(b'/') => {
+                                ::core::option::Option::Some(
+                                    ::core::option::Option::Some(&r[4usize + 1..]),
+                                )
+                            }
+                            _ => ::core::option::Option::None,
+                        } {
+                            match rest1 {
+                                ::core::option::Option::None => {
+                                    return match *method {
+                                        ::gatewayc_runtime::http::Method::GET
+                                        | ::gatewayc_runtime::http::Method::HEAD => {
+                                            ::core::result::Result::Ok(Route::ListPets)
                                         }
-                                        "DELETE" => {
-                                            let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer::<
-                                                i64,
-                                            >(v1_0) else {
-                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                    name: "petId",
-                                                    expected: "an integer",
-                                                });
-                                            };
-                                            ::core::result::Result::Ok(Route::DeletePet { pet_id })
+                                        ::gatewayc_runtime::http::Method::POST => {
+                                            ::core::result::Result::Ok(Route::CreatePet)
                                         }
                                         _ => {
                                             ::core::result::Result::Err(
                                                 ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                    "GET, HEAD, DELETE",
+                                                    "GET, HEAD, POST",
                                                 ),
                                             )
                                         }
                                     };
                                 }
+                                ::core::option::Option::Some(r) => {
+                                    let b = r.as_bytes();
+                                    if b.get(0usize..0usize + 4usize)
+                                        == ::core::option::Option::Some(b"mine".as_slice())
+                                    {
+                                        if let ::core::option::Option::Some(rest2) = match b
+                                            .get(4usize)
+                                        {
+                                            ::core::option::Option::None => {
+                                                ::core::option::Option::Some(::core::option::Option::None)
+                                            }
+                                            ::core::option::Option::Some(b'/') => {
+                                                ::core::option::Option::Some(
+                                                    ::core::option::Option::Some(&r[4usize + 1..]),
+                                                )
+                                            }
+                                            _ => ::core::option::Option::None,
+                                        } {
+                                            if rest2.is_none() {
+                                                return match *method {
+                                                    ::gatewayc_runtime::http::Method::GET
+                                                    | ::gatewayc_runtime::http::Method::HEAD => {
+                                                        ::core::result::Result::Ok(Route::ListMyPets)
+                                                    }
+                                                    _ => {
+                                                        ::core::result::Result::Err(
+                                                            ::gatewayc_runtime::RouteError::MethodNotAllowed(
+                                                                "GET, HEAD",
+                                                            ),
+                                                        )
+                                                    }
+                                                };
+                                            }
+                                        }
+                                    }
+                                    let (seg1, rest2, pct1) = ::gatewayc_runtime::param::segment(
+                                        r,
+                                    );
+                                    'm2: {
+                                        let s: &str = seg1;
+                                        let ::core::option::Option::Some(s) = s
+                                            .strip_suffix(":adopt") else {
+                                            break 'm2;
+                                        };
+                                        let v1_0 = s;
+                                        if v1_0.is_empty() {
+                                            break 'm2;
+                                        }
+                                        if rest2.is_none() {
+                                            return match *method {
+                                                ::gatewayc_runtime::http::Method::POST => {
+                                                    let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
+                                                        i64,
+                                                    >(v1_0, pct1) else {
+                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                            name: "petId",
+                                                            expected: "an integer",
+                                                        });
+                                                    };
+                                                    ::core::result::Result::Ok(Route::AdoptPet { pet_id })
+                                                }
+                                                _ => {
+                                                    ::core::result::Result::Err(
+                                                        ::gatewayc_runtime::RouteError::MethodNotAllowed("POST"),
+                                                    )
+                                                }
+                                            };
+                                        }
+                                    }
+                                    'm3: {
+                                        let s: &str = seg1;
+                                        let v1_0 = s;
+                                        if v1_0.is_empty() {
+                                            break 'm3;
+                                        }
+                                        if rest2.is_none() {
+                                            return match *method {
+                                                ::gatewayc_runtime::http::Method::GET
+                                                | ::gatewayc_runtime::http::Method::HEAD => {
+                                                    let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
+                                                        i64,
+                                                    >(v1_0, pct1) else {
+                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                            name: "petId",
+                                                            expected: "an integer",
+                                                        });
+                                                    };
+                                                    ::core::result::Result::Ok(Route::GetPet { pet_id })
+                                                }
+                                                ::gatewayc_runtime::http::Method::DELETE => {
+                                                    let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
+                                                        i64,
+                                                    >(v1_0, pct1) else {
+                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                            name: "petId",
+                                                            expected: "an integer",
+                                                        });
+                                                    };
+                                                    ::core::result::Result::Ok(Route::DeletePet { pet_id })
+                                                }
+                                                _ => {
+                                                    ::core::result::Result::Err(
+                                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
+                                                            "GET, HEAD, DELETE",
+                                                        ),
+                                                    )
+                                                }
+                                            };
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
-                "stores" => {
-                    match rest1 {
-                        ::core::option::Option::None => {}
-                        ::core::option::Option::Some(r) => {
-                            let (seg1, rest2) = ::gatewayc_runtime::param::split(r);
-                            'm4: {
-                                let s: &str = seg1;
-                                let v1_0 = s;
-                                if v1_0.is_empty() {
-                                    break 'm4;
-                                }
-                                match rest2 {
-                                    ::core::option::Option::None => {}
-                                    ::core::option::Option::Some(r) => {
-                                        let (seg2, rest3) = ::gatewayc_runtime::param::split(r);
-                                        match seg2 {
-                                            "inventory" => {
-                                                if rest3.is_none() {
-                                                    return match method.as_str() {
-                                                        "GET" | "HEAD" => {
-                                                            let ::core::option::Option::Some(region) = ::gatewayc_runtime::param::string(
-                                                                    v1_0,
-                                                                )
-                                                                .filter(|s| matches!(s.as_ref(), "eu" | "us" | "apac"))
-                                                            else {
-                                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                                    name: "region",
-                                                                    expected: "one of `eu`, `us`, `apac`",
-                                                                });
-                                                            };
-                                                            ::core::result::Result::Ok(Route::GetInventory { region })
+                ::core::option::Option::Some(b's') => {
+                    if b.get(1usize..1usize + 5usize)
+                        == ::core::option::Option::Some(b"tores".as_slice())
+                    {
+                        if let ::core::option::Option::Some(rest1) = match b.get(6usize)
+                        {
+                            ::core::option::Option::None => {
+                                ::core::option::Option::Some(::core::option::Option::None)
+                            }
+                            ::core::option::Option::Some(b'/') => {
+                                ::core::option::Option::Some(
+                                    ::core::option::Option::Some(&r[6usize + 1..]),
+                                )
+                            }
+                            _ => ::core::option::Option::None,
+                        } {
+                            match rest1 {
+                                ::core::option::Option::None => {}
+                                ::core::option::Option::Some(r) => {
+                                    let (seg1, rest2, pct1) = ::gatewayc_runtime::param::segment(
+                                        r,
+                                    );
+                                    'm4: {
+                                        let s: &str = seg1;
+                                        let v1_0 = s;
+                                        if v1_0.is_empty() {
+                                            break 'm4;
+                                        }
+                                        match rest2 {
+                                            ::core::option::Option::None => {}
+                                            ::core::option::Option::Some(r) => {
+                                                let b = r.as_bytes();
+                                                if b.get(0usize..0usize + 9usize)
+                                                    == ::core::option::Option::Some(b"inventory".as_slice())
+                                                {
+                                                    if let ::core::option::Option::Some(rest3) = match b
+                                                        .get(9usize)
+                                                    {
+                                                        ::core::option::Option::None => {
+                                                            ::core::option::Option::Some(::core::option::Option::None)
                                                         }
-                                                        _ => {
-                                                            ::core::result::Result::Err(
-                                                                ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                                    "GET, HEAD",
-                                                                ),
+                                                        ::core::option::Option::Some(b'/') => {
+                                                            ::core::option::Option::Some(
+                                                                ::core::option::Option::Some(&r[9usize + 1..]),
                                                             )
                                                         }
-                                                    };
+                                                        _ => ::core::option::Option::None,
+                                                    } {
+                                                        if rest3.is_none() {
+                                                            return match *method {
+                                                                ::gatewayc_runtime::http::Method::GET
+                                                                | ::gatewayc_runtime::http::Method::HEAD => {
+                                                                    let ::core::option::Option::Some(region) = ::gatewayc_runtime::param::string_in(
+                                                                            v1_0,
+                                                                            pct1,
+                                                                        )
+                                                                        .filter(|s| matches!(s.as_ref(), "eu" | "us" | "apac"))
+                                                                    else {
+                                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                                            name: "region",
+                                                                            expected: "one of `eu`, `us`, `apac`",
+                                                                        });
+                                                                    };
+                                                                    ::core::result::Result::Ok(Route::GetInventory { region })
+                                                                }
+                                                                _ => {
+                                                                    ::core::result::Result::Err(
+                                                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
+                                                                            "GET, HEAD",
+                                                                        ),
+                                                                    )
+                                                                }
+                                                            };
+                                                        }
+                                                    }
                                                 }
                                             }
-                                            _ => {}
                                         }
                                     }
                                 }

@@ -61,15 +61,73 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
 /// for `pets`.
 #[inline]
 pub fn split(rest: &str) -> (&str, Option<&str>) {
-    match memchr_slash(rest.as_bytes()) {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
+    let (seg, rest, _) = segment(rest);
+    (seg, rest)
+}
+
+/// Like [`split`], and also whether the segment holds a `%` (so needs decoding).
+///
+/// Scans eight bytes at a time while eight bytes of the path remain (a segment may end
+/// inside the word; later bytes are ignored), then byte by byte.
+#[inline]
+pub fn segment(rest: &str) -> (&str, Option<&str>, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Bit 7 of each byte of the result is set where `word` has the byte `byte`; exact for
+    // the lowest such byte, which is all that is used here.
+    #[inline]
+    fn find(word: u64, byte: u8) -> u64 {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    }
+    let b = rest.as_bytes();
+    let mut pct = false;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let word = u64::from_le_bytes(bytes);
+        let slash = find(word, b'/');
+        let percent = find(word, b'%');
+        if slash != 0 {
+            let at = (slash.trailing_zeros() / 8) as usize;
+            pct |= percent != 0 && ((percent.trailing_zeros() / 8) as usize) < at;
+            let end = i + at;
+            return (&rest[..end], Some(&rest[end + 1..]), pct);
+        }
+        pct |= percent != 0;
+        i += 8;
+    }
+    while i < b.len() {
+        match b[i] {
+            b'/' => return (&rest[..i], Some(&rest[i + 1..]), pct),
+            b'%' => pct = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    (rest, None, pct)
+}
+
+/// A string parameter whose segment is known to hold no `%` (`pct == false`) or may
+/// (`pct == true`); otherwise as [`string`].
+#[inline]
+pub fn string_in(raw: &str, pct: bool) -> Option<Cow<'_, str>> {
+    if pct {
+        return string(raw);
+    }
+    match raw.len() {
+        0 => None,
+        1 | 2 if raw == "." || raw == ".." => None,
+        _ => Some(Cow::Borrowed(raw)),
     }
 }
 
+/// An integer parameter, as [`integer`], for a segment that may hold a `%` only if `pct`.
 #[inline]
-fn memchr_slash(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'/')
+pub fn integer_in<T: std::str::FromStr>(raw: &str, pct: bool) -> Option<T> {
+    if pct { integer(raw) } else { raw.parse().ok() }
 }
 
 /// A string parameter: percent-decoded, valid UTF-8, not empty and not `.` or `..`.
@@ -78,7 +136,7 @@ pub fn string(raw: &str) -> Option<Cow<'_, str>> {
     if raw.is_empty() {
         return None;
     }
-    let value = if raw.contains('%') {
+    let value = if raw.as_bytes().contains(&b'%') {
         percent_decode_str(raw).decode_utf8().ok()?
     } else {
         Cow::Borrowed(raw)
@@ -196,6 +254,37 @@ mod tests {
         assert_eq!(string(".."), None);
         assert_eq!(string("%2e%2e"), None);
         assert_eq!(string(""), None);
+    }
+
+    #[test]
+    fn segments_split_at_the_first_slash_and_note_percent_signs() {
+        assert_eq!(segment("octocat/hello"), ("octocat", Some("hello"), false));
+        assert_eq!(
+            segment("a-long-segment-name/x%2F"),
+            ("a-long-segment-name", Some("x%2F"), false)
+        );
+        assert_eq!(
+            segment("long%20value/rest-of-it"),
+            ("long%20value", Some("rest-of-it"), true)
+        );
+        assert_eq!(segment("abcdefg/%"), ("abcdefg", Some("%"), false));
+        assert_eq!(segment("abcdefgh%/"), ("abcdefgh%", Some(""), true));
+        assert_eq!(segment("tail%"), ("tail%", None, true));
+        assert_eq!(segment(""), ("", None, false));
+        assert_eq!(segment("/"), ("", Some(""), false));
+        // Every split position, with and without a percent sign before or after it.
+        let path = "0123456789abcdefghij";
+        for cut in 0..path.len() {
+            let with_slash = format!("{}/{}", &path[..cut], &path[cut..]);
+            assert_eq!(
+                segment(&with_slash),
+                (&path[..cut], Some(&path[cut..]), false)
+            );
+            let pct_before = format!("{}%/{}", &path[..cut], &path[cut..]);
+            assert!(segment(&pct_before).2);
+            let pct_after = format!("{}/%{}", &path[..cut], &path[cut..]);
+            assert!(!segment(&pct_after).2);
+        }
     }
 
     #[test]
