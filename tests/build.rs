@@ -65,6 +65,132 @@ fn main() {
             .join(", ")
     );
     let _ = std::fs::write(out.join("accepted.rs"), all);
+    corpus(&root, &out);
+}
+
+/// Compiles the router of every document in the shared corpus (`../shared/corpus` beside the
+/// repository, or `$GATEWAYC_CORPUS`) into a module, with one request per operation for the
+/// routing test. Nothing is generated when the corpus is absent; the test then says so.
+fn corpus(root: &Path, out: &Path) {
+    println!("cargo:rerun-if-env-changed=GATEWAYC_CORPUS");
+    let dir = std::env::var_os("GATEWAYC_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("..").join("shared").join("corpus"));
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    docs.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "json"));
+    let multi = dir.join("digitalocean/specification/DigitalOcean-public.v2.yaml");
+    if multi.exists() {
+        docs.push(multi);
+    }
+    docs.sort();
+    let mut all = String::new();
+    let mut table = String::from(
+        "/// (document, module's route function, requests: (method, path, operationId)).\npub const CORPUS: &[(&str, fn(&::gatewayc_runtime::http::Method, &str) -> ::core::result::Result<&'static str, ::gatewayc_runtime::RouteError>, &[(&str, &str, &str, &str)])] = &[\n",
+    );
+    for doc in &docs {
+        println!("cargo:rerun-if-changed={}", doc.display());
+        let stem = doc.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let module = format!(
+            "corpus_{}",
+            stem.replace(['-', '.'], "_").to_ascii_lowercase()
+        );
+        let input = gatewayc::Input {
+            specs: vec![doc.clone()],
+            base: root.to_path_buf(),
+            options: gatewayc::lower::Options {
+                default_upstream: Some("http://127.0.0.1:9".into()),
+            },
+            emit: None,
+        };
+        let Some(model) = gatewayc::compile(&input).model else {
+            println!(
+                "cargo:warning=corpus document {} has errors; the corpus test will show them",
+                doc.display()
+            );
+            continue;
+        };
+        let file = out.join(format!("{module}.rs"));
+        let code = gatewayc::codegen::generate(&model);
+        if std::fs::read_to_string(&file).ok().as_deref() != Some(code.as_str()) {
+            let _ = std::fs::write(&file, code);
+        }
+        let _ = writeln!(
+            all,
+            "#[allow(warnings)]\n#[path = {:?}]\npub mod {module};",
+            file.display().to_string()
+        );
+        let _ = writeln!(
+            all,
+            "fn {module}_route(m: &::gatewayc_runtime::http::Method, p: &str) -> ::core::result::Result<&'static str, ::gatewayc_runtime::RouteError> {{ {module}::route(m, p).map(|r| r.operation_id()) }}"
+        );
+        let mut cases = String::new();
+        for op in &model.operations {
+            let path = sample_path(op);
+            let _ = write!(
+                cases,
+                "({:?}, {:?}, {:?}, {:?}), ",
+                op.method.as_str(),
+                path,
+                op.id,
+                op.path.raw
+            );
+        }
+        let _ = writeln!(table, "    ({stem:?}, {module}_route, &[{cases}]),");
+    }
+    table.push_str("];\n");
+    all.push_str(&table);
+    let _ = std::fs::write(out.join("corpus.rs"), all);
+}
+
+/// A request path for an operation: each parameter replaced by a value valid for its type.
+fn sample_path(op: &gatewayc::model::Operation) -> String {
+    use gatewayc::model::{ParamType, Piece, Segment};
+    let mut out = String::new();
+    for seg in &op.path.segments {
+        out.push('/');
+        match seg {
+            Segment::Literal(l) => out.push_str(l),
+            Segment::Pattern(pieces) => {
+                for piece in pieces {
+                    match piece {
+                        Piece::Lit(l) => out.push_str(l),
+                        Piece::Param(name) => {
+                            let ty = op.params.iter().find(|p| &p.name == name).map(|p| &p.ty);
+                            out.push_str(&match ty {
+                                Some(ParamType::Int32 | ParamType::Int64) => "42".to_owned(),
+                                Some(ParamType::Number) => "1.5".to_owned(),
+                                Some(ParamType::Boolean) => "true".to_owned(),
+                                Some(ParamType::Uuid) => {
+                                    "123e4567-e89b-12d3-a456-426614174000".to_owned()
+                                }
+                                Some(ParamType::Enum(values)) => {
+                                    encode(values.first().map_or("x", String::as_str))
+                                }
+                                _ => "v4lue".to_owned(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Percent-encodes what cannot stand in a path segment.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn compile(spec: &Path, root: &Path) -> Option<gatewayc::model::Model> {

@@ -10,6 +10,7 @@
 
 mod accepted;
 mod cli;
+mod corpus;
 mod example;
 mod proxy;
 mod rejected;

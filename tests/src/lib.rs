@@ -4,3 +4,8 @@
 #![allow(missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/accepted.rs"));
+
+/// The routers of the shared corpus documents, for the corpus routing test.
+pub mod corpus {
+    include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
+}
