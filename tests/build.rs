@@ -87,7 +87,12 @@ fn corpus(root: &Path, out: &Path) {
     docs.sort();
     let mut all = String::new();
     let mut table = String::from(
-        "/// (document, module's route function, requests: (method, path, operationId)).\npub const CORPUS: &[(&str, fn(&::gatewayc_runtime::http::Method, &str) -> ::core::result::Result<&'static str, ::gatewayc_runtime::RouteError>, &[(&str, &str, &str, &str)])] = &[\n",
+        "/// A document's router, reduced to the operationId it selects.\n\
+         pub type RouteFn = fn(&::gatewayc_runtime::http::Method, &str) -> ::core::result::Result<&'static str, ::gatewayc_runtime::RouteError>;\n\
+         /// One request per operation: (method, path, operationId, path template).\n\
+         pub type Case = (&'static str, &'static str, &'static str, &'static str);\n\
+         /// (document, its router, its requests).\n\
+         pub const CORPUS: &[(&str, RouteFn, &[Case])] = &[\n",
     );
     for doc in &docs {
         println!("cargo:rerun-if-changed={}", doc.display());
