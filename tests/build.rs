@@ -139,7 +139,7 @@ fn corpus(root: &Path, out: &Path) {
                 op.method.as_str(),
                 path,
                 op.id,
-                op.path.raw
+                template_text(op)
             );
         }
         let _ = writeln!(table, "    ({stem:?}, {module}_route, &[{cases}]),");
@@ -147,6 +147,29 @@ fn corpus(root: &Path, out: &Path) {
     table.push_str("];\n");
     all.push_str(&table);
     let _ = std::fs::write(out.join("corpus.rs"), all);
+}
+
+/// The operation's template as the test's oracle reads it: a multi-segment parameter is
+/// written `{**name}`.
+fn template_text(op: &gatewayc::model::Operation) -> String {
+    use gatewayc::model::{Piece, Segment};
+    let mut out = String::new();
+    for seg in &op.path.segments {
+        out.push('/');
+        match seg {
+            Segment::Literal(l) => out.push_str(l),
+            Segment::Rest(name) => out.push_str(&format!("{{**{name}}}")),
+            Segment::Pattern(pieces) => {
+                for piece in pieces {
+                    match piece {
+                        Piece::Lit(l) => out.push_str(l),
+                        Piece::Param(n) => out.push_str(&format!("{{{n}}}")),
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A request path for an operation: each parameter replaced by a value valid for its type.
@@ -157,6 +180,7 @@ fn sample_path(op: &gatewayc::model::Operation) -> String {
         out.push('/');
         match seg {
             Segment::Literal(l) => out.push_str(l),
+            Segment::Rest(_) => out.push_str("docs/read%20me.md"),
             Segment::Pattern(pieces) => {
                 for piece in pieces {
                     match piece {

@@ -184,7 +184,10 @@ pub fn tokens(model: &Model) -> TokenStream {
 }
 
 fn is_borrowed(ty: &ParamType) -> bool {
-    matches!(ty, ParamType::String | ParamType::Enum(_) | ParamType::Uuid)
+    matches!(
+        ty,
+        ParamType::String | ParamType::Enum(_) | ParamType::Uuid | ParamType::Path
+    )
 }
 
 fn rust_type(ty: &ParamType) -> TokenStream {
@@ -193,7 +196,7 @@ fn rust_type(ty: &ParamType) -> TokenStream {
         ParamType::Int64 => quote!(i64),
         ParamType::Number => quote!(f64),
         ParamType::Boolean => quote!(bool),
-        ParamType::String | ParamType::Enum(_) | ParamType::Uuid => {
+        ParamType::String | ParamType::Enum(_) | ParamType::Uuid | ParamType::Path => {
             quote!(::std::borrow::Cow<'p, str>)
         }
     }
@@ -225,7 +228,11 @@ fn plan_arm(index: usize, op: &Operation) -> TokenStream {
         Rewrite::Param(i) => {
             let param = &op.params[*i];
             let f = format_ident!("{}", param.ident);
-            if is_borrowed(&param.ty) {
+            if param.ty == ParamType::Path {
+                // As sent, segments and encoding kept; the path check already refused dot
+                // segments, and a path holds no `?` or `#`.
+                quote!(p.lit(&#f);)
+            } else if is_borrowed(&param.ty) {
                 quote!(p.segment(&#f);)
             } else {
                 quote!(p.display(#f);)
@@ -263,6 +270,8 @@ struct Node<'m> {
     literals: BTreeMap<String, Node<'m>>,
     /// Pattern segments keyed by shape (`None` for a parameter), most specific first.
     patterns: Vec<(Vec<Option<String>>, Node<'m>)>,
+    /// A multi-segment parameter taking the rest of the path: tried last.
+    rest: Option<Box<Node<'m>>>,
 }
 
 fn shape_of(pieces: &[Piece]) -> Vec<Option<String>> {
@@ -286,6 +295,7 @@ fn build_trie(model: &Model) -> Node<'_> {
         for seg in &op.path.segments {
             node = match seg {
                 Segment::Literal(l) => node.literals.entry(l.clone()).or_default(),
+                Segment::Rest(_) => node.rest.get_or_insert_default(),
                 Segment::Pattern(pieces) => {
                     let shape = shape_of(pieces);
                     let i = match node.patterns.iter().position(|(s, _)| *s == shape) {
@@ -312,6 +322,9 @@ fn sort_patterns(node: &mut Node<'_>) {
         sort_patterns(child);
     }
     for (_, child) in &mut node.patterns {
+        sort_patterns(child);
+    }
+    if let Some(child) = &mut node.rest {
         sort_patterns(child);
     }
 }
@@ -356,7 +369,7 @@ fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
     } else {
         methods_code(node)
     };
-    if node.literals.is_empty() && node.patterns.is_empty() {
+    if node.literals.is_empty() && node.patterns.is_empty() && node.rest.is_none() {
         return quote! {
             if #rest.is_none() {
                 #terminal
@@ -404,6 +417,20 @@ fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
             #(#patterns)*
         }
     };
+    let rest_param = match &node.rest {
+        None => quote!(),
+        Some(child) => {
+            let v = format_ident!("v{}_0", depth);
+            let body = node_code(child, depth + 1, labels);
+            quote! {
+                if !r.is_empty() {
+                    let #v: &'p str = r;
+                    let #next: ::core::option::Option<&'p str> = ::core::option::Option::None;
+                    #body
+                }
+            }
+        }
+    };
     quote! {
         match #rest {
             ::core::option::Option::None => {
@@ -412,6 +439,7 @@ fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
             ::core::option::Option::Some(r) => {
                 #literals
                 #patterns
+                #rest_param
             }
         }
     }
@@ -588,6 +616,10 @@ fn build_route(op: &Operation) -> TokenStream {
     // Which variable holds each parameter: v{depth}_{k}, from the template's positions.
     let mut vars: BTreeMap<&str, (syn::Ident, syn::Ident)> = BTreeMap::new();
     for (depth, seg) in op.path.segments.iter().enumerate() {
+        if let Segment::Rest(name) = seg {
+            let var = (format_ident!("v{}_0", depth), format_ident!("pct{}", depth));
+            vars.insert(name.as_str(), var);
+        }
         if let Segment::Pattern(pieces) = seg {
             let mut k = 0usize;
             for p in pieces {
@@ -613,6 +645,10 @@ fn build_route(op: &Operation) -> TokenStream {
             ParamType::Number => (quote!(#rt::param::number(#raw)), "a number".to_owned()),
             ParamType::Boolean => (quote!(#rt::param::boolean(#raw)), "`true` or `false`".to_owned()),
             ParamType::Uuid => (quote!(#rt::param::uuid(#raw)), "a UUID".to_owned()),
+            ParamType::Path => (
+                quote!(::core::option::Option::Some(::std::borrow::Cow::Borrowed(#raw))),
+                "a path".to_owned(),
+            ),
             ParamType::Enum(values) => {
                 let list = values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
                 (

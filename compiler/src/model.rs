@@ -118,6 +118,9 @@ pub enum Segment {
     Literal(String),
     /// Parameters and literal text (`{id}`, `{Sid}.json`, `{name}:cancel`).
     Pattern(Vec<Piece>),
+    /// A parameter declared multi-segment: the rest of the path, one or more segments. Only
+    /// ever the last segment of a template.
+    Rest(String),
 }
 
 /// A piece of a pattern segment.
@@ -142,6 +145,7 @@ impl Segment {
                     Piece::Param(_) => "{}".to_owned(),
                 })
                 .collect(),
+            Segment::Rest(_) => "{**}".to_owned(),
         }
     }
 }
@@ -163,6 +167,8 @@ pub enum ParamType {
     Enum(Vec<String>),
     /// `type: string, format: uuid`.
     Uuid,
+    /// A multi-segment parameter: the rest of the path as sent, `/` included.
+    Path,
 }
 
 /// A path parameter of an operation.

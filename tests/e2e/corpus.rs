@@ -12,11 +12,14 @@ use gatewayc_tests::corpus::CORPUS;
 /// How specific a template segment is, for precedence: literal > mixed (more literal text
 /// first) > bare parameter.
 fn rank(segment: &str) -> (u8, usize) {
+    if segment.starts_with("{**") {
+        return (0, 0);
+    }
     if !segment.contains('{') {
-        return (2, segment.len());
+        return (3, segment.len());
     }
     let literal: usize = segment.split(['{', '}']).step_by(2).map(str::len).sum();
-    (if literal > 0 { 1 } else { 0 }, literal)
+    (if literal > 0 { 2 } else { 1 }, literal)
 }
 
 /// Whether one template segment matches one path segment.
@@ -84,8 +87,19 @@ fn oracle(
     let mut at_best: Vec<&(&str, &str, &str, &str)> = Vec::new();
     for case in cases {
         let tsegs: Vec<&str> = case.3[1..].split('/').collect();
-        if tsegs.len() != segs.len() || !tsegs.iter().zip(&segs).all(|(t, s)| segment_matches(t, s))
-        {
+        // A trailing `{**name}` takes one or more whole segments.
+        let rest = tsegs.last().is_some_and(|t| t.starts_with("{**"));
+        let fits = if rest {
+            segs.len() >= tsegs.len()
+                && !segs[tsegs.len() - 1..].join("/").is_empty()
+                && tsegs[..tsegs.len() - 1]
+                    .iter()
+                    .zip(&segs)
+                    .all(|(t, s)| segment_matches(t, s))
+        } else {
+            tsegs.len() == segs.len() && tsegs.iter().zip(&segs).all(|(t, s)| segment_matches(t, s))
+        };
+        if !fits {
             continue;
         }
         let r: Vec<(u8, usize)> = tsegs.iter().map(|t| rank(t)).collect();

@@ -61,6 +61,30 @@ async fn upstream_connections_are_reused() {
 }
 
 #[tokio::test]
+async fn a_multi_segment_parameter_takes_the_rest_of_the_path() {
+    let (gw, up) = gateway().await;
+    let r = get(&gw.url("/contents/octo/docs/guide/read%20me.md?ref=main")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        up.last().path_and_query,
+        "/raw/octo/docs/guide/read%20me.md?ref=main"
+    );
+    // A literal sibling still wins; a single segment is a rest of one segment.
+    get(&gw.url("/contents/octo/README")).await;
+    assert_eq!(up.last().path_and_query, "/contents/octo/README");
+    get(&gw.url("/contents/octo/a.txt")).await;
+    assert_eq!(up.last().path_and_query, "/raw/octo/a.txt");
+    // Nothing after the owner, or dot segments inside the rest, never reach the upstream.
+    get(&gw.url("/contents/octo/")).await.assert_problem(404);
+    get(&gw.url("/contents/octo/docs/../../secret"))
+        .await
+        .assert_problem(400);
+    get(&gw.url("/contents/octo/docs/%2e%2e/secret"))
+        .await
+        .assert_problem(400);
+}
+
+#[tokio::test]
 async fn parameter_values_cannot_change_the_upstream_path() {
     let (gw, up) = gateway().await;
     let cases = [

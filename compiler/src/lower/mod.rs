@@ -48,6 +48,8 @@ struct Cascade {
     upstream: Option<(String, Location)>,
     timeout: Option<Duration>,
     max_body: Option<u64>,
+    /// `multi_segment`: path parameters that take the rest of the path.
+    multi_segment: Option<(Vec<String>, Location)>,
 }
 
 impl Cascade {
@@ -56,6 +58,10 @@ impl Cascade {
             upstream: self.upstream.clone().or_else(|| base.upstream.clone()),
             timeout: self.timeout.or(base.timeout),
             max_body: self.max_body.or(base.max_body),
+            multi_segment: self
+                .multi_segment
+                .clone()
+                .or_else(|| base.multi_segment.clone()),
         }
     }
 }
@@ -353,15 +359,27 @@ fn read_cascade(
     let rewrite_loc = rewrite.as_ref().map(|_| obj.loc("path"));
     c.timeout = obj.duration("timeout", d);
     c.max_body = obj.size("max_body", d);
+    if let Some(v) = obj.raw("multi_segment") {
+        let names = match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+            Value::String(one) => Some(vec![one.clone()]),
+            _ => None,
+        };
+        match names {
+            Some(names) => c.multi_segment = Some((names, obj.loc("multi_segment"))),
+            None => d.push(reader::type_error(
+                obj.loc("multi_segment"),
+                "multi_segment",
+                "a list of path parameter names",
+                v,
+            )),
+        }
+    }
     obj.unsupported(
-        &[
-            "rate_limit",
-            "cache",
-            "transform",
-            "aggregate",
-            "sunset",
-            "multi_segment",
-        ],
+        &["rate_limit", "cache", "transform", "aggregate", "sunset"],
         d,
     );
     obj.finish(d);
@@ -471,7 +489,16 @@ fn operations(
                 declared.retain(|q: &DeclaredParam| q.name != p.name);
                 declared.push(p);
             }
-            let params = path_params(&path, &declared, &op, d);
+            let mut path = path.clone();
+            let mut params = path_params(&path, &declared, &op, d);
+            multi_segment(
+                &mut path,
+                &mut params,
+                &declared,
+                cascade.multi_segment.as_ref(),
+                &op,
+                d,
+            );
             let (rewrite_text, rewrite_loc) = match (op_rewrite, op_rewrite_loc) {
                 (Some(r), l) => (Some(r), l),
                 _ => (item_rewrite.clone(), item_rewrite_loc.clone()),
@@ -521,6 +548,85 @@ struct DeclaredParam {
     name: String,
     ty: ParamType,
     loc: Location,
+    /// GitHub's `x-multi-segment: true`: the value may contain `/`.
+    multi: bool,
+}
+
+/// Turns the template's last segment into a rest-of-path segment when its parameter is
+/// declared multi-segment (`x-gateway.multi_segment`, or `x-multi-segment: true` on the
+/// parameter as GitHub writes it). Such a parameter must be the whole last segment.
+fn multi_segment(
+    path: &mut PathTemplate,
+    params: &mut [PathParam],
+    declared: &[DeclaredParam],
+    option: Option<&(Vec<String>, Location)>,
+    op: &Resolved<'_>,
+    d: &mut Diagnostics,
+) {
+    // (name, where it was asked for, asked for by x-gateway rather than a vendor hint)
+    let mut wanted: Vec<(String, Location, bool)> = declared
+        .iter()
+        .filter(|p| p.multi && params.iter().any(|q| q.name == p.name))
+        .map(|p| (p.name.clone(), p.loc.clone(), false))
+        .collect();
+    if let Some((names, loc)) = option {
+        for name in names {
+            if params.iter().any(|p| &p.name == name) {
+                wanted.push((name.clone(), loc.clone(), true));
+            } else {
+                let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+                let mut diag = Diagnostic::error(
+                    "E0325",
+                    Some(loc.clone()),
+                    format!(
+                        "`multi_segment` names `{name}`, which is not a path parameter of `{}`",
+                        path.raw
+                    ),
+                );
+                if let Some(best) = did_you_mean(name, &known) {
+                    diag = diag.hint(format!("did you mean `{best}`?"));
+                }
+                d.push(diag);
+            }
+        }
+    }
+    let _ = op;
+    for (name, loc, explicit) in wanted {
+        let last = path.segments.len() - 1;
+        let whole_last = matches!(path.segments.last(), Some(Segment::Pattern(p)) if p.len() == 1 && p[0] == Piece::Param(name.clone()));
+        if matches!(path.segments.last(), Some(Segment::Rest(n)) if *n == name) {
+            continue;
+        }
+        if !whole_last && !explicit {
+            d.push(
+                Diagnostic::warning(
+                    "W0204",
+                    Some(loc),
+                    format!("`x-multi-segment` on `{name}` is not applied: it is not the last segment of `{}`, so it matches one segment", path.raw),
+                )
+                .hint("gatewayc takes the rest of the path only for a trailing parameter"),
+            );
+            continue;
+        }
+        if !whole_last {
+            d.push(
+                Diagnostic::error(
+                    "E0313",
+                    Some(loc),
+                    format!(
+                        "multi-segment parameter `{name}` must be the whole last segment of `{}`",
+                        path.raw
+                    ),
+                )
+                .hint("only a trailing `{name}` can take the rest of the path"),
+            );
+            continue;
+        }
+        path.segments[last] = Segment::Rest(name.clone());
+        if let Some(p) = params.iter_mut().find(|p| p.name == name) {
+            p.ty = ParamType::Path;
+        }
+    }
 }
 
 /// The `in: path` parameters of a path item or operation.
@@ -567,7 +673,9 @@ fn params_of(
                     .map_or(ParamType::String, |s| param_type(s.value))
             }),
         };
+        let multi = p.value.get("x-multi-segment").and_then(Value::as_bool) == Some(true);
         out.push(DeclaredParam {
+            multi,
             name: name.to_owned(),
             ty: ty.unwrap_or(ParamType::String),
             loc: p.loc(),
@@ -768,6 +876,9 @@ fn default_rewrite(path: &PathTemplate, params: &[PathParam]) -> Vec<Rewrite> {
         out.push(Rewrite::Lit("/".to_owned()));
         match seg {
             Segment::Literal(l) => out.push(Rewrite::Lit(l.clone())),
+            Segment::Rest(n) => out.push(Rewrite::Param(
+                params.iter().position(|q| &q.name == n).unwrap_or(0),
+            )),
             Segment::Pattern(pieces) => {
                 for p in pieces {
                     out.push(match p {
