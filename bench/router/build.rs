@@ -93,6 +93,7 @@ fn operations_table(model: &Model) -> String {
                     ParamType::Number => "crate::Kind::Num".to_owned(),
                     ParamType::Boolean => "crate::Kind::Bool".to_owned(),
                     ParamType::Uuid => "crate::Kind::Uuid".to_owned(),
+                    ParamType::Path => "crate::Kind::Path".to_owned(),
                     ParamType::Enum(values) => match values.first() {
                         Some(first) => format!("crate::Kind::Enum({first:?})"),
                         None => "crate::Kind::Str".to_owned(),
@@ -101,12 +102,17 @@ fn operations_table(model: &Model) -> String {
                 format!("({:?}, {kind})", p.name)
             })
             .collect();
+        // A multi-segment parameter is matchit's catch-all, `{*name}`.
+        let mut template = op.path.raw.clone();
+        for p in op.params.iter().filter(|p| p.ty == ParamType::Path) {
+            template = template.replace(&format!("{{{}}}", p.name), &format!("{{*{}}}", p.name));
+        }
         let _ = writeln!(
             table,
             "    crate::Op {{ id: {:?}, method: {:?}, template: {:?}, params: &[{}] }},",
             op.id,
             op.method.as_str(),
-            op.path.raw,
+            template,
             params.join(", ")
         );
     }

@@ -472,6 +472,7 @@ fn trie_code(
     depth: usize,
     labels: &mut usize,
 ) -> TokenStream {
+    let rt = rt();
     let mut out = TokenStream::new();
     if let Some(lit) = &trie.end
         && let Some(child) = node.literals.get(lit)
@@ -509,7 +510,7 @@ fn trie_code(
             let lit = proc_macro2::Literal::byte_string(&run);
             let inner = trie_code(cur, i + n, node, depth, labels);
             out.extend(quote! {
-                if b.get(#i..#i + #n) == ::core::option::Option::Some(#lit.as_slice()) {
+                if #rt::param::starts_at(b, #i, #lit) {
                     #inner
                 }
             });

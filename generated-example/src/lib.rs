@@ -71,9 +71,7 @@ pub fn route<'p>(
             let b = r.as_bytes();
             match b.get(0usize) {
                 ::core::option::Option::Some(b'o') => {
-                    if b.get(1usize..1usize + 5usize)
-                        == ::core::option::Option::Some(b"wners".as_slice())
-                    {
+                    if ::gatewayc_runtime::param::starts_at(b, 1usize, b"wners") {
                         if let ::core::option::Option::Some(rest1) = match b.get(6usize)
                         {
                             ::core::option::Option::None => {
@@ -128,9 +126,7 @@ pub fn route<'p>(
                     }
                 }
                 ::core::option::Option::Some(b'p') => {
-                    if b.get(1usize..1usize + 3usize)
-                        == ::core::option::Option::Some(b"ets".as_slice())
-                    {
+                    if ::gatewayc_runtime::param::starts_at(b, 1usize, b"ets") {
                         if let ::core::option::Option::Some(rest1) = match b.get(4usize)
                         {
                             ::core::option::Option::None => {
@@ -164,9 +160,11 @@ pub fn route<'p>(
                                 }
                                 ::core::option::Option::Some(r) => {
                                     let b = r.as_bytes();
-                                    if b.get(0usize..0usize + 4usize)
-                                        == ::core::option::Option::Some(b"mine".as_slice())
-                                    {
+                                    if ::gatewayc_runtime::param::starts_at(
+                                        b,
+                                        0usize,
+                                        b"mine",
+                                    ) {
                                         if let ::core::option::Option::Some(rest2) = match b
                                             .get(4usize)
                                         {
@@ -278,9 +276,7 @@ pub fn route<'p>(
                     }
                 }
                 ::core::option::Option::Some(b's') => {
-                    if b.get(1usize..1usize + 5usize)
-                        == ::core::option::Option::Some(b"tores".as_slice())
-                    {
+                    if ::gatewayc_runtime::param::starts_at(b, 1usize, b"tores") {
                         if let ::core::option::Option::Some(rest1) = match b.get(6usize)
                         {
                             ::core::option::Option::None => {
@@ -309,9 +305,11 @@ pub fn route<'p>(
                                             ::core::option::Option::None => {}
                                             ::core::option::Option::Some(r) => {
                                                 let b = r.as_bytes();
-                                                if b.get(0usize..0usize + 9usize)
-                                                    == ::core::option::Option::Some(b"inventory".as_slice())
-                                                {
+                                                if ::gatewayc_runtime::param::starts_at(
+                                                    b,
+                                                    0usize,
+                                                    b"inventory",
+                                                ) {
                                                     if let ::core::option::Option::Some(rest3) = match b
                                                         .get(9usize)
                                                     {

@@ -110,6 +110,16 @@ pub fn segment(rest: &str) -> (&str, Option<&str>, bool) {
     (rest, None, pct)
 }
 
+/// Whether `b` holds the bytes `lit` at offset `i`. The length is a constant, so the compare
+/// compiles to a few word compares.
+#[inline(always)]
+pub fn starts_at<const N: usize>(b: &[u8], i: usize, lit: &[u8; N]) -> bool {
+    match b.get(i..i + N) {
+        Some(s) => <&[u8; N]>::try_from(s).is_ok_and(|a| a == lit),
+        None => false,
+    }
+}
+
 /// A string parameter whose segment is known to hold no `%` (`pct == false`) or may
 /// (`pct == true`); otherwise as [`string`].
 #[inline]

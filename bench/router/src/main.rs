@@ -31,6 +31,8 @@ pub enum Kind {
     Num,
     Bool,
     Uuid,
+    /// A multi-segment parameter (the rest of the path).
+    Path,
     /// An enum, with its first value.
     Enum(&'static str),
 }
@@ -97,6 +99,7 @@ fn sample(kind: Kind) -> &'static str {
         Kind::Bool => "true",
         Kind::Uuid => "0b5c3a9e-4f21-4d8e-9a77-2c1e6f0d3b48",
         Kind::Enum(first) => first,
+        Kind::Path => "docs/guide/readme.md",
     }
 }
 
@@ -112,7 +115,7 @@ fn concrete(op: &Op) -> (String, Vec<(&'static str, String)>) {
             .find('}')
             .map(|i| open + i)
             .unwrap_or_else(|| panic!("unclosed `{{` in {}", op.template));
-        let name = &rest[open + 1..close];
+        let name = rest[open + 1..close].trim_start_matches('*');
         let &(name, kind) = op
             .params
             .iter()
