@@ -165,7 +165,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let Some(krate) = generate(&specs, &dir, None, false)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            let bin = cargo_build(&dir, &krate.package, release)?;
+            // One target directory for every spec `run` builds, so dependencies build once.
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| Path::new(".gatewayc").join("target"), PathBuf::from);
+            let bin = cargo_build_in(&dir, &krate.package, release, Some(&target))?;
             eprintln!("starting {}", bin.display());
             exec(&bin)
         }
@@ -182,6 +185,9 @@ fn input(specs: &Specs, emit: Option<EmitOptions>) -> Result<Input> {
         emit,
     })
 }
+
+/// This repository's lock file: the versions the runtime was tested with.
+const WORKSPACE_LOCK: &str = include_str!("../../Cargo.lock");
 
 /// The runtime crate this gatewayc was built next to.
 fn default_runtime() -> PathBuf {
@@ -222,6 +228,12 @@ fn generate(
         return Ok(None);
     };
     let krate = krate?;
+    // A standalone crate starts from the dependency versions gatewayc was tested with.
+    let lock = dir.join("Cargo.lock");
+    if !member && !lock.exists() {
+        std::fs::write(&lock, WORKSPACE_LOCK)
+            .with_context(|| format!("cannot write {}", lock.display()))?;
+    }
     for (path, contents) in &krate.files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
@@ -257,8 +269,21 @@ fn relative_or_absolute(dir: &Path, runtime: &Path) -> String {
 /// Runs `cargo build` on the generated crate, showing cargo's progress, and returns the
 /// binary's path.
 fn cargo_build(dir: &Path, package: &str, release: bool) -> Result<PathBuf> {
+    cargo_build_in(dir, package, release, None)
+}
+
+/// [`cargo_build`] with an explicit target directory.
+fn cargo_build_in(
+    dir: &Path,
+    package: &str,
+    release: bool,
+    target: Option<&Path>,
+) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    if let Some(target) = target {
+        cmd.env("CARGO_TARGET_DIR", target);
+    }
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))

@@ -122,3 +122,54 @@ fn emit_only_writes_a_standalone_crate_outside_the_workspace() {
     assert!(dir.join("src/lib.rs").exists() && dir.join("src/main.rs").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn build_compiles_a_gateway_outside_the_workspace_that_serves_examples() {
+    let dir = std::env::temp_dir().join(format!("gatewayc-build-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_string_lossy().into_owned();
+    // Its own target directory: the workspace's is locked by the running `cargo test`.
+    let target = root().join("target").join("outside-build");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatewayc"))
+        .args(["build", "specs/petstore.yaml", "-o", &dir_s])
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run gatewayc: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gatewayc build failed:\n{stderr}");
+    assert!(dir.join("Cargo.lock").exists(), "no lock file written");
+    let bin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(bin.ends_with("petstore-gateway"), "printed {bin:?}");
+
+    // The binary serves the example response with no upstream running.
+    let mut child = std::process::Command::new(&bin)
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_WORKERS", "1")
+        .env_remove("PETS_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let addr = lines
+        .find_map(|l| {
+            l.ok()?
+                .split("listening on http://")
+                .nth(1)?
+                .split_whitespace()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("the built gateway did not start"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reply = rt.block_on(crate::support::get(&format!("http://{addr}/pets/1")));
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["name"], "Rex");
+}
