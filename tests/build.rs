@@ -23,6 +23,7 @@ fn main() {
 
     let mut all = String::new();
     let mut arms = String::new();
+    let mut compiled = Vec::new();
     for spec in &specs {
         println!("cargo:rerun-if-changed={}", spec.display());
         let Some(stem) = spec.file_stem().and_then(|s| s.to_str()) else {
@@ -46,6 +47,7 @@ fn main() {
             "#[deny(warnings)]\n#[path = {:?}]\npub mod {module};",
             file.display().to_string()
         );
+        compiled.push(format!("{stem:?}"));
         let _ = writeln!(
             arms,
             "        {stem:?} => ::core::option::Option::Some(::gatewayc_runtime::main::<{module}::Gateway>()),"
@@ -57,12 +59,7 @@ fn main() {
          pub fn main_for(name: &str) -> ::core::option::Option<::std::process::ExitCode> {{\n    match name {{\n{arms}        _ => ::core::option::Option::None,\n    }}\n}}\n\n\
          /// The file stems of every compiled accepted spec.\n\
          pub const NAMES: &[&str] = &[{}];\n",
-        specs
-            .iter()
-            .filter_map(|s| s.file_stem().and_then(|s| s.to_str()))
-            .map(|s| format!("{s:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        compiled.join(", ")
     );
     let _ = std::fs::write(out.join("accepted.rs"), all);
     corpus(&root, &out);

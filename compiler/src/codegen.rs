@@ -224,18 +224,18 @@ fn plan_arm(index: usize, op: &Operation) -> TokenStream {
         })
         .sum();
     let pushes = op.rewrite.iter().map(|r| match r {
-        Rewrite::Lit(l) => quote!(p.lit(#l);),
+        Rewrite::Lit(l) => quote!(__p.lit(#l);),
         Rewrite::Param(i) => {
             let param = &op.params[*i];
             let f = format_ident!("{}", param.ident);
             if param.ty == ParamType::Path {
                 // As sent, segments and encoding kept; the path check already refused dot
                 // segments, and a path holds no `?` or `#`.
-                quote!(p.lit(&#f);)
+                quote!(__p.lit(&#f);)
             } else if is_borrowed(&param.ty) {
-                quote!(p.segment(&#f);)
+                quote!(__p.segment(&#f);)
             } else {
-                quote!(p.display(#f);)
+                quote!(__p.display(#f);)
             }
         }
     });
@@ -256,9 +256,9 @@ fn plan_arm(index: usize, op: &Operation) -> TokenStream {
     quote! {
         #pat => {
             #drops
-            let mut p = #rt::UpstreamPath::with_capacity(#capacity);
+            let mut __p = #rt::UpstreamPath::with_capacity(#capacity);
             #(#pushes)*
-            #rt::Plan { op: &Self::OPERATIONS[#index], path: p }
+            #rt::Plan { op: &Self::OPERATIONS[#index], path: __p }
         }
     }
 }
@@ -349,10 +349,10 @@ fn router(model: &Model) -> TokenStream {
         /// `gatewayc` for the matching rules.
         #[allow(unused_variables, unused_labels, clippy::needless_return)]
         pub fn route<'p>(
-            method: &#rt::http::Method,
-            path: &'p str,
+            __method: &#rt::http::Method,
+            __path: &'p str,
         ) -> ::core::result::Result<#route_ty, #rt::RouteError> {
-            let rest0: ::core::option::Option<&'p str> = path.strip_prefix('/');
+            let __rest0: ::core::option::Option<&'p str> = __path.strip_prefix('/');
             #body
             ::core::result::Result::Err(#rt::RouteError::NotFound)
         }
@@ -361,9 +361,9 @@ fn router(model: &Model) -> TokenStream {
 
 fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
     let rt = rt();
-    let rest = format_ident!("rest{}", depth);
-    let seg = format_ident!("seg{}", depth);
-    let next = format_ident!("rest{}", depth + 1);
+    let rest = format_ident!("__rest{}", depth);
+    let seg = format_ident!("__seg{}", depth);
+    let next = format_ident!("__rest{}", depth + 1);
     let terminal = if node.ends.is_empty() {
         quote!()
     } else {
@@ -388,7 +388,7 @@ fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
         }
         let code = trie_code(&trie, 0, node, depth, labels);
         quote! {
-            let b = r.as_bytes();
+            let __b = __r.as_bytes();
             #code
         }
     };
@@ -411,20 +411,20 @@ fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
     let patterns = if patterns.is_empty() {
         quote!()
     } else {
-        let pct = format_ident!("pct{}", depth);
+        let pct = format_ident!("__pct{}", depth);
         quote! {
-            let (#seg, #next, #pct) = #rt::param::segment(r);
+            let (#seg, #next, #pct) = #rt::param::segment(__r);
             #(#patterns)*
         }
     };
     let rest_param = match &node.rest {
         None => quote!(),
         Some(child) => {
-            let v = format_ident!("v{}_0", depth);
+            let v = format_ident!("__v{}_0", depth);
             let body = node_code(child, depth + 1, labels);
             quote! {
-                if !r.is_empty() {
-                    let #v: &'p str = r;
+                if !__r.is_empty() {
+                    let #v: &'p str = __r;
                     let #next: ::core::option::Option<&'p str> = ::core::option::Option::None;
                     #body
                 }
@@ -436,7 +436,7 @@ fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
             ::core::option::Option::None => {
                 #terminal
             }
-            ::core::option::Option::Some(r) => {
+            ::core::option::Option::Some(__r) => {
                 #literals
                 #patterns
                 #rest_param
@@ -477,13 +477,13 @@ fn trie_code(
     if let Some(lit) = &trie.end
         && let Some(child) = node.literals.get(lit)
     {
-        let next = format_ident!("rest{}", depth + 1);
+        let next = format_ident!("__rest{}", depth + 1);
         let body = node_code(child, depth + 1, labels);
         // The literal is a whole segment only if the path ends or a `/` follows.
         out.extend(quote! {
-            if let ::core::option::Option::Some(#next) = match b.get(#i) {
+            if let ::core::option::Option::Some(#next) = match __b.get(#i) {
                 ::core::option::Option::None => ::core::option::Option::Some(::core::option::Option::None),
-                ::core::option::Option::Some(b'/') => ::core::option::Option::Some(::core::option::Option::Some(&r[#i + 1..])),
+                ::core::option::Option::Some(b'/') => ::core::option::Option::Some(::core::option::Option::Some(&__r[#i + 1..])),
                 _ => ::core::option::Option::None,
             } {
                 #body
@@ -510,7 +510,7 @@ fn trie_code(
             let lit = proc_macro2::Literal::byte_string(&run);
             let inner = trie_code(cur, i + n, node, depth, labels);
             out.extend(quote! {
-                if #rt::param::starts_at(b, #i, #lit) {
+                if #rt::param::starts_at(__b, #i, #lit) {
                     #inner
                 }
             });
@@ -522,7 +522,7 @@ fn trie_code(
                 quote!(::core::option::Option::Some(#byte) => { #inner })
             });
             out.extend(quote! {
-                match b.get(#i) {
+                match __b.get(#i) {
                     #(#arms)*
                     _ => {}
                 }
@@ -540,14 +540,14 @@ fn pattern_code(
     depth: usize,
     label: &syn::Lifetime,
 ) -> TokenStream {
-    let mut out = quote!(let s: &str = #seg;);
+    let mut out = quote!(let __s: &str = #seg;);
     let mut pieces: &[Option<String>] = shape;
     if let Some(Some(prefix)) = pieces.first() {
-        out.extend(quote!(let ::core::option::Option::Some(s) = s.strip_prefix(#prefix) else { break #label; };));
+        out.extend(quote!(let ::core::option::Option::Some(__s) = __s.strip_prefix(#prefix) else { break #label; };));
         pieces = &pieces[1..];
     }
     if let Some(Some(suffix)) = pieces.last() {
-        out.extend(quote!(let ::core::option::Option::Some(s) = s.strip_suffix(#suffix) else { break #label; };));
+        out.extend(quote!(let ::core::option::Option::Some(__s) = __s.strip_suffix(#suffix) else { break #label; };));
         pieces = &pieces[..pieces.len() - 1];
     }
     // What is left alternates parameter, literal, parameter, ..., parameter.
@@ -555,14 +555,14 @@ fn pattern_code(
     let mut k = 0usize;
     let mut i = 0;
     while i < pieces.len() {
-        let v = format_ident!("v{}_{}", depth, k);
+        let v = format_ident!("__v{}_{}", depth, k);
         match pieces.get(i + 1) {
             Some(Some(sep)) => {
-                out.extend(quote!(let ::core::option::Option::Some((#v, s)) = s.split_once(#sep) else { break #label; };));
+                out.extend(quote!(let ::core::option::Option::Some((#v, __s)) = __s.split_once(#sep) else { break #label; };));
                 i += 2;
             }
             _ => {
-                out.extend(quote!(let #v = s;));
+                out.extend(quote!(let #v = __s;));
                 i += 1;
             }
         }
@@ -603,7 +603,7 @@ fn methods_code(node: &Node<'_>) -> TokenStream {
         }
     });
     quote! {
-        return match *method {
+        return match *__method {
             #(#arms)*
             _ => ::core::result::Result::Err(#rt::RouteError::MethodNotAllowed(#allow)),
         };
@@ -618,7 +618,10 @@ fn build_route(op: &Operation) -> TokenStream {
     let mut vars: BTreeMap<&str, (syn::Ident, syn::Ident)> = BTreeMap::new();
     for (depth, seg) in op.path.segments.iter().enumerate() {
         if let Segment::Rest(name) = seg {
-            let var = (format_ident!("v{}_0", depth), format_ident!("pct{}", depth));
+            let var = (
+                format_ident!("__v{}_0", depth),
+                format_ident!("__pct{}", depth),
+            );
             vars.insert(name.as_str(), var);
         }
         if let Segment::Pattern(pieces) = seg {
@@ -626,8 +629,8 @@ fn build_route(op: &Operation) -> TokenStream {
             for p in pieces {
                 if let Piece::Param(name) = p {
                     let var = (
-                        format_ident!("v{}_{}", depth, k),
-                        format_ident!("pct{}", depth),
+                        format_ident!("__v{}_{}", depth, k),
+                        format_ident!("__pct{}", depth),
                     );
                     vars.insert(name.as_str(), var);
                     k += 1;

@@ -61,47 +61,48 @@ impl Route<'_> {
 /// `gatewayc` for the matching rules.
 #[allow(unused_variables, unused_labels, clippy::needless_return)]
 pub fn route<'p>(
-    method: &::gatewayc_runtime::http::Method,
-    path: &'p str,
+    __method: &::gatewayc_runtime::http::Method,
+    __path: &'p str,
 ) -> ::core::result::Result<Route<'p>, ::gatewayc_runtime::RouteError> {
-    let rest0: ::core::option::Option<&'p str> = path.strip_prefix('/');
-    match rest0 {
+    let __rest0: ::core::option::Option<&'p str> = __path.strip_prefix('/');
+    match __rest0 {
         ::core::option::Option::None => {}
-        ::core::option::Option::Some(r) => {
-            let b = r.as_bytes();
-            match b.get(0usize) {
+        ::core::option::Option::Some(__r) => {
+            let __b = __r.as_bytes();
+            match __b.get(0usize) {
                 ::core::option::Option::Some(b'o') => {
-                    if ::gatewayc_runtime::param::starts_at(b, 1usize, b"wners") {
-                        if let ::core::option::Option::Some(rest1) = match b.get(6usize)
+                    if ::gatewayc_runtime::param::starts_at(__b, 1usize, b"wners") {
+                        if let ::core::option::Option::Some(__rest1) = match __b
+                            .get(6usize)
                         {
                             ::core::option::Option::None => {
                                 ::core::option::Option::Some(::core::option::Option::None)
                             }
                             ::core::option::Option::Some(b'/') => {
                                 ::core::option::Option::Some(
-                                    ::core::option::Option::Some(&r[6usize + 1..]),
+                                    ::core::option::Option::Some(&__r[6usize + 1..]),
                                 )
                             }
                             _ => ::core::option::Option::None,
                         } {
-                            match rest1 {
+                            match __rest1 {
                                 ::core::option::Option::None => {}
-                                ::core::option::Option::Some(r) => {
-                                    let (seg1, rest2, pct1) = ::gatewayc_runtime::param::segment(
-                                        r,
+                                ::core::option::Option::Some(__r) => {
+                                    let (__seg1, __rest2, __pct1) = ::gatewayc_runtime::param::segment(
+                                        __r,
                                     );
                                     'm1: {
-                                        let s: &str = seg1;
-                                        let v1_0 = s;
-                                        if v1_0.is_empty() {
+                                        let __s: &str = __seg1;
+                                        let __v1_0 = __s;
+                                        if __v1_0.is_empty() {
                                             break 'm1;
                                         }
-                                        if rest2.is_none() {
-                                            return match *method {
+                                        if __rest2.is_none() {
+                                            return match *__method {
                                                 ::gatewayc_runtime::http::Method::GET
                                                 | ::gatewayc_runtime::http::Method::HEAD => {
                                                     let ::core::option::Option::Some(owner_id) = ::gatewayc_runtime::param::uuid(
-                                                        v1_0,
+                                                        __v1_0,
                                                     ) else {
                                                         return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
                                                             name: "ownerId",
@@ -126,22 +127,23 @@ pub fn route<'p>(
                     }
                 }
                 ::core::option::Option::Some(b'p') => {
-                    if ::gatewayc_runtime::param::starts_at(b, 1usize, b"ets") {
-                        if let ::core::option::Option::Some(rest1) = match b.get(4usize)
+                    if ::gatewayc_runtime::param::starts_at(__b, 1usize, b"ets") {
+                        if let ::core::option::Option::Some(__rest1) = match __b
+                            .get(4usize)
                         {
                             ::core::option::Option::None => {
                                 ::core::option::Option::Some(::core::option::Option::None)
                             }
                             ::core::option::Option::Some(b'/') => {
                                 ::core::option::Option::Some(
-                                    ::core::option::Option::Some(&r[4usize + 1..]),
+                                    ::core::option::Option::Some(&__r[4usize + 1..]),
                                 )
                             }
                             _ => ::core::option::Option::None,
                         } {
-                            match rest1 {
+                            match __rest1 {
                                 ::core::option::Option::None => {
-                                    return match *method {
+                                    return match *__method {
                                         ::gatewayc_runtime::http::Method::GET
                                         | ::gatewayc_runtime::http::Method::HEAD => {
                                             ::core::result::Result::Ok(Route::ListPets)
@@ -158,14 +160,14 @@ pub fn route<'p>(
                                         }
                                     };
                                 }
-                                ::core::option::Option::Some(r) => {
-                                    let b = r.as_bytes();
+                                ::core::option::Option::Some(__r) => {
+                                    let __b = __r.as_bytes();
                                     if ::gatewayc_runtime::param::starts_at(
-                                        b,
+                                        __b,
                                         0usize,
                                         b"mine",
                                     ) {
-                                        if let ::core::option::Option::Some(rest2) = match b
+                                        if let ::core::option::Option::Some(__rest2) = match __b
                                             .get(4usize)
                                         {
                                             ::core::option::Option::None => {
@@ -173,13 +175,13 @@ pub fn route<'p>(
                                             }
                                             ::core::option::Option::Some(b'/') => {
                                                 ::core::option::Option::Some(
-                                                    ::core::option::Option::Some(&r[4usize + 1..]),
+                                                    ::core::option::Option::Some(&__r[4usize + 1..]),
                                                 )
                                             }
                                             _ => ::core::option::Option::None,
                                         } {
-                                            if rest2.is_none() {
-                                                return match *method {
+                                            if __rest2.is_none() {
+                                                return match *__method {
                                                     ::gatewayc_runtime::http::Method::GET
                                                     | ::gatewayc_runtime::http::Method::HEAD => {
                                                         ::core::result::Result::Ok(Route::ListMyPets)
@@ -195,25 +197,25 @@ pub fn route<'p>(
                                             }
                                         }
                                     }
-                                    let (seg1, rest2, pct1) = ::gatewayc_runtime::param::segment(
-                                        r,
+                                    let (__seg1, __rest2, __pct1) = ::gatewayc_runtime::param::segment(
+                                        __r,
                                     );
                                     'm2: {
-                                        let s: &str = seg1;
-                                        let ::core::option::Option::Some(s) = s
+                                        let __s: &str = __seg1;
+                                        let ::core::option::Option::Some(__s) = __s
                                             .strip_suffix(":adopt") else {
                                             break 'm2;
                                         };
-                                        let v1_0 = s;
-                                        if v1_0.is_empty() {
+                                        let __v1_0 = __s;
+                                        if __v1_0.is_empty() {
                                             break 'm2;
                                         }
-                                        if rest2.is_none() {
-                                            return match *method {
+                                        if __rest2.is_none() {
+                                            return match *__method {
                                                 ::gatewayc_runtime::http::Method::POST => {
                                                     let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
                                                         i64,
-                                                    >(v1_0, pct1) else {
+                                                    >(__v1_0, __pct1) else {
                                                         return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
                                                             name: "petId",
                                                             expected: "an integer",
@@ -230,18 +232,18 @@ pub fn route<'p>(
                                         }
                                     }
                                     'm3: {
-                                        let s: &str = seg1;
-                                        let v1_0 = s;
-                                        if v1_0.is_empty() {
+                                        let __s: &str = __seg1;
+                                        let __v1_0 = __s;
+                                        if __v1_0.is_empty() {
                                             break 'm3;
                                         }
-                                        if rest2.is_none() {
-                                            return match *method {
+                                        if __rest2.is_none() {
+                                            return match *__method {
                                                 ::gatewayc_runtime::http::Method::GET
                                                 | ::gatewayc_runtime::http::Method::HEAD => {
                                                     let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
                                                         i64,
-                                                    >(v1_0, pct1) else {
+                                                    >(__v1_0, __pct1) else {
                                                         return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
                                                             name: "petId",
                                                             expected: "an integer",
@@ -252,7 +254,7 @@ pub fn route<'p>(
                                                 ::gatewayc_runtime::http::Method::DELETE => {
                                                     let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
                                                         i64,
-                                                    >(v1_0, pct1) else {
+                                                    >(__v1_0, __pct1) else {
                                                         return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
                                                             name: "petId",
                                                             expected: "an integer",
@@ -276,41 +278,42 @@ pub fn route<'p>(
                     }
                 }
                 ::core::option::Option::Some(b's') => {
-                    if ::gatewayc_runtime::param::starts_at(b, 1usize, b"tores") {
-                        if let ::core::option::Option::Some(rest1) = match b.get(6usize)
+                    if ::gatewayc_runtime::param::starts_at(__b, 1usize, b"tores") {
+                        if let ::core::option::Option::Some(__rest1) = match __b
+                            .get(6usize)
                         {
                             ::core::option::Option::None => {
                                 ::core::option::Option::Some(::core::option::Option::None)
                             }
                             ::core::option::Option::Some(b'/') => {
                                 ::core::option::Option::Some(
-                                    ::core::option::Option::Some(&r[6usize + 1..]),
+                                    ::core::option::Option::Some(&__r[6usize + 1..]),
                                 )
                             }
                             _ => ::core::option::Option::None,
                         } {
-                            match rest1 {
+                            match __rest1 {
                                 ::core::option::Option::None => {}
-                                ::core::option::Option::Some(r) => {
-                                    let (seg1, rest2, pct1) = ::gatewayc_runtime::param::segment(
-                                        r,
+                                ::core::option::Option::Some(__r) => {
+                                    let (__seg1, __rest2, __pct1) = ::gatewayc_runtime::param::segment(
+                                        __r,
                                     );
                                     'm4: {
-                                        let s: &str = seg1;
-                                        let v1_0 = s;
-                                        if v1_0.is_empty() {
+                                        let __s: &str = __seg1;
+                                        let __v1_0 = __s;
+                                        if __v1_0.is_empty() {
                                             break 'm4;
                                         }
-                                        match rest2 {
+                                        match __rest2 {
                                             ::core::option::Option::None => {}
-                                            ::core::option::Option::Some(r) => {
-                                                let b = r.as_bytes();
+                                            ::core::option::Option::Some(__r) => {
+                                                let __b = __r.as_bytes();
                                                 if ::gatewayc_runtime::param::starts_at(
-                                                    b,
+                                                    __b,
                                                     0usize,
                                                     b"inventory",
                                                 ) {
-                                                    if let ::core::option::Option::Some(rest3) = match b
+                                                    if let ::core::option::Option::Some(__rest3) = match __b
                                                         .get(9usize)
                                                     {
                                                         ::core::option::Option::None => {
@@ -318,18 +321,18 @@ pub fn route<'p>(
                                                         }
                                                         ::core::option::Option::Some(b'/') => {
                                                             ::core::option::Option::Some(
-                                                                ::core::option::Option::Some(&r[9usize + 1..]),
+                                                                ::core::option::Option::Some(&__r[9usize + 1..]),
                                                             )
                                                         }
                                                         _ => ::core::option::Option::None,
                                                     } {
-                                                        if rest3.is_none() {
-                                                            return match *method {
+                                                        if __rest3.is_none() {
+                                                            return match *__method {
                                                                 ::gatewayc_runtime::http::Method::GET
                                                                 | ::gatewayc_runtime::http::Method::HEAD => {
                                                                     let ::core::option::Option::Some(region) = ::gatewayc_runtime::param::string_in(
-                                                                            v1_0,
-                                                                            pct1,
+                                                                            __v1_0,
+                                                                            __pct1,
                                                                         )
                                                                         .filter(|s| matches!(s.as_ref(), "eu" | "us" | "apac"))
                                                                     else {
@@ -489,74 +492,90 @@ impl ::gatewayc_runtime::Gateway for Gateway {
         ::core::result::Result::Ok(
             match route(method, path)? {
                 Route::GetOwner { owner_id } => {
-                    let mut p = ::gatewayc_runtime::UpstreamPath::with_capacity(24usize);
-                    p.lit("/owners/");
-                    p.segment(&owner_id);
+                    let mut __p = ::gatewayc_runtime::UpstreamPath::with_capacity(
+                        24usize,
+                    );
+                    __p.lit("/owners/");
+                    __p.segment(&owner_id);
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[0usize],
-                        path: p,
+                        path: __p,
                     }
                 }
                 Route::ListPets => {
-                    let mut p = ::gatewayc_runtime::UpstreamPath::with_capacity(5usize);
-                    p.lit("/pets");
+                    let mut __p = ::gatewayc_runtime::UpstreamPath::with_capacity(
+                        5usize,
+                    );
+                    __p.lit("/pets");
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[1usize],
-                        path: p,
+                        path: __p,
                     }
                 }
                 Route::CreatePet => {
-                    let mut p = ::gatewayc_runtime::UpstreamPath::with_capacity(5usize);
-                    p.lit("/pets");
+                    let mut __p = ::gatewayc_runtime::UpstreamPath::with_capacity(
+                        5usize,
+                    );
+                    __p.lit("/pets");
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[2usize],
-                        path: p,
+                        path: __p,
                     }
                 }
                 Route::ListMyPets => {
-                    let mut p = ::gatewayc_runtime::UpstreamPath::with_capacity(10usize);
-                    p.lit("/pets/mine");
+                    let mut __p = ::gatewayc_runtime::UpstreamPath::with_capacity(
+                        10usize,
+                    );
+                    __p.lit("/pets/mine");
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[3usize],
-                        path: p,
+                        path: __p,
                     }
                 }
                 Route::GetPet { pet_id } => {
-                    let mut p = ::gatewayc_runtime::UpstreamPath::with_capacity(31usize);
-                    p.lit("/internal/pets/");
-                    p.display(pet_id);
+                    let mut __p = ::gatewayc_runtime::UpstreamPath::with_capacity(
+                        31usize,
+                    );
+                    __p.lit("/internal/pets/");
+                    __p.display(pet_id);
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[4usize],
-                        path: p,
+                        path: __p,
                     }
                 }
                 Route::DeletePet { pet_id } => {
-                    let mut p = ::gatewayc_runtime::UpstreamPath::with_capacity(22usize);
-                    p.lit("/pets/");
-                    p.display(pet_id);
+                    let mut __p = ::gatewayc_runtime::UpstreamPath::with_capacity(
+                        22usize,
+                    );
+                    __p.lit("/pets/");
+                    __p.display(pet_id);
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[5usize],
-                        path: p,
+                        path: __p,
                     }
                 }
                 Route::AdoptPet { pet_id } => {
-                    let mut p = ::gatewayc_runtime::UpstreamPath::with_capacity(28usize);
-                    p.lit("/pets/");
-                    p.display(pet_id);
-                    p.lit(":adopt");
+                    let mut __p = ::gatewayc_runtime::UpstreamPath::with_capacity(
+                        28usize,
+                    );
+                    __p.lit("/pets/");
+                    __p.display(pet_id);
+                    __p.lit(":adopt");
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[6usize],
-                        path: p,
+                        path: __p,
                     }
                 }
                 Route::GetInventory { region } => {
-                    let mut p = ::gatewayc_runtime::UpstreamPath::with_capacity(34usize);
-                    p.lit("/stores/");
-                    p.segment(&region);
-                    p.lit("/inventory");
+                    let mut __p = ::gatewayc_runtime::UpstreamPath::with_capacity(
+                        34usize,
+                    );
+                    __p.lit("/stores/");
+                    __p.segment(&region);
+                    __p.lit("/inventory");
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[7usize],
-                        path: p,
+                        path: __p,
                     }
                 }
             },

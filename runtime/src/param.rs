@@ -39,11 +39,11 @@ const SEGMENT: &AsciiSet = &CONTROLS
 pub fn check_path(path: &str) -> Result<(), &'static str> {
     let bytes = path.as_bytes();
     // Fast path: a path with neither '.' nor '%' cannot hold a dot segment or an encoded NUL.
-    if !bytes.iter().any(|&b| b == b'.' || b == b'%') {
+    if !bytes.iter().any(|&b| b == b'.' || b == b'%' || b == b'\\') {
         return Ok(());
     }
     for seg in path.split('/') {
-        if !seg.contains(['.', '%']) {
+        if !seg.contains(['.', '%', '\\']) {
             continue;
         }
         let decoded: Vec<u8> = percent_decode_str(seg).collect();
@@ -52,6 +52,11 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
         }
         if decoded == b"." || decoded == b".." {
             return Err("the request path contains a `.` or `..` segment");
+        }
+        if decoded.contains(&b'\\') {
+            // Some servers (IIS, anything on Windows) treat `\` as a separator, so an
+            // encoded one could climb out of the path there.
+            return Err("the request path contains an encoded backslash");
         }
     }
     Ok(())
@@ -240,6 +245,8 @@ mod tests {
     #[test]
     fn rejects_dot_segments_and_nul_in_any_spelling() {
         for bad in [
+            "/a/..%5C..%5Cx",
+            "/a/%5c",
             "/a/../b",
             "/a/./b",
             "/a/%2e%2E/b",

@@ -82,6 +82,11 @@ impl Target {
         if uri.query().is_some() {
             return Err(format!("`{url}`: an upstream URL cannot carry a query"));
         }
+        if authority.as_str().contains('@') {
+            return Err(format!(
+                "`{url}`: credentials in an upstream URL would be sent as its Host header; remove them"
+            ));
+        }
         let base_path = uri.path().trim_end_matches('/').to_owned();
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| format!("`{url}` has a host that cannot be a Host header"))?;
@@ -309,10 +314,11 @@ impl Proxy {
             .uri()
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
-        let orig_host = req
-            .headers_mut()
-            .insert(header::HOST, host.clone())
-            .or(uri_host);
+        let orig_host = req.headers().get(header::HOST).cloned().or(uri_host);
+        // Hop-by-hop headers go first, so a client's `Connection: host, x-forwarded-for`
+        // cannot remove what the gateway sets below.
+        remove_hop_by_hop(req.headers_mut());
+        req.headers_mut().insert(header::HOST, host.clone());
         // Origin form (`/path?query`): what an HTTP/1.1 request to a server carries.
         *req.uri_mut() = Uri::from(
             PathAndQuery::from_maybe_shared(pq)
@@ -321,7 +327,6 @@ impl Proxy {
         *req.version_mut() = Version::HTTP_11;
 
         let h = req.headers_mut();
-        remove_hop_by_hop(h);
         let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", peer.ip)).ok(),
             None => Some(peer.ip_header.clone()),

@@ -261,6 +261,9 @@ pub async fn serve<G: Gateway>(
         Box::leak(Box::new((h1, h2)));
     let header_timeout = settings.header_timeout;
     let graceful = GracefulShutdown::new();
+    // Tells connections that have not sent a byte yet to give up at shutdown: they hold a
+    // graceful-shutdown watcher, and would otherwise delay exit by the header timeout.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     tokio::spawn(timer_heartbeat());
     loop {
@@ -279,13 +282,18 @@ pub async fn serve<G: Gateway>(
                 let peer = std::sync::Arc::new(Peer::new(peer));
                 let service = service_fn(move |req| handle::<G>(state, peer.clone(), req));
                 let watcher = graceful.watcher();
+                let stop = stop.clone();
                 tokio::spawn(async move {
                     // HTTP/2 over cleartext starts with the preface `PRI * HTTP/2.0`; no
                     // HTTP/1 method is `PRI`. Deciding once per connection from a peek lets
                     // each connection be served by hyper's own builder directly, with no
                     // re-reading wrapper on every read.
-                    let peeked = tokio::time::timeout(header_timeout, sniff_h2(&stream)).await;
-                    let Ok(Some(is_h2)) = peeked else { return };
+                    let mut stop = stop;
+                    let is_h2 = tokio::select! {
+                        peeked = tokio::time::timeout(header_timeout, sniff_h2(&stream)) => peeked,
+                        _ = stop.wait_for(|s| *s) => return,
+                    };
+                    let Ok(Some(is_h2)) = is_h2 else { return };
                     let io = TokioIo::new(stream);
                     let (h1, h2) = builders;
                     let result = if is_h2 {
@@ -302,6 +310,7 @@ pub async fn serve<G: Gateway>(
         }
     }
     drop(listener);
+    let _ = stopping.send(true);
     tracing::info!("shutting down: draining in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => {}

@@ -41,7 +41,7 @@ async fn upstream_connections_are_reused() {
         let r = get(&gw.url(&format!("/items/{i}"))).await;
         assert_eq!(r.status, 200);
     }
-    // A streamed body and an error response leave the connection reusable too.
+    // A streamed body leaves the connection reusable too.
     let r = get(&gw.url("/bytes/100000")).await;
     assert_eq!(
         r.headers
@@ -96,7 +96,6 @@ async fn parameter_values_cannot_change_the_upstream_path() {
         ("/files/x%3Fadmin%3Dtrue", "/raw/x%3Fadmin=true/content"),
         ("/files/x%23frag", "/raw/x%23frag/content"),
         ("/files/%2525", "/raw/%2525/content"),
-        ("/files/a%5Cb", "/raw/a%5Cb/content"),
         ("/files/caf%C3%A9", "/raw/caf%C3%A9/content"),
     ];
     for (path, upstream) in cases {
@@ -112,6 +111,7 @@ async fn parameter_values_cannot_change_the_upstream_path() {
         "/files/a%00b",
         "/items/../files/x",
         "/files/%ff",
+        "/files/..%5C..%5Cwin.ini",
     ] {
         let r = get(&gw.url(bad)).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
@@ -269,6 +269,68 @@ async fn oversized_bodies_are_413() {
         before,
         "an oversized declared body reached the upstream"
     );
+
+    // Without a declared length the limit applies as the body streams. The gateway answers
+    // before the upload ends and closes the connection, so write and read independently.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        // The upstream reads the whole body before it answers, so only the limit can stop it.
+        let head = "POST /small-echo HTTP/1.1\r\nhost: gw\r\ntransfer-encoding: chunked\r\n\r\n";
+        let _ = wr.write_all(head.as_bytes()).await;
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..32 {
+            let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            if wr.write_all(&framed).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.write_all(b"0\r\n\r\n").await;
+    });
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !reply.windows(4).any(|w| w == b"\r\n\r\n") {
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+    writer.abort();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(
+        reply.starts_with("HTTP/1.1 413"),
+        "{reply}\ngateway log:\n{}",
+        gw.stderr.lock().map(|l| l.clone()).unwrap_or_default()
+    );
+    assert!(reply.contains("application/problem+json"), "{reply}");
+}
+
+#[tokio::test]
+async fn connection_header_cannot_remove_what_the_gateway_sets() {
+    let (gw, up) = gateway().await;
+    let r = send(
+        "GET",
+        &gw.url("/items/1"),
+        &[
+            ("connection", "host, x-forwarded-for, x-request-id"),
+            ("x-request-id", "abc"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = up.last().headers;
+    assert_eq!(
+        seen.get("host").and_then(|v| v.to_str().ok()),
+        Some(up.addr.to_string().as_str())
+    );
+    assert_eq!(
+        seen.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        Some("127.0.0.1")
+    );
+    assert!(seen.get("x-request-id").is_some());
 }
 
 const FIFTY_MB: u64 = 50 * 1024 * 1024;

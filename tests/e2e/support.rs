@@ -82,7 +82,7 @@ pub struct Seen {
 /// A mock upstream on 127.0.0.1 that records requests and behaves by path:
 /// `/echo` streams the request body back, `/bytes/N` streams N bytes, `/slow/MS` and
 /// `/drain/MS` answer after MS milliseconds, `/reset` drops the connection, anything else
-/// answers 200 with `{"path": ...}`.
+/// answers 200 with `{"path": ...}`; `/sink` reads the whole body before answering.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -166,6 +166,21 @@ async fn upstream_handler(
         path.strip_prefix(prefix)
             .and_then(|n| n.parse::<u64>().ok())
     };
+    if path == "/sink" {
+        // Reads the whole body before answering, so only a limit can cut the request short.
+        let n = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().len())
+            .unwrap_or(0);
+        let body = serde_json::json!({ "bytes": n }).to_string();
+        return Ok(Response::new(
+            Full::new(Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed(),
+        ));
+    }
     if path == "/echo" {
         return Ok(Response::new(req.into_body().boxed()));
     }

@@ -97,11 +97,19 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             read_document(root, xg, &mut name, &mut upstreams, &mut defaults, d);
         }
         if name.is_none() {
+            // The same rule as an explicit name: a crate name must start with a letter.
             name = doc
                 .pointer("/info/title")
                 .and_then(Value::as_str)
                 .map(names::kebab)
-                .filter(|n| !n.is_empty());
+                .filter(|n| !n.is_empty())
+                .map(|n| {
+                    if n.starts_with(|c: char| c.is_ascii_lowercase()) {
+                        n
+                    } else {
+                        format!("api-{n}")
+                    }
+                });
         }
         operations(spec, root, doc, version, &defaults, &mut drafts, d);
     }
@@ -989,7 +997,7 @@ fn finish_operations(
     d: &mut Diagnostics,
 ) -> Vec<Operation> {
     drafts.sort_by(|a, b| (&a.op.path.raw, a.op.method).cmp(&(&b.op.path.raw, b.op.method)));
-    // First come, first served for operationIds, in document order of appearance.
+    // First come, first served for operationIds, in the order of path templates.
     let mut first_at: HashMap<String, Location> = HashMap::new();
     let mut ids = HashSet::new();
     let mut variants = HashSet::new();
