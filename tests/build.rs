@@ -30,23 +30,10 @@ fn main() {
             continue;
         };
         let module = stem.replace('-', "_");
-        let Some(model) = compile(spec, &root) else {
-            println!(
-                "cargo:warning=accepted spec {} has errors; the e2e tests will show them",
-                spec.display()
-            );
+        let Some(model) = compile(spec, &root, default_upstream(spec)) else {
             continue;
         };
-        let file = out.join(format!("{module}.rs"));
-        let code = gatewayc::codegen::generate(&model);
-        if std::fs::read_to_string(&file).ok().as_deref() != Some(code.as_str()) {
-            let _ = std::fs::write(&file, code);
-        }
-        let _ = writeln!(
-            all,
-            "#[deny(warnings)]\n#[path = {:?}]\npub mod {module};",
-            file.display().to_string()
-        );
+        all.push_str(&module_for(&model, out.as_path(), &module, "deny"));
         compiled.push(format!("{stem:?}"));
         let _ = writeln!(
             arms,
@@ -98,31 +85,10 @@ fn corpus(root: &Path, out: &Path) {
             "corpus_{}",
             stem.replace(['-', '.'], "_").to_ascii_lowercase()
         );
-        let input = gatewayc::Input {
-            specs: vec![doc.clone()],
-            base: root.to_path_buf(),
-            options: gatewayc::lower::Options {
-                default_upstream: Some("http://127.0.0.1:9".into()),
-            },
-            emit: None,
-        };
-        let Some(model) = gatewayc::compile(&input).model else {
-            println!(
-                "cargo:warning=corpus document {} has errors; the corpus test will show them",
-                doc.display()
-            );
+        let Some(model) = compile(doc, root, Some("http://127.0.0.1:9".into())) else {
             continue;
         };
-        let file = out.join(format!("{module}.rs"));
-        let code = gatewayc::codegen::generate(&model);
-        if std::fs::read_to_string(&file).ok().as_deref() != Some(code.as_str()) {
-            let _ = std::fs::write(&file, code);
-        }
-        let _ = writeln!(
-            all,
-            "#[allow(warnings)]\n#[path = {:?}]\npub mod {module};",
-            file.display().to_string()
-        );
+        all.push_str(&module_for(&model, out, &module, "allow"));
         let _ = writeln!(
             all,
             "fn {module}_route(m: &::gatewayc_runtime::http::Method, p: &str) -> ::core::result::Result<&'static str, ::gatewayc_runtime::RouteError> {{ {module}::route(m, p).map(|r| r.operation_id()) }}"
@@ -219,21 +185,48 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-fn compile(spec: &Path, root: &Path) -> Option<gatewayc::model::Model> {
-    let first_line = std::fs::read_to_string(spec)
-        .ok()?
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let default_upstream = first_line
-        .strip_prefix("# gatewayc-test: --default-upstream ")
-        .map(|u| u.trim().to_owned());
+/// Compiles one spec; its errors become a cargo warning (the e2e tests then show them).
+fn compile(
+    spec: &Path,
+    root: &Path,
+    default_upstream: Option<String>,
+) -> Option<gatewayc::model::Model> {
     let input = gatewayc::Input {
         specs: vec![spec.to_path_buf()],
         base: root.to_path_buf(),
         options: gatewayc::lower::Options { default_upstream },
         emit: None,
     };
-    gatewayc::compile(&input).model
+    let model = gatewayc::compile(&input).model;
+    if model.is_none() {
+        println!(
+            "cargo:warning={} has errors; the e2e tests will show them",
+            spec.display()
+        );
+    }
+    model
+}
+
+/// A spec's first line may say `# gatewayc-test: --default-upstream URL`.
+fn default_upstream(spec: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(spec).ok()?;
+    let first = text.lines().next()?;
+    first
+        .strip_prefix("# gatewayc-test: --default-upstream ")
+        .map(|u| u.trim().to_owned())
+}
+
+/// Writes the model's generated code into `out` (only when it changed, so cargo does not
+/// recompile it) and returns the module declaration that includes it, under `#[deny]` or
+/// `#[allow]` of warnings.
+fn module_for(model: &gatewayc::model::Model, out: &Path, module: &str, warnings: &str) -> String {
+    let file = out.join(format!("{module}.rs"));
+    let code = gatewayc::codegen::generate(model);
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(code.as_str()) {
+        let _ = std::fs::write(&file, code);
+    }
+    format!(
+        "#[{warnings}(warnings)]\n#[path = {:?}]\npub mod {module};\n",
+        file.display().to_string()
+    )
 }
