@@ -53,10 +53,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         plural(model.upstreams.len(), "upstream")
     );
     let name = &model.name;
-    let borrows = model
-        .operations
-        .iter()
-        .any(|op| op.params.iter().any(|p| is_borrowed(&p.ty)));
+    let borrows = route_borrows(model);
     let route_ty = if borrows {
         quote!(Route<'_>)
     } else {
@@ -137,7 +134,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         .iter()
         .enumerate()
         .map(|(i, op)| plan_arm(i, op));
-    let router = router(model);
+    let router = router(model, borrows);
 
     quote! {
         #![doc = #header]
@@ -329,14 +326,18 @@ fn sort_patterns(node: &mut Node<'_>) {
     }
 }
 
-fn router(model: &Model) -> TokenStream {
+/// Whether the `Route` enum borrows from the request path (and so has a lifetime).
+fn route_borrows(model: &Model) -> bool {
+    model
+        .operations
+        .iter()
+        .any(|op| op.params.iter().any(|p| is_borrowed(&p.ty)))
+}
+
+fn router(model: &Model, borrows: bool) -> TokenStream {
     let rt = rt();
     let root = build_trie(model);
     let body = node_code(&root, 0, &mut 0);
-    let borrows = model
-        .operations
-        .iter()
-        .any(|op| op.params.iter().any(|p| is_borrowed(&p.ty)));
     let route_ty = if borrows {
         quote!(Route<'p>)
     } else {

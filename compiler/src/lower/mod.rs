@@ -504,7 +504,6 @@ fn operations(
                 &mut params,
                 &declared,
                 cascade.multi_segment.as_ref(),
-                &op,
                 d,
             );
             let (rewrite_text, rewrite_loc) = match (op_rewrite, op_rewrite_loc) {
@@ -568,7 +567,6 @@ fn multi_segment(
     params: &mut [PathParam],
     declared: &[DeclaredParam],
     option: Option<&(Vec<String>, Location)>,
-    op: &Resolved<'_>,
     d: &mut Diagnostics,
 ) {
     // (name, where it was asked for, asked for by x-gateway rather than a vendor hint)
@@ -598,7 +596,6 @@ fn multi_segment(
             }
         }
     }
-    let _ = op;
     for (name, loc, explicit) in wanted {
         let last = path.segments.len() - 1;
         let whole_last = matches!(path.segments.last(), Some(Segment::Pattern(p)) if p.len() == 1 && p[0] == Piece::Param(name.clone()));
