@@ -436,6 +436,7 @@ fn operations(
     for (template, item) in paths {
         let item_ptr = child("/paths", template);
         let Some(item) = spec.deref(file, &item_ptr, item) else {
+            remote_ref(item, file, &item_ptr, "path item", d);
             continue;
         };
         let Some(item_map) = item.value.as_object() else {
@@ -468,6 +469,7 @@ fn operations(
             };
             let op_ptr = child(&item.pointer, method.key());
             let Some(op) = spec.deref(item.file, &op_ptr, op) else {
+                remote_ref(op, item.file, &op_ptr, "operation", d);
                 continue;
             };
             if !op.value.is_object() {
@@ -547,6 +549,26 @@ fn operations(
                 explicit_timeout,
             });
         }
+    }
+}
+
+/// A path item or operation given by a `$ref` to a URL cannot be read offline: an error,
+/// since the gateway needs its content. (Local references that point at nothing were
+/// reported when the spec was loaded.)
+fn remote_ref(value: &Value, file: usize, pointer: &str, what: &str, d: &mut Diagnostics) {
+    if let Some(r) = value.get("$ref").and_then(Value::as_str)
+        && r.split('#').next().is_some_and(|f| f.contains("://"))
+    {
+        d.push(
+            Diagnostic::error(
+                "E0105",
+                Some(Location::value(file, child(pointer, "$ref"))),
+                format!(
+                    "this {what} is defined by `$ref: {r}`, which gatewayc cannot read offline"
+                ),
+            )
+            .hint("download the document next to the spec and refer to it by relative path"),
+        );
     }
 }
 

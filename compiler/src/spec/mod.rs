@@ -185,11 +185,13 @@ pub fn load(paths: &[PathBuf], base: &Path, diags: &mut Diagnostics) -> Spec {
                 .map_or(reference.as_str(), |(p, _)| p);
             if !file_part.is_empty() && !spec.links.contains_key(&(file, file_part.to_owned())) {
                 if file_part.contains("://") {
+                    // A warning here: most such references are schemas routing never reads.
+                    // Lowering makes it an error (E0105) where the gateway needs the content.
                     diags.push(
-                        Diagnostic::error(
-                            "E0105",
+                        Diagnostic::warning(
+                            "W0105",
                             Some(Location::value(file, child(&pointer, "$ref"))),
-                            format!("`$ref` to `{file_part}` needs the network; gatewayc reads only local files"),
+                            format!("`$ref` to `{file_part}` is not followed: gatewayc reads only local files"),
                         )
                         .hint("download the document next to the spec and refer to it by relative path"),
                     );
