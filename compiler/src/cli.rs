@@ -147,7 +147,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("wrote {} to {}", krate.package, out.out.display());
                 return Ok(ExitCode::SUCCESS);
             }
-            let bin = cargo_build(&out.out, &krate.package, out.release)?;
+            let bin = cargo_build(&out.out, &krate.package, out.release, None)?;
             println!("{}", bin.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -168,7 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // One target directory for every spec `run` builds, so dependencies build once.
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map_or_else(|| Path::new(".gatewayc").join("target"), PathBuf::from);
-            let bin = cargo_build_in(&dir, &krate.package, release, Some(&target))?;
+            let bin = cargo_build(&dir, &krate.package, release, Some(&target))?;
             eprintln!("starting {}", bin.display());
             exec(&bin)
         }
@@ -268,17 +268,7 @@ fn relative_or_absolute(dir: &Path, runtime: &Path) -> String {
 
 /// Runs `cargo build` on the generated crate, showing cargo's progress, and returns the
 /// binary's path.
-fn cargo_build(dir: &Path, package: &str, release: bool) -> Result<PathBuf> {
-    cargo_build_in(dir, package, release, None)
-}
-
-/// [`cargo_build`] with an explicit target directory.
-fn cargo_build_in(
-    dir: &Path,
-    package: &str,
-    release: bool,
-    target: Option<&Path>,
-) -> Result<PathBuf> {
+fn cargo_build(dir: &Path, package: &str, release: bool, target: Option<&Path>) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     if let Some(target) = target {

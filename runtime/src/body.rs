@@ -47,16 +47,6 @@ impl Body {
         Body::Full(Some(bytes.into()))
     }
 
-    /// A streamed body with no limit (responses from upstreams).
-    pub fn stream(inner: Incoming) -> Self {
-        Body::Stream {
-            inner,
-            remaining: u64::MAX,
-            limit: u64::MAX,
-            lease: None,
-        }
-    }
-
     /// A streamed body that fails once more than `limit` bytes have passed.
     pub fn limited(inner: Incoming, limit: u64) -> Self {
         Body::Stream {

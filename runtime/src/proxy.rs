@@ -453,19 +453,6 @@ impl Peer {
 
 /// The hop-by-hop headers of RFC 9110 section 7.6.1, plus `Keep-Alive` and
 /// `Proxy-Connection`, which are hop-by-hop in practice.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// The same names, ready to remove without parsing them again.
 static HOP_BY_HOP_NAMES: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -481,7 +468,7 @@ static HOP_BY_HOP_NAMES: [HeaderName; 9] = [
 fn hop_index(name: &str) -> Option<usize> {
     // Header names are lower case in a HeaderMap; compare by length first.
     match name.len() {
-        2 | 7 | 10 | 16 | 17 | 18 | 19 => HOP_BY_HOP.iter().position(|h| *h == name),
+        2 | 7 | 10 | 16 | 17 | 18 | 19 => HOP_BY_HOP_NAMES.iter().position(|h| h.as_str() == name),
         _ => None,
     }
 }
@@ -512,7 +499,12 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|list| list.split(','))
             .map(str::trim)
-            .filter(|n| !n.is_empty() && !HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(n)))
+            .filter(|n| {
+                !n.is_empty()
+                    && !HOP_BY_HOP_NAMES
+                        .iter()
+                        .any(|h| h.as_str().eq_ignore_ascii_case(n))
+            })
             .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
             .collect();
         for name in named {
