@@ -127,6 +127,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             timeout: ::core::time::Duration::from_millis(#ms),
             max_body: #max_body,
             mock: #mock,
+            security: &[],
         })
     });
     let plan_arms = model

@@ -389,6 +389,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "{\"id\":\"00000000-0000-4000-8000-000000000000\",\"name\":\"Ada\"}",
             }),
+            security: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "listPets",
@@ -402,6 +403,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "[{\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\"},{\"id\":2,\"name\":\"Tom\",\"tag\":\"cat\"}]",
             }),
+            security: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "createPet",
@@ -415,6 +417,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "{\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\"}",
             }),
+            security: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "listMyPets",
@@ -428,6 +431,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "[{\"id\":7,\"name\":\"Bella\",\"tag\":\"dog\"}]",
             }),
+            security: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "getPet",
@@ -441,6 +445,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "{\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\"}",
             }),
+            security: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "deletePet",
@@ -454,6 +459,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "",
                 body: "",
             }),
+            security: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "adoptPet",
@@ -467,6 +473,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "{\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\",\"adopted\":true}",
             }),
+            security: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "getInventory",
@@ -480,6 +487,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "{\"available\":12,\"pending\":3,\"sold\":40}",
             }),
+            security: &[],
         },
     ];
     fn plan(

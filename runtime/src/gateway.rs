@@ -51,6 +51,122 @@ pub struct OperationDef {
     pub max_body: u64,
     /// The example response used in mock mode, when the spec has one.
     pub mock: Option<MockResponse>,
+    /// Who may call it: the alternatives of its OpenAPI `security` (OR-ed); each lists the
+    /// schemes that must all pass (AND-ed). Empty: the operation is public.
+    pub security: &'static [&'static [SchemeUse]],
+}
+
+/// One scheme inside a security requirement, with the scopes the operation needs from it.
+#[derive(Debug)]
+pub struct SchemeUse {
+    /// Index into [`Gateway::SCHEMES`].
+    pub scheme: usize,
+    /// Scopes that must all be granted (OAuth2 and JWT schemes; empty for API keys).
+    pub scopes: &'static [&'static str],
+}
+
+/// A security scheme from `components.securitySchemes`, with its verification settings.
+#[derive(Debug)]
+pub struct SchemeDef {
+    /// Its name in `components.securitySchemes`.
+    pub name: &'static str,
+    /// How a credential is checked.
+    pub kind: SchemeKind,
+}
+
+/// How a scheme checks a credential.
+#[derive(Debug)]
+pub enum SchemeKind {
+    /// A JWT bearer token (`http`/`bearer`, `oauth2`, `openIdConnect`).
+    Jwt(JwtDef),
+    /// An API key looked up in the consumer key store.
+    ApiKey(ApiKeyDef),
+}
+
+/// Verification settings of a JWT scheme (`x-gateway.jwt` on the scheme).
+#[derive(Debug)]
+pub struct JwtDef {
+    /// Where the verification keys come from.
+    pub keys: KeySource,
+    /// Accepted `alg` values (`RS256`, `ES256`, ...). The compiler never lets `none` in, nor
+    /// an HMAC algorithm next to an asymmetric key source.
+    pub algorithms: &'static [&'static str],
+    /// Required `iss`, if any.
+    pub issuer: Option<&'static str>,
+    /// Accepted `aud` values; the token's `aud` (string or array) must contain one. Empty:
+    /// `aud` is not checked.
+    pub audience: &'static [&'static str],
+    /// Whether a token without `exp` is rejected (the default).
+    pub require_exp: bool,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// The claim naming the consumer (default `sub`).
+    pub consumer_claim: &'static str,
+    /// The claim naming the consumer's plan, if any.
+    pub plan_claim: Option<&'static str>,
+    /// Claims forwarded to the upstream: (claim, header name in lower case). Client-sent
+    /// headers with these names are always removed first.
+    pub forward_claims: &'static [(&'static str, &'static str)],
+}
+
+/// Where a JWT scheme's keys come from. Every string may hold `${VAR}` references,
+/// resolved at start-up.
+#[derive(Debug)]
+pub enum KeySource {
+    /// A JWKS document at this URL.
+    JwksUrl(&'static str),
+    /// An OpenID Connect discovery document (`openIdConnectUrl`), whose `jwks_uri` is used.
+    Discovery(&'static str),
+    /// A PEM file with a public key (RSA, EC or Ed25519).
+    PemFile(&'static str),
+    /// An HMAC secret, its bytes used as written.
+    Secret(&'static str),
+}
+
+/// An API-key scheme: where the client puts its key.
+#[derive(Debug)]
+pub struct ApiKeyDef {
+    /// Header, query parameter or cookie.
+    pub location: KeyLocation,
+    /// The header, parameter or cookie name (a header name in lower case).
+    pub name: &'static str,
+}
+
+/// Where an API key travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// A request header.
+    Header,
+    /// A query parameter.
+    Query,
+    /// A cookie.
+    Cookie,
+}
+
+/// The consumer key store API keys are checked against (`x-gateway.consumers`).
+#[derive(Debug)]
+pub enum ConsumerStoreDef {
+    /// A TOML file written by `gatewayc keys`, reloaded on SIGHUP; the path may hold `${VAR}`.
+    File(&'static str),
+    /// A Redis server shared by several replicas; the URL may hold `${VAR}`.
+    Redis(&'static str),
+}
+
+/// CORS settings (`x-gateway.cors`).
+#[derive(Debug)]
+pub struct CorsDef {
+    /// Allowed origins; `*` allows any (never together with credentials).
+    pub origins: &'static [&'static str],
+    /// Methods a preflight may ask for; empty: the methods of the matched path.
+    pub methods: &'static [&'static str],
+    /// Request headers a preflight may ask for (lower case).
+    pub headers: &'static [&'static str],
+    /// Response headers exposed to scripts (lower case).
+    pub expose: &'static [&'static str],
+    /// Whether `Access-Control-Allow-Credentials: true` is sent.
+    pub credentials: bool,
+    /// `Access-Control-Max-Age`, in seconds.
+    pub max_age: Option<u64>,
 }
 
 /// The router's decision for one request: which operation, and the upstream path with every
@@ -105,6 +221,12 @@ pub trait Gateway: 'static {
     const UPSTREAMS: &'static [UpstreamDef];
     /// Every operation, in a stable order.
     const OPERATIONS: &'static [OperationDef];
+    /// The security schemes operations refer to by index.
+    const SCHEMES: &'static [SchemeDef] = &[];
+    /// Where API keys are checked, when any scheme is an API key.
+    const CONSUMERS: Option<ConsumerStoreDef> = None;
+    /// CORS settings, when the gateway answers cross-origin requests.
+    const CORS: Option<CorsDef> = None;
 
     /// Routes a request path (already checked by [`crate::param::check_path`]) to a plan.
     fn plan(method: &Method, path: &str) -> Result<Plan, RouteError>;

@@ -17,7 +17,10 @@ pub mod proxy;
 pub mod server;
 
 pub use body::Body;
-pub use gateway::{Gateway, MockResponse, OperationDef, Plan, RouteError, UpstreamDef};
+pub use gateway::{
+    ApiKeyDef, ConsumerStoreDef, CorsDef, Gateway, JwtDef, KeyLocation, KeySource, MockResponse,
+    OperationDef, Plan, RouteError, SchemeDef, SchemeKind, SchemeUse, UpstreamDef,
+};
 pub use param::UpstreamPath;
 pub use problem::Problem;
 pub use server::{Settings, main, serve};
