@@ -8,6 +8,7 @@
 //! The request phases, in the order they run, are described in `docs/phases.md` of the
 //! repository; the entry point is [`serve`].
 
+pub mod auth;
 pub mod body;
 pub mod env;
 pub mod gateway;
