@@ -124,6 +124,7 @@ impl KeyStore {
     /// A file store is read now: a missing or invalid file is an error naming the path. A
     /// Redis store is connected lazily: when Redis does not answer now, that is logged and
     /// the gateway starts anyway, answering 503 to keys it cannot check until Redis is back.
+    /// A Redis store must be opened on a Tokio runtime (its connection task runs there).
     pub async fn open(
         def: &'static ConsumerStoreDef,
         lookup: &dyn Fn(&str) -> Option<String>,
