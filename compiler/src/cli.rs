@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use crate::emit::{Crate, EmitOptions};
-use crate::{Input, Output, compile, lower};
+use crate::{Input, Output, compile, keys, lower};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -55,6 +55,60 @@ enum Cmd {
         #[arg(long)]
         release: bool,
     },
+    /// Make, list and revoke API keys (docs/keys.md).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    /// Make a key: prints it alone on stdout. It is stored hashed and never shown again.
+    New {
+        /// Whom the key is for.
+        #[arg(long, value_name = "NAME")]
+        consumer: String,
+        /// The consumer's plan (`x-gateway.plans`).
+        #[arg(long, value_name = "PLAN")]
+        plan: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List keys: id, consumer, plan, creation time, status (never keys or hashes).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke the key with this id; exit 1 when there is none.
+    Revoke {
+        /// The key's id, as `gatewayc keys list` shows it.
+        #[arg(value_name = "ID")]
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+struct StoreArgs {
+    /// The key file [default: keys.toml].
+    #[arg(long, value_name = "PATH", conflicts_with = "redis")]
+    file: Option<PathBuf>,
+    /// Keep keys in Redis instead (redis://[user:password@]host[:port][/db]).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+}
+
+impl StoreArgs {
+    fn store(self) -> keys::Store {
+        match (self.redis, self.file) {
+            (Some(url), _) => keys::Store::Redis(url),
+            (None, file) => {
+                keys::Store::File(file.unwrap_or_else(|| PathBuf::from(keys::DEFAULT_FILE)))
+            }
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -172,7 +226,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("starting {}", bin.display());
             exec(&bin)
         }
+        Cmd::Keys { command } => keys_command(command),
     }
+}
+
+fn keys_command(command: KeysCmd) -> Result<ExitCode> {
+    match command {
+        KeysCmd::New {
+            consumer,
+            plan,
+            store,
+        } => {
+            let new = keys::create(&store.store(), &consumer, plan.as_deref())?;
+            println!("{}", new.key);
+            eprintln!(
+                "note: key {} for {}; it will not be shown again",
+                new.entry.id, new.entry.consumer
+            );
+        }
+        KeysCmd::List { store } => {
+            let store = store.store();
+            let entries = keys::list(&store)?;
+            print!("{}", keys::render_list(&entries));
+            if entries.is_empty() {
+                eprintln!("no keys in {store}");
+            }
+        }
+        KeysCmd::Revoke { id, store } => match keys::revoke(&store.store(), &id) {
+            Ok(r) if r.already => eprintln!(
+                "{id} ({}) was already revoked at {}",
+                r.entry.consumer,
+                r.entry.revoked.as_deref().unwrap_or("?")
+            ),
+            Ok(r) => eprintln!("revoked {id} ({})", r.entry.consumer),
+            Err(e @ (keys::KeysError::UnknownId { .. } | keys::KeysError::NotAnId)) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn input(specs: &Specs, emit: Option<EmitOptions>) -> Result<Input> {

@@ -4,12 +4,14 @@
 //! The pipeline is [`compile`]: `load` (files → [`spec::Spec`]) → `lower`
 //! ([`spec::Spec`] → [`model::Model`], every check) → `generate` ([`model::Model`] → Rust
 //! source; infallible) → `emit` (source + templates → [`emit::Crate`]). Only `load` reads
-//! files; only the binary writes them.
+//! files; only the binary writes them. Apart from the pipeline, [`keys`] manages API key
+//! stores for `gatewayc keys`, and reads and writes key files.
 
 pub mod cli;
 pub mod codegen;
 pub mod diagnostic;
 pub mod emit;
+pub mod keys;
 pub mod lower;
 pub mod model;
 pub mod spec;

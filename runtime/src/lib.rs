@@ -12,6 +12,7 @@ pub mod auth;
 pub mod body;
 pub mod env;
 pub mod gateway;
+pub mod keys;
 pub mod param;
 pub mod problem;
 pub mod proxy;
@@ -22,6 +23,7 @@ pub use gateway::{
     ApiKeyDef, ConsumerStoreDef, CorsDef, Gateway, JwtDef, KeyLocation, KeySource, MockResponse,
     OperationDef, Plan, RouteError, SchemeDef, SchemeKind, SchemeUse, UpstreamDef,
 };
+pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;
 pub use problem::Problem;
 pub use server::{Settings, main, serve};
