@@ -11,6 +11,8 @@
 //! reach `/users/{id}/x`). Once a whole template matches, the method decides: another
 //! method gives 405 with `Allow`, without trying other templates.
 
+mod security;
+
 use std::collections::BTreeMap;
 
 use proc_macro2::{Span, TokenStream};
@@ -112,6 +114,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         let up = upstream_index.get(op.upstream.as_str()).copied().unwrap_or(0);
         let ms = u64::try_from(op.timeout.as_millis()).unwrap_or(u64::MAX);
         let max_body = op.max_body;
+        let security = security::requirements(&op.security, &rt);
         let mock = match &op.example {
             Some(ex) => {
                 let (s, ct, b) = (ex.status, &ex.content_type, &ex.body);
@@ -127,7 +130,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             timeout: ::core::time::Duration::from_millis(#ms),
             max_body: #max_body,
             mock: #mock,
-            security: &[],
+            security: #security,
         })
     });
     let plan_arms = model
@@ -136,6 +139,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         .enumerate()
         .map(|(i, op)| plan_arm(i, op));
     let router = router(model, borrows);
+    let security_consts = security::consts(model, &rt);
 
     quote! {
         #![doc = #header]
@@ -168,6 +172,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             const NAME: &'static str = #name;
             const UPSTREAMS: &'static [#rt::UpstreamDef] = &[#(#upstreams),*];
             const OPERATIONS: &'static [#rt::OperationDef] = &[#(#operations),*];
+            #security_consts
 
             fn plan(
                 method: &#rt::http::Method,

@@ -23,6 +23,117 @@ pub struct Model {
     pub upstreams: BTreeMap<String, Upstream>,
     /// Every operation, sorted by path template then method.
     pub operations: Vec<Operation>,
+    /// The security schemes the gateway verifies, in the order operations index them.
+    pub schemes: Vec<Scheme>,
+    /// Where API keys are looked up (`x-gateway.consumers`).
+    pub consumers: Option<ConsumerStore>,
+    /// Cross-origin settings (`x-gateway.cors`).
+    pub cors: Option<Cors>,
+}
+
+/// A security scheme the gateway verifies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scheme {
+    /// Its name in `components.securitySchemes`.
+    pub name: String,
+    /// How a credential is checked.
+    pub kind: SchemeKind,
+}
+
+/// How a scheme checks a credential.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SchemeKind {
+    /// A JWT bearer token.
+    Jwt(Jwt),
+    /// An API key from the consumer key store.
+    ApiKey {
+        /// Where the key travels.
+        location: KeyLocation,
+        /// Header (lower case), query parameter or cookie name.
+        name: String,
+    },
+}
+
+/// Where an API key travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// A header.
+    Header,
+    /// A query parameter.
+    Query,
+    /// A cookie.
+    Cookie,
+}
+
+/// JWT verification settings (`x-gateway.jwt` on a scheme).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwt {
+    /// Where keys come from.
+    pub keys: KeySource,
+    /// Accepted algorithms.
+    pub algorithms: Vec<String>,
+    /// Required issuer.
+    pub issuer: Option<String>,
+    /// Accepted audiences (empty: not checked).
+    pub audience: Vec<String>,
+    /// Whether `exp` is required.
+    pub require_exp: bool,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Claim naming the consumer.
+    pub consumer_claim: String,
+    /// Claim naming the consumer's plan.
+    pub plan_claim: Option<String>,
+    /// (claim, lower-case header name) pairs forwarded upstream.
+    pub forward_claims: Vec<(String, String)>,
+}
+
+/// Where a JWT scheme's keys come from; strings may hold `${VAR}` references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A JWKS URL.
+    JwksUrl(String),
+    /// An OpenID Connect discovery URL.
+    Discovery(String),
+    /// A PEM file holding a public key.
+    PemFile(String),
+    /// An HMAC secret.
+    Secret(String),
+}
+
+/// The consumer key store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerStore {
+    /// A TOML file managed by `gatewayc keys`.
+    File(String),
+    /// A Redis server.
+    Redis(String),
+}
+
+/// Cross-origin resource sharing settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// Allowed origins (`*`: any).
+    pub origins: Vec<String>,
+    /// Methods a preflight may ask for (empty: those of the matched path).
+    pub methods: Vec<String>,
+    /// Request headers a preflight may ask for (lower case).
+    pub headers: Vec<String>,
+    /// Response headers exposed to scripts (lower case).
+    pub expose: Vec<String>,
+    /// `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+    /// `Access-Control-Max-Age`, in seconds.
+    pub max_age: Option<u64>,
+}
+
+/// One scheme within a security requirement, with the scopes it must grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemeUse {
+    /// Index into [`Model::schemes`].
+    pub scheme: usize,
+    /// Scopes that must all be granted.
+    pub scopes: Vec<String>,
 }
 
 /// An upstream service.
@@ -225,6 +336,9 @@ pub struct Operation {
     pub max_body: u64,
     /// The example response for mock mode.
     pub example: Option<Example>,
+    /// Who may call it: alternatives (OR) of schemes that must all pass (AND). Empty:
+    /// public.
+    pub security: Vec<Vec<SchemeUse>>,
     /// Where the operation is defined: (file, pointer), for generated comments.
     pub source: String,
 }

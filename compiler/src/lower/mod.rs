@@ -8,6 +8,7 @@
 mod example;
 pub mod names;
 pub mod reader;
+mod security;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -16,7 +17,8 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::{
-    Method, Model, Operation, ParamType, PathParam, PathTemplate, Piece, Rewrite, Segment, Upstream,
+    ConsumerStore, Cors, Method, Model, Operation, ParamType, PathParam, PathTemplate, Piece,
+    Rewrite, Segment, Upstream,
 };
 use crate::spec::source::child;
 use crate::spec::{Resolved, Spec};
@@ -50,6 +52,8 @@ struct Cascade {
     max_body: Option<u64>,
     /// `multi_segment`: path parameters that take the rest of the path.
     multi_segment: Option<(Vec<String>, Location)>,
+    /// The document's `security`, for operations that have none of their own.
+    security: Option<security::RawSecurity>,
 }
 
 impl Cascade {
@@ -62,6 +66,7 @@ impl Cascade {
                 .multi_segment
                 .clone()
                 .or_else(|| base.multi_segment.clone()),
+            security: self.security.clone().or_else(|| base.security.clone()),
         }
     }
 }
@@ -75,6 +80,8 @@ struct UpstreamDecl {
 /// An operation before names are made unique and upstreams are checked.
 struct Draft {
     op: Operation,
+    /// Its `security`, or the document's; `None` when neither has one.
+    security: Option<security::RawSecurity>,
     operation_id: Option<String>,
     loc: Location,
     upstream_loc: Option<Location>,
@@ -86,6 +93,8 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
     let mut name: Option<String> = None;
     let mut upstreams: BTreeMap<String, UpstreamDecl> = BTreeMap::new();
     let mut drafts = Vec::new();
+    let mut schemes = security::Schemes::default();
+    let mut doc_level = DocLevel::default();
 
     for &root in &spec.roots {
         let doc = &spec.docs[root];
@@ -94,8 +103,31 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         };
         let mut defaults = Cascade::default();
         if let Some(xg) = doc.get("x-gateway") {
-            read_document(root, xg, &mut name, &mut upstreams, &mut defaults, d);
+            read_document(
+                root,
+                xg,
+                &mut name,
+                &mut upstreams,
+                &mut defaults,
+                &mut doc_level,
+                d,
+            );
         }
+        security::read_schemes(
+            spec,
+            root,
+            doc,
+            version == Version::Swagger2,
+            &mut schemes,
+            d,
+        );
+        let doc_security = doc
+            .get("security")
+            .and_then(|v| security::read_requirements(root, "/security", v, d));
+        if let Some(raw) = &doc_security {
+            schemes.check_default(raw, d);
+        }
+        defaults.security = doc_security;
         if name.is_none() {
             // The same rule as an explicit name: a crate name must start with a letter.
             name = doc
@@ -111,7 +143,27 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
                     }
                 });
         }
+        let first = drafts.len();
         operations(spec, root, doc, version, &defaults, &mut drafts, d);
+        let uncovered: Vec<(String, Location)> = drafts[first..]
+            .iter()
+            .filter(|dr| dr.security.is_none())
+            .map(|dr| {
+                (
+                    format!("{} {}", dr.op.method.as_str(), dr.op.path.raw),
+                    dr.loc.clone(),
+                )
+            })
+            .collect();
+        security::warn_uncovered(&uncovered, drafts.len() - first, d);
+    }
+
+    let mut model_schemes = Vec::new();
+    for draft in &mut drafts {
+        if let Some(raw) = &draft.security {
+            draft.op.security =
+                schemes.resolve(raw, doc_level.consumers.is_some(), &mut model_schemes, d);
+        }
     }
 
     if let Some(url) = &opts.default_upstream {
@@ -153,7 +205,44 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             .map(|(k, v)| (k, v.upstream))
             .collect(),
         operations,
+        schemes: model_schemes,
+        consumers: doc_level.consumers.map(|(c, _)| c),
+        cors: doc_level.cors.map(|(c, _)| c),
     })
+}
+
+/// Document-level settings that exist once per gateway.
+#[derive(Debug, Default)]
+struct DocLevel {
+    consumers: Option<(ConsumerStore, Location)>,
+    cors: Option<(Cors, Location)>,
+}
+
+/// Keeps the first definition of a once-per-gateway setting; a different one in a later
+/// spec file is an error.
+fn once<T: PartialEq>(
+    slot: &mut Option<(T, Location)>,
+    value: Option<T>,
+    loc: Location,
+    what: &str,
+    d: &mut Diagnostics,
+) {
+    let Some(value) = value else { return };
+    match slot {
+        Some((prev, prev_loc)) => {
+            if *prev != value {
+                d.push(
+                    Diagnostic::error(
+                        "E0205",
+                        Some(loc),
+                        format!("`{what}` differs from the one given in an earlier spec file"),
+                    )
+                    .related(prev_loc.clone(), "first given here"),
+                );
+            }
+        }
+        None => *slot = Some((value, loc)),
+    }
 }
 
 fn version(spec: &Spec, file: usize, doc: &Value, d: &mut Diagnostics) -> Option<Version> {
@@ -214,6 +303,7 @@ fn read_document(
     name: &mut Option<String>,
     upstreams: &mut BTreeMap<String, UpstreamDecl>,
     defaults: &mut Cascade,
+    doc_level: &mut DocLevel,
     d: &mut Diagnostics,
 ) {
     let Some(mut obj) = Obj::new(file, "/x-gateway".into(), xg, "the document's x-gateway", d)
@@ -306,10 +396,19 @@ fn read_document(
         defaults.max_body = def.size("max_body", d);
         def.finish(d);
     }
-    obj.unsupported(
-        &["plans", "consumers", "limits", "cors", "version", "sunset"],
+    let consumers_loc = obj.loc("consumers");
+    let consumers = security::read_consumers(&mut obj, d);
+    once(
+        &mut doc_level.consumers,
+        consumers,
+        consumers_loc,
+        "consumers",
         d,
     );
+    let cors_loc = obj.loc("cors");
+    let cors = security::read_cors(&mut obj, d);
+    once(&mut doc_level.cors, cors, cors_loc, "cors", d);
+    obj.unsupported(&["plans", "limits", "version", "sunset"], d);
     obj.finish(d);
 }
 
@@ -525,7 +624,14 @@ fn operations(
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             let example = example::pick(spec, &op, version == Version::Swagger2);
+            let security = match op.value.get("security") {
+                Some(v) => {
+                    security::read_requirements(op.file, &child(&op.pointer, "security"), v, d)
+                }
+                None => cascade.security.clone(),
+            };
             out.push(Draft {
+                security,
                 op: Operation {
                     id: String::new(),
                     variant: String::new(),
@@ -541,6 +647,7 @@ fn operations(
                     timeout: cascade.timeout.unwrap_or(DEFAULT_TIMEOUT),
                     max_body: cascade.max_body.unwrap_or(DEFAULT_MAX_BODY),
                     example,
+                    security: Vec::new(),
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                 },
                 operation_id,
