@@ -417,7 +417,14 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "{\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\"}",
             }),
-            security: &[],
+            security: &[
+                &[
+                    ::gatewayc_runtime::SchemeUse {
+                        scheme: 0usize,
+                        scopes: &["pets:write"],
+                    },
+                ],
+            ],
         },
         ::gatewayc_runtime::OperationDef {
             id: "listMyPets",
@@ -431,7 +438,14 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "[{\"id\":7,\"name\":\"Bella\",\"tag\":\"dog\"}]",
             }),
-            security: &[],
+            security: &[
+                &[
+                    ::gatewayc_runtime::SchemeUse {
+                        scheme: 0usize,
+                        scopes: &["pets:read"],
+                    },
+                ],
+            ],
         },
         ::gatewayc_runtime::OperationDef {
             id: "getPet",
@@ -459,7 +473,14 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "",
                 body: "",
             }),
-            security: &[],
+            security: &[
+                &[
+                    ::gatewayc_runtime::SchemeUse {
+                        scheme: 0usize,
+                        scopes: &["pets:write"],
+                    },
+                ],
+            ],
         },
         ::gatewayc_runtime::OperationDef {
             id: "adoptPet",
@@ -473,7 +494,14 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 content_type: "application/json",
                 body: "{\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\",\"adopted\":true}",
             }),
-            security: &[],
+            security: &[
+                &[
+                    ::gatewayc_runtime::SchemeUse {
+                        scheme: 0usize,
+                        scopes: &["pets:read"],
+                    },
+                ],
+            ],
         },
         ::gatewayc_runtime::OperationDef {
             id: "getInventory",
@@ -490,6 +518,31 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             security: &[],
         },
     ];
+    const SCHEMES: &'static [::gatewayc_runtime::SchemeDef] = &[
+        ::gatewayc_runtime::SchemeDef {
+            name: "bearer",
+            kind: ::gatewayc_runtime::SchemeKind::Jwt(::gatewayc_runtime::JwtDef {
+                keys: ::gatewayc_runtime::KeySource::JwksUrl("${JWKS_URL:-}"),
+                algorithms: &["RS256", "ES256", "EdDSA"],
+                issuer: ::core::option::Option::Some("https://id.example.test/"),
+                audience: &["petstore-api"],
+                require_exp: true,
+                leeway: ::core::time::Duration::from_millis(30000u64),
+                consumer_claim: "sub",
+                plan_claim: ::core::option::Option::Some("plan"),
+                forward_claims: &[("sub", "x-consumer-id")],
+            }),
+        },
+    ];
+    const CONSUMERS: ::core::option::Option<::gatewayc_runtime::ConsumerStoreDef> = ::core::option::Option::None;
+    const CORS: ::core::option::Option<::gatewayc_runtime::CorsDef> = ::core::option::Option::Some(::gatewayc_runtime::CorsDef {
+        origins: &["https://app.example.test"],
+        methods: &[],
+        headers: &[],
+        expose: &[],
+        credentials: true,
+        max_age: ::core::option::Option::Some(600u64),
+    });
     fn plan(
         method: &::gatewayc_runtime::http::Method,
         path: &str,

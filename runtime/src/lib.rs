@@ -8,8 +8,10 @@
 //! The request phases, in the order they run, are described in `docs/phases.md` of the
 //! repository; the entry point is [`serve`].
 
+pub mod access;
 pub mod auth;
 pub mod body;
+pub mod cors;
 pub mod env;
 pub mod gateway;
 pub mod keys;

@@ -1,9 +1,10 @@
 //! The listener and the request phases.
 //!
 //! Phases, in order (see `docs/phases.md`): accept (HTTP/1.1 and h2c on one port, header
-//! read timeout, request id) → check the path → route (generated `match`) → forward to the
-//! upstream or answer from the spec's examples. Later phases (authentication, limits,
-//! transforms) slot in between routing and forwarding.
+//! read timeout, request id) → check the path → CORS preflight → route (generated `match`)
+//! → authenticate and authorize → forward to the upstream or answer from the spec's
+//! examples. Later phases (limits, transforms) slot in between authorization and
+//! forwarding.
 //!
 //! Shutdown: on SIGTERM or SIGINT the listener closes, in-flight requests finish (up to
 //! `GATEWAY_SHUTDOWN_GRACE`), then the process exits.
@@ -22,7 +23,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::access::Access;
 use crate::body::Body;
+use crate::cors::Cors;
 use crate::gateway::{Gateway, MockResponse};
 use crate::param;
 use crate::problem::Problem;
@@ -94,6 +97,8 @@ impl Settings {
 struct State {
     proxy: Proxy,
     targets: Vec<Target>,
+    access: Access,
+    cors: Option<Cors>,
 }
 
 /// Resolves every upstream URL of `G` with `lookup` (the environment in production).
@@ -163,6 +168,11 @@ pub fn main<G: Gateway>() -> ExitCode {
         Err(e) => return fail(G::NAME, &[format!("cannot start the async runtime: {e}")]),
     };
     let result = runtime.block_on(async {
+        // Security settings are checked (and keys fetched) before the port opens, so a
+        // misconfigured gateway never accepts a request.
+        let access = Access::build::<G>(&|n| std::env::var(n).ok())
+            .await
+            .map_err(|errors| errors.join("; "))?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
@@ -184,7 +194,7 @@ pub fn main<G: Gateway>() -> ExitCode {
             settings.workers,
             if settings.workers == 1 { "" } else { "s" }
         );
-        serve::<G>(listener, targets, &settings, shutdown_signal()).await
+        serve::<G>(listener, targets, access, &settings, shutdown_signal()).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -245,12 +255,15 @@ pub async fn shutdown_signal() {
 pub async fn serve<G: Gateway>(
     listener: TcpListener,
     targets: Vec<Target>,
+    access: Access,
     settings: &Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let state: &'static State = Box::leak(Box::new(State {
         proxy: Proxy::new(targets.len())?,
         targets,
+        access,
+        cors: Cors::of::<G>(),
     }));
     let mut h1 = http1::Builder::new();
     h1.timer(TokioTimer::new())
@@ -363,10 +376,17 @@ async fn handle<G: Gateway>(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let request_id = request_id(&req);
+    let origin = match &state.cors {
+        Some(_) => req.headers().get(http::header::ORIGIN).cloned(),
+        None => None,
+    };
     let mut resp = match dispatch::<G>(state, &peer, req, &request_id).await {
         Ok(r) => r,
         Err(problem) => problem.into_response(request_id.to_str().ok()),
     };
+    if let Some(cors) = &state.cors {
+        cors.decorate(origin.as_ref(), &mut resp);
+    }
     resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
     Ok(resp)
 }
@@ -374,12 +394,25 @@ async fn handle<G: Gateway>(
 async fn dispatch<G: Gateway>(
     state: &'static State,
     peer: &Peer,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     request_id: &HeaderValue,
 ) -> Result<Response<Body>, Problem> {
     let path = req.uri().path();
     param::check_path(path).map_err(Problem::bad_path)?;
+    if let Some(cors) = &state.cors
+        && let Some(answer) = cors.preflight::<G>(req.method(), path, req.headers())
+    {
+        return answer;
+    }
     let plan = G::plan(req.method(), path).map_err(|e| e.into_problem())?;
+    state.access.strip_forwarded(req.headers_mut());
+    if !plan.op.security.is_empty() {
+        let uri = req.uri().clone();
+        let _principal = state
+            .access
+            .check(plan.op, req.headers_mut(), uri.query())
+            .await?;
+    }
     let target = &state.targets[plan.op.upstream];
     match target {
         Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),

@@ -7,6 +7,8 @@
 //! 3. `example`: `generated-example/` is exactly what gatewayc generates today.
 //! 4. `routing` and `proxy`: generated routers in-process, then real gateway processes
 //!    with mock upstreams on 127.0.0.1 over real HTTP.
+//! 5. `security`: JWTs (the shared fixtures, a JWKS server that rotates its keys), API keys
+//!    from `gatewayc keys`, forwarded claims and CORS, against a real gateway process.
 
 mod accepted;
 mod cli;
@@ -15,4 +17,5 @@ mod example;
 mod proxy;
 mod rejected;
 mod routing;
+mod security;
 mod support;
