@@ -202,7 +202,17 @@ def _temp_paths(d: Path) -> str:
     )
 
 
-def upstream_conf(d: Path, port: int) -> str:
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+def upstream_conf(d: Path, port: int, jwks: str | None = None) -> str:
+    # With --jwks the upstream also plays the identity provider: the gateway fetches its
+    # keys from there once at start-up (then on an unknown kid), never per request.
+    jwks_location = "" if jwks is None else f"""
+        location = {JWKS_PATH} {{
+            default_type application/json;
+            alias {jwks};
+        }}"""
     return _common_nginx_head(d) + f"""
 http {{
     access_log off;
@@ -211,7 +221,7 @@ http {{
     keepalive_timeout 300s;
 
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{port} backlog=4096;{jwks_location}
         location / {{
             default_type application/json;
             return 200 '{UPSTREAM_BODY}';
@@ -345,6 +355,8 @@ class Harness:
             "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
             "PETS_URL": f"http://127.0.0.1:{upstream_port}",
         })
+        if self.args.jwks:
+            env["JWKS_URL"] = f"http://127.0.0.1:{upstream_port}{JWKS_PATH}"
         for kv in self.args.gateway_env:
             k, _, v = kv.partition("=")
             env[k] = v
@@ -569,6 +581,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--path", default="/pets/1", help="request path (default %(default)s)")
     p.add_argument("--header", action="append", default=[], metavar="'Name: value'",
                    help="request header passed to wrk -H (repeatable)")
+    p.add_argument("--jwks", type=Path, default=None, metavar="FILE",
+                   help="serve FILE as a JWKS from the upstream and point the gateways' "
+                        "JWKS_URL at it (for routes that need a JWT; pass the token with --header)")
     p.add_argument("--rounds", type=int, default=5, help="rounds (default %(default)s)")
     p.add_argument("--duration", type=int, default=5, help="seconds per measurement (default %(default)s)")
     p.add_argument("--warmup", type=int, default=1, help="warm-up seconds before each measurement (default %(default)s)")
@@ -596,6 +611,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             p.error(f"--header expects 'Name: value', got {h!r}")
     if not args.path.startswith("/"):
         p.error("--path must start with '/'")
+    if args.jwks is not None:
+        if not args.jwks.is_file():
+            p.error(f"--jwks: no such file {args.jwks}")
+        args.jwks = str(args.jwks.resolve())
     return args
 
 
@@ -680,7 +699,7 @@ def main(argv: list[str]) -> int:
     try:
         up_port = free_port()
         log(f"starting upstream nginx on 127.0.0.1:{up_port} (CPU {args.load_cpu})")
-        upstream = h.start_nginx("upstream", upstream_conf(h.tmp / "upstream", up_port),
+        upstream = h.start_nginx("upstream", upstream_conf(h.tmp / "upstream", up_port, args.jwks),
                                  up_port, args.load_cpu)
 
         # name -> (port, pid to measure or None)
