@@ -131,6 +131,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             max_body: #max_body,
             mock: #mock,
             security: #security,
+            rate_limits: &[],
         })
     });
     let plan_arms = model

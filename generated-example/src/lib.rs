@@ -390,6 +390,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 body: "{\"id\":\"00000000-0000-4000-8000-000000000000\",\"name\":\"Ada\"}",
             }),
             security: &[],
+            rate_limits: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "listPets",
@@ -404,6 +405,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 body: "[{\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\"},{\"id\":2,\"name\":\"Tom\",\"tag\":\"cat\"}]",
             }),
             security: &[],
+            rate_limits: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "createPet",
@@ -425,6 +427,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                     },
                 ],
             ],
+            rate_limits: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "listMyPets",
@@ -446,6 +449,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                     },
                 ],
             ],
+            rate_limits: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "getPet",
@@ -460,6 +464,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 body: "{\"id\":1,\"name\":\"Rex\",\"tag\":\"dog\"}",
             }),
             security: &[],
+            rate_limits: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "deletePet",
@@ -481,6 +486,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                     },
                 ],
             ],
+            rate_limits: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "adoptPet",
@@ -502,6 +508,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                     },
                 ],
             ],
+            rate_limits: &[],
         },
         ::gatewayc_runtime::OperationDef {
             id: "getInventory",
@@ -516,6 +523,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 body: "{\"available\":12,\"pending\":3,\"sold\":40}",
             }),
             security: &[],
+            rate_limits: &[],
         },
     ];
     const SCHEMES: &'static [::gatewayc_runtime::SchemeDef] = &[

@@ -54,6 +54,117 @@ pub struct OperationDef {
     /// Who may call it: the alternatives of its OpenAPI `security` (OR-ed); each lists the
     /// schemes that must all pass (AND-ed). Empty: the operation is public.
     pub security: &'static [&'static [SchemeUse]],
+    /// Route-level rate limits (`x-gateway.rate_limit`), applied on top of the plan's.
+    pub rate_limits: &'static [RouteLimitDef],
+}
+
+/// A rate: `limit` requests per `period`, with up to `burst` at once (GCRA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDef {
+    /// Requests per period.
+    pub limit: u64,
+    /// The period.
+    pub period: Duration,
+    /// Requests allowed at once (at least 1; defaults to `limit` in the compiler).
+    pub burst: u64,
+}
+
+/// The calendar window of a quota (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// A minute.
+    Minute,
+    /// An hour.
+    Hour,
+    /// A day.
+    Day,
+    /// A calendar month.
+    Month,
+}
+
+/// A quota: `limit` requests per calendar `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaDef {
+    /// Requests per window.
+    pub limit: u64,
+    /// The window.
+    pub window: Window,
+}
+
+/// A plan from `x-gateway.plans`: what each consumer on it may do.
+#[derive(Debug)]
+pub struct PlanDef {
+    /// Its name, as consumers' `plan` (claim or key store) gives it.
+    pub name: &'static str,
+    /// Its rate, if any.
+    pub rate: Option<RateDef>,
+    /// Its quotas.
+    pub quotas: &'static [QuotaDef],
+}
+
+/// What a route-level limit is counted per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKey {
+    /// The authenticated consumer (the client IP for anonymous requests).
+    Consumer,
+    /// The client IP (from `X-Forwarded-For` only when the peer is a trusted proxy).
+    Ip,
+    /// The value of a request header (lower-case name); requests without it share one
+    /// bucket.
+    Header(&'static str),
+    /// The value of a JWT claim.
+    Claim(&'static str),
+}
+
+/// A route-level rate limit.
+#[derive(Debug)]
+pub struct RouteLimitDef {
+    /// The rate.
+    pub rate: RateDef,
+    /// What it is counted per.
+    pub key: LimitKey,
+}
+
+/// Where limit state lives (`x-gateway.limits`).
+#[derive(Debug)]
+pub enum LimitStoreDef {
+    /// In this process (the default): limits hold per replica.
+    Memory,
+    /// In Redis, shared by every replica.
+    Redis {
+        /// The URL; may hold `${VAR}`.
+        url: &'static str,
+        /// What to do when Redis cannot answer in time.
+        on_error: OnError,
+        /// How long a request waits for Redis.
+        timeout: Duration,
+    },
+}
+
+/// What a limit does when its Redis store cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Let the request through.
+    Allow,
+    /// Refuse it (503).
+    Deny,
+    /// Count it in this process instead, until Redis is back.
+    Local,
+}
+
+/// `x-gateway.limits`: the limit store and who gets which plan.
+#[derive(Debug)]
+pub struct LimitsDef {
+    /// Where state lives.
+    pub store: LimitStoreDef,
+    /// Index into [`Gateway::PLANS`] of the plan for consumers whose plan is not given or
+    /// unknown, if any.
+    pub default_plan: Option<usize>,
+    /// Index into [`Gateway::PLANS`] of the plan for anonymous requests (keyed by client IP),
+    /// if any.
+    pub anonymous_plan: Option<usize>,
+    /// Peers whose `X-Forwarded-For` is believed (CIDRs like `10.0.0.0/8` or addresses).
+    pub trusted_proxies: &'static [&'static str],
 }
 
 /// One scheme inside a security requirement, with the scopes the operation needs from it.
@@ -227,6 +338,10 @@ pub trait Gateway: 'static {
     const CONSUMERS: Option<ConsumerStoreDef> = None;
     /// CORS settings, when the gateway answers cross-origin requests.
     const CORS: Option<CorsDef> = None;
+    /// Plans consumers are on.
+    const PLANS: &'static [PlanDef] = &[];
+    /// Limit settings; `None` when the gateway limits nothing.
+    const LIMITS: Option<LimitsDef> = None;
 
     /// Routes a request path (already checked by [`crate::param::check_path`]) to a plan.
     fn plan(method: &Method, path: &str) -> Result<Plan, RouteError>;

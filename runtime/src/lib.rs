@@ -22,8 +22,9 @@ pub mod server;
 
 pub use body::Body;
 pub use gateway::{
-    ApiKeyDef, ConsumerStoreDef, CorsDef, Gateway, JwtDef, KeyLocation, KeySource, MockResponse,
-    OperationDef, Plan, RouteError, SchemeDef, SchemeKind, SchemeUse, UpstreamDef,
+    ApiKeyDef, ConsumerStoreDef, CorsDef, Gateway, JwtDef, KeyLocation, KeySource, LimitKey,
+    LimitStoreDef, LimitsDef, MockResponse, OnError, OperationDef, Plan, PlanDef, QuotaDef,
+    RateDef, RouteError, RouteLimitDef, SchemeDef, SchemeKind, SchemeUse, UpstreamDef, Window,
 };
 pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;
