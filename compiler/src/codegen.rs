@@ -11,6 +11,7 @@
 //! reach `/users/{id}/x`). Once a whole template matches, the method decides: another
 //! method gives 405 with `Allow`, without trying other templates.
 
+mod limits;
 mod security;
 
 use std::collections::BTreeMap;
@@ -115,6 +116,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         let ms = u64::try_from(op.timeout.as_millis()).unwrap_or(u64::MAX);
         let max_body = op.max_body;
         let security = security::requirements(&op.security, &rt);
+        let rate_limits = limits::route_limits(&op.rate_limits, &rt);
         let mock = match &op.example {
             Some(ex) => {
                 let (s, ct, b) = (ex.status, &ex.content_type, &ex.body);
@@ -131,7 +133,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             max_body: #max_body,
             mock: #mock,
             security: #security,
-            rate_limits: &[],
+            rate_limits: #rate_limits,
         })
     });
     let plan_arms = model
@@ -141,6 +143,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         .map(|(i, op)| plan_arm(i, op));
     let router = router(model, borrows);
     let security_consts = security::consts(model, &rt);
+    let limit_consts = limits::consts(model, &rt);
 
     quote! {
         #![doc = #header]
@@ -174,6 +177,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             const UPSTREAMS: &'static [#rt::UpstreamDef] = &[#(#upstreams),*];
             const OPERATIONS: &'static [#rt::OperationDef] = &[#(#operations),*];
             #security_consts
+            #limit_consts
 
             fn plan(
                 method: &#rt::http::Method,

@@ -29,6 +29,116 @@ pub struct Model {
     pub consumers: Option<ConsumerStore>,
     /// Cross-origin settings (`x-gateway.cors`).
     pub cors: Option<Cors>,
+    /// Plans (`x-gateway.plans`), sorted by name.
+    pub plans: Vec<Plan>,
+    /// Limit settings (`x-gateway.limits`); present when anything is limited.
+    pub limits: Option<Limits>,
+}
+
+/// A rate: `limit` requests per `period`, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests per period.
+    pub limit: u64,
+    /// The period.
+    pub period: Duration,
+    /// Requests allowed at once.
+    pub burst: u64,
+}
+
+/// A quota's calendar window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Window {
+    /// Minute.
+    Minute,
+    /// Hour.
+    Hour,
+    /// Day.
+    Day,
+    /// Calendar month.
+    Month,
+}
+
+/// `limit` requests per calendar window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests per window.
+    pub limit: u64,
+    /// The window.
+    pub window: Window,
+}
+
+/// A plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Its name.
+    pub name: String,
+    /// Its rate.
+    pub rate: Option<Rate>,
+    /// Its quotas.
+    pub quotas: Vec<Quota>,
+}
+
+/// What a route limit counts per.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitKey {
+    /// The consumer (client IP when anonymous).
+    Consumer,
+    /// The client IP.
+    Ip,
+    /// A request header (lower case).
+    Header(String),
+    /// A JWT claim.
+    Claim(String),
+}
+
+/// A route-level rate limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteLimit {
+    /// The rate.
+    pub rate: Rate,
+    /// What it counts per.
+    pub key: LimitKey,
+}
+
+/// Where limit state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitStore {
+    /// In process.
+    Memory,
+    /// In Redis.
+    Redis {
+        /// URL template.
+        url: String,
+        /// `allow`, `deny` or `local`.
+        on_error: OnError,
+        /// How long a request waits for Redis.
+        timeout: Duration,
+    },
+}
+
+/// Behaviour when Redis cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Let requests through.
+    Allow,
+    /// Refuse them.
+    Deny,
+    /// Count locally.
+    Local,
+}
+
+/// `x-gateway.limits`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Where state lives.
+    pub store: LimitStore,
+    /// Plan for consumers whose plan is missing or unknown (index into `Model::plans`).
+    pub default_plan: Option<usize>,
+    /// Plan for anonymous requests (index into `Model::plans`).
+    pub anonymous_plan: Option<usize>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// A security scheme the gateway verifies.
@@ -339,6 +449,8 @@ pub struct Operation {
     /// Who may call it: alternatives (OR) of schemes that must all pass (AND). Empty:
     /// public.
     pub security: Vec<Vec<SchemeUse>>,
+    /// Route-level rate limits.
+    pub rate_limits: Vec<RouteLimit>,
     /// Where the operation is defined: (file, pointer), for generated comments.
     pub source: String,
 }

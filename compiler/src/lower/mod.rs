@@ -6,6 +6,7 @@
 //! gets five errors in one run. It never returns a half-built model.
 
 mod example;
+mod limits;
 pub mod names;
 pub mod reader;
 mod security;
@@ -54,6 +55,8 @@ struct Cascade {
     multi_segment: Option<(Vec<String>, Location)>,
     /// The document's `security`, for operations that have none of their own.
     security: Option<security::RawSecurity>,
+    /// `rate_limit`.
+    rate_limit: Option<(crate::model::RouteLimit, Location)>,
 }
 
 impl Cascade {
@@ -67,6 +70,7 @@ impl Cascade {
                 .clone()
                 .or_else(|| base.multi_segment.clone()),
             security: self.security.clone().or_else(|| base.security.clone()),
+            rate_limit: self.rate_limit.clone().or_else(|| base.rate_limit.clone()),
         }
     }
 }
@@ -82,6 +86,8 @@ struct Draft {
     op: Operation,
     /// Its `security`, or the document's; `None` when neither has one.
     security: Option<security::RawSecurity>,
+    /// Its route limits, with where each is written.
+    rate_limits: Vec<(crate::model::RouteLimit, Location)>,
     operation_id: Option<String>,
     loc: Location,
     upstream_loc: Option<Location>,
@@ -164,7 +170,21 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             draft.op.security =
                 schemes.resolve(raw, doc_level.consumers.is_some(), &mut model_schemes, d);
         }
+        limits::check_claim_keys(
+            &draft.rate_limits,
+            &draft.op.security,
+            &model_schemes,
+            &format!("{} {}", draft.op.method.as_str(), draft.op.path.raw),
+            d,
+        );
     }
+    let any_route_limit = drafts.iter().any(|dr| !dr.rate_limits.is_empty());
+    let (plans, limits) = limits::finish(
+        doc_level.plans.take().map(|(p, _)| p).unwrap_or_default(),
+        doc_level.limits.take().map(|(l, _)| l),
+        any_route_limit,
+        d,
+    );
 
     if let Some(url) = &opts.default_upstream {
         if let Some(decl) = upstreams.get(CLI_UPSTREAM) {
@@ -208,6 +228,8 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         schemes: model_schemes,
         consumers: doc_level.consumers.map(|(c, _)| c),
         cors: doc_level.cors.map(|(c, _)| c),
+        plans,
+        limits,
     })
 }
 
@@ -216,6 +238,8 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
 struct DocLevel {
     consumers: Option<(ConsumerStore, Location)>,
     cors: Option<(Cors, Location)>,
+    plans: Option<(Vec<(crate::model::Plan, Location)>, Location)>,
+    limits: Option<(limits::LimitsDecl, Location)>,
 }
 
 /// Keeps the first definition of a once-per-gateway setting; a different one in a later
@@ -408,7 +432,32 @@ fn read_document(
     let cors_loc = obj.loc("cors");
     let cors = security::read_cors(&mut obj, d);
     once(&mut doc_level.cors, cors, cors_loc, "cors", d);
-    obj.unsupported(&["plans", "limits", "version", "sunset"], d);
+    let has_plans = obj.has("plans");
+    let plans_loc = obj.loc("plans");
+    let plans = limits::read_plans(&mut obj, d);
+    if has_plans {
+        match &doc_level.plans {
+            Some((prev, prev_loc)) => {
+                let same = prev.len() == plans.len()
+                    && prev.iter().zip(&plans).all(|((a, _), (b, _))| a == b);
+                if !same {
+                    d.push(
+                        Diagnostic::error(
+                            "E0205",
+                            Some(plans_loc),
+                            "`plans` differs from the one given in an earlier spec file",
+                        )
+                        .related(prev_loc.clone(), "first given here"),
+                    );
+                }
+            }
+            None => doc_level.plans = Some((plans, plans_loc)),
+        }
+    }
+    let limits_loc = obj.loc("limits");
+    let limits_decl = limits::read_limits(&mut obj, d);
+    once(&mut doc_level.limits, limits_decl, limits_loc, "limits", d);
+    obj.unsupported(&["version", "sunset"], d);
     obj.finish(d);
 }
 
@@ -485,10 +534,8 @@ fn read_cascade(
             )),
         }
     }
-    obj.unsupported(
-        &["rate_limit", "cache", "transform", "aggregate", "sunset"],
-        d,
-    );
+    c.rate_limit = limits::read_rate_limit(&mut obj, d);
+    obj.unsupported(&["cache", "transform", "aggregate", "sunset"], d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -631,6 +678,7 @@ fn operations(
                 None => cascade.security.clone(),
             };
             out.push(Draft {
+                rate_limits: cascade.rate_limit.clone().into_iter().collect(),
                 security,
                 op: Operation {
                     id: String::new(),
@@ -648,6 +696,7 @@ fn operations(
                     max_body: cascade.max_body.unwrap_or(DEFAULT_MAX_BODY),
                     example,
                     security: Vec::new(),
+                    rate_limits: cascade.rate_limit.iter().map(|(l, _)| l.clone()).collect(),
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                 },
                 operation_id,

@@ -61,6 +61,11 @@ impl<'s> Obj<'s> {
         Location::value(self.file, self.pointer.clone())
     }
 
+    /// Whether member `key` is present (without marking it as known).
+    pub fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
     /// Reads member `key` as it is, marking the key as known.
     pub fn raw(&mut self, key: &'static str) -> Option<&'s Value> {
         self.known.push(key);
