@@ -115,6 +115,102 @@ pub fn segment(rest: &str) -> (&str, Option<&str>, bool) {
     (rest, None, pct)
 }
 
+/// The end of the path segment that starts at `from` in `path`: the index of the first `/`
+/// at or after `from` (the path's length if there is none), and whether a `%` comes before
+/// it (so the segment needs decoding).
+///
+/// Looks for `/` and `%` eight bytes at a time. The last partial word is read as the path's
+/// last eight bytes, shifted so the bytes before it fall out, when the path is that long.
+#[inline(always)]
+pub fn scan(path: &[u8], from: usize) -> (usize, bool) {
+    let n = path.len();
+    // Most segments end within the first word: the eight bytes from `from`, or the path's
+    // last eight bytes shifted so those before `from` fall out (zeros come in at the top,
+    // and match neither byte).
+    let (word, last) = match path.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(word) => (u64::from_le_bytes(*word), false),
+        None => match path.last_chunk::<8>() {
+            Some(word) if from < n => (u64::from_le_bytes(*word) >> (8 * (8 - (n - from))), true),
+            _ => return scan_bytes(path, from, false),
+        },
+    };
+    let (slash, percent) = slash_and_percent(word);
+    if slash != 0 {
+        return end_at(from, slash, percent, false);
+    }
+    if last {
+        return (n, percent != 0);
+    }
+    scan_on(path, from + 8, percent != 0)
+}
+
+/// [`scan`] from `i` on, with `pct` for what came before.
+#[inline(never)]
+fn scan_on(path: &[u8], mut i: usize, mut pct: bool) -> (usize, bool) {
+    while let Some(word) = path.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let (slash, percent) = slash_and_percent(u64::from_le_bytes(*word));
+        if slash != 0 {
+            return end_at(i, slash, percent, pct);
+        }
+        pct |= percent != 0;
+        i += 8;
+    }
+    let n = path.len();
+    if i >= n {
+        return (n, pct);
+    }
+    match path.last_chunk::<8>() {
+        Some(last) => {
+            let word = u64::from_le_bytes(*last) >> (8 * (8 - (n - i)));
+            let (slash, percent) = slash_and_percent(word);
+            if slash != 0 {
+                return end_at(i, slash, percent, pct);
+            }
+            (n, pct | (percent != 0))
+        }
+        None => scan_bytes(path, i, pct),
+    }
+}
+
+/// Bit 7 of each byte of `word` that is `/`, then of each that is `%`. Exact up to and
+/// including the lowest set bit of each mask, which is all that is used.
+#[inline(always)]
+fn slash_and_percent(word: u64) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let s = word ^ (ONES * u64::from(b'/'));
+    let p = word ^ (ONES * u64::from(b'%'));
+    (
+        s.wrapping_sub(ONES) & !s & HIGHS,
+        p.wrapping_sub(ONES) & !p & HIGHS,
+    )
+}
+
+/// [`scan`]'s answer when the word at `i` holds a `/` (`slash != 0`): a `%` counts when it
+/// comes before the first `/`.
+#[inline(always)]
+fn end_at(i: usize, slash: u64, percent: u64, pct: bool) -> (usize, bool) {
+    let upto = slash ^ slash.wrapping_sub(1);
+    (
+        i + (slash.trailing_zeros() / 8) as usize,
+        pct | (percent & upto != 0),
+    )
+}
+
+/// [`scan`] byte by byte from `i`, for paths shorter than eight bytes.
+#[inline(never)]
+fn scan_bytes(path: &[u8], mut i: usize, mut pct: bool) -> (usize, bool) {
+    while let Some(&b) = path.get(i) {
+        match b {
+            b'/' => return (i, pct),
+            b'%' => pct = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    (path.len(), pct)
+}
+
 /// Whether `b` holds the bytes `lit` at offset `i`. The length is a constant, so the compare
 /// compiles to a few word compares.
 #[inline(always)]
@@ -127,10 +223,10 @@ pub fn starts_at<const N: usize>(b: &[u8], i: usize, lit: &[u8; N]) -> bool {
 
 /// A string parameter whose segment is known to hold no `%` (`pct == false`) or may
 /// (`pct == true`); otherwise as [`string`].
-#[inline]
+#[inline(always)]
 pub fn string_in(raw: &str, pct: bool) -> Option<Cow<'_, str>> {
     if pct {
-        return string(raw);
+        return decoded(raw);
     }
     match raw.len() {
         0 => None,
@@ -139,10 +235,48 @@ pub fn string_in(raw: &str, pct: bool) -> Option<Cow<'_, str>> {
     }
 }
 
+/// [`string`], out of line: the rare value that holds a `%`.
+#[inline(never)]
+fn decoded(raw: &str) -> Option<Cow<'_, str>> {
+    string(raw)
+}
+
 /// An integer parameter, as [`integer`], for a segment that may hold a `%` only if `pct`.
 #[inline]
 pub fn integer_in<T: std::str::FromStr>(raw: &str, pct: bool) -> Option<T> {
     if pct { integer(raw) } else { raw.parse().ok() }
+}
+
+/// A string parameter whose raw value is `path[start..end]`; otherwise as [`string_in`].
+#[inline(always)]
+pub fn string_at(path: &str, start: usize, end: usize, pct: bool) -> Option<Cow<'_, str>> {
+    string_in(path.get(start..end)?, pct)
+}
+
+/// An integer parameter (`i32`, `i64`) from the raw bytes of its segment, which hold a `%`
+/// only if `pct`; accepts exactly what [`integer`] accepts.
+#[inline(always)]
+pub fn int_in<T: std::str::FromStr + TryFrom<i64>>(raw: &[u8], pct: bool) -> Option<T> {
+    // 1 to 18 plain digits cannot overflow an `i64`; anything else (a sign, a `%`, a longer
+    // or a bad value) goes the slow way.
+    if !pct && !raw.is_empty() && raw.len() <= 18 {
+        let mut n: i64 = 0;
+        for &c in raw {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return int_slow(raw);
+            }
+            n = n * 10 + i64::from(d);
+        }
+        return T::try_from(n).ok();
+    }
+    int_slow(raw)
+}
+
+/// [`int_in`] by way of [`integer`].
+#[inline(never)]
+fn int_slow<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {
+    integer(std::str::from_utf8(raw).ok()?)
 }
 
 /// A string parameter: percent-decoded, valid UTF-8, not empty and not `.` or `..`.
@@ -302,6 +436,55 @@ mod tests {
             let pct_after = format!("{}/%{}", &path[..cut], &path[cut..]);
             assert!(!segment(&pct_after).2);
         }
+    }
+
+    #[test]
+    fn scan_finds_the_segment_end_and_percent_signs() {
+        // Every start, every segment length, a `%` before, at or after the end, paths
+        // shorter and longer than eight bytes.
+        let base = b"0123456789abcdefghijklmnopqrst";
+        for len in 0..base.len() {
+            for from in 0..=len {
+                let plain = &base[..len];
+                assert_eq!(scan(plain, from), (len, false), "{len} {from}");
+                for cut in from..len {
+                    let mut p = plain.to_vec();
+                    p[cut] = b'/';
+                    assert_eq!(scan(&p, from), (cut, false), "{p:?} {from}");
+                    for pc in from..len {
+                        if pc == cut {
+                            continue;
+                        }
+                        let mut q = p.clone();
+                        q[pc] = b'%';
+                        assert_eq!(scan(&q, from), (cut, pc < cut), "{q:?} {from}");
+                    }
+                }
+                for pc in from..len {
+                    let mut q = plain.to_vec();
+                    q[pc] = b'%';
+                    assert_eq!(scan(&q, from), (len, true), "{q:?} {from}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn int_in_agrees_with_str_parse() {
+        let cases = [
+            "", "+", "-", "0", "-0", "+0", "42", "-42", "+42", "007", "4x", "x4", " 4", "4 ",
+            "++4", "--4", "-+4", "2147483647", "2147483648", "-2147483648", "-2147483649",
+            "999999999999999999", "-999999999999999999", "9223372036854775807",
+            "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+            "0000000000000000000000001", "\u{e9}", "1\u{e9}",
+        ];
+        for c in cases {
+            assert_eq!(int_in::<i64>(c.as_bytes(), false), c.parse::<i64>().ok(), "{c}");
+            assert_eq!(int_in::<i32>(c.as_bytes(), false), c.parse::<i32>().ok(), "{c}");
+        }
+        assert_eq!(int_in::<i64>(b"%34%32", true), Some(42));
+        assert_eq!(int_in::<i32>(b"%2D7", true), Some(-7));
+        assert_eq!(int_in::<i64>(b"4%2F", true), None);
     }
 
     #[test]
