@@ -212,12 +212,34 @@ fn scan_bytes(path: &[u8], mut i: usize, mut pct: bool) -> (usize, bool) {
 }
 
 /// Whether `b` holds the bytes `lit` at offset `i`. The length is a constant, so the compare
-/// compiles to a few word compares.
+/// compiles to at most two word compares (overlapping when the length is not a power of two)
+/// against immediates.
 #[inline(always)]
 pub fn starts_at<const N: usize>(b: &[u8], i: usize, lit: &[u8; N]) -> bool {
-    match b.get(i..i + N) {
-        Some(s) => <&[u8; N]>::try_from(s).is_ok_and(|a| a == lit),
+    match b.get(i..).and_then(<[u8]>::first_chunk::<N>) {
+        Some(s) => same(s, lit),
         None => false,
+    }
+}
+
+/// `a == b`, for a constant length.
+#[inline(always)]
+fn same<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
+    // Each `*_chunk` is `Some` exactly when the length allows it, known when compiling.
+    #[inline(always)]
+    fn head<const M: usize, const N: usize>(a: &[u8; N]) -> Option<&[u8; M]> {
+        a.first_chunk::<M>()
+    }
+    #[inline(always)]
+    fn tail<const M: usize, const N: usize>(a: &[u8; N]) -> Option<&[u8; M]> {
+        a.last_chunk::<M>()
+    }
+    match N {
+        0..=2 | 4 | 8 => a == b,
+        3 => head::<2, N>(a) == head::<2, N>(b) && tail::<2, N>(a) == tail::<2, N>(b),
+        5..=7 => head::<4, N>(a) == head::<4, N>(b) && tail::<4, N>(a) == tail::<4, N>(b),
+        9..=16 => head::<8, N>(a) == head::<8, N>(b) && tail::<8, N>(a) == tail::<8, N>(b),
+        _ => a == b,
     }
 }
 
@@ -228,11 +250,10 @@ pub fn string_in(raw: &str, pct: bool) -> Option<Cow<'_, str>> {
     if pct {
         return decoded(raw);
     }
-    match raw.len() {
-        0 => None,
-        1 | 2 if raw == "." || raw == ".." => None,
-        _ => Some(Cow::Borrowed(raw)),
+    if raw.len() <= 2 && matches!(raw, "" | "." | "..") {
+        return None;
     }
+    Some(Cow::Borrowed(raw))
 }
 
 /// [`string`], out of line: the rare value that holds a `%`.
@@ -250,7 +271,9 @@ pub fn integer_in<T: std::str::FromStr>(raw: &str, pct: bool) -> Option<T> {
 /// A string parameter whose raw value is `path[start..end]`; otherwise as [`string_in`].
 #[inline(always)]
 pub fn string_at(path: &str, start: usize, end: usize, pct: bool) -> Option<Cow<'_, str>> {
-    string_in(path.get(start..end)?, pct)
+    let (head, _) = path.split_at_checked(end)?;
+    let (_, raw) = head.split_at_checked(start)?;
+    string_in(raw, pct)
 }
 
 /// An integer parameter (`i32`, `i64`) from the raw bytes of its segment, which hold a `%`
@@ -467,6 +490,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn starts_at_compares_every_byte() {
+        fn check<const N: usize>() {
+            let lit: [u8; N] = std::array::from_fn(|k| b'a' + k as u8);
+            for i in 0..3 {
+                let mut b = vec![b'/'; i];
+                b.extend_from_slice(&lit);
+                assert!(starts_at(&b, i, &lit), "{N} {i}");
+                assert!(!starts_at(&b[..b.len() - 1], i, &lit), "{N} {i} short");
+                for k in 0..N {
+                    let mut c = b.clone();
+                    c[i + k] ^= 0x20;
+                    assert!(!starts_at(&c, i, &lit), "{N} {i} {k}");
+                }
+            }
+        }
+        check::<1>();
+        check::<2>();
+        check::<3>();
+        check::<4>();
+        check::<5>();
+        check::<6>();
+        check::<7>();
+        check::<8>();
+        check::<9>();
+        check::<12>();
+        check::<15>();
+        check::<16>();
+        check::<17>();
+        check::<25>();
     }
 
     #[test]
