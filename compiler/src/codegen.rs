@@ -410,8 +410,8 @@ fn segment_start<'n, 'm>(node: &'n Node<'m>, depth: usize) -> Pos<'n, 'm> {
 }
 
 /// Where the constant offsets of generated code count from: the start of the path
-/// (`__b0`), or the end of a parameter's segment (`__e{d}`, where the next `/` is), with
-/// the path's bytes from there on in `__b{d+1}`.
+/// (`__b0`), or the end of a parameter's segment (where the next `/` is; `__t{d}` in the
+/// path), with the path's bytes from there on in `__b{d+1}`.
 struct Cursor {
     bytes: syn::Ident,
     start: Option<syn::Ident>,
@@ -474,8 +474,9 @@ fn bytes_code(pos: &Pos<'_, '_>, i: usize, cursor: &Cursor, labels: &mut usize) 
 
 /// The patterns and the multi-segment parameter of `node`, for a segment starting at offset
 /// `i` of the cursor, tried in order after its literals. One scan finds the segment's end
-/// (`__e{depth}`) and whether it holds a `%` (`__pct{depth}`); a bare `{param}` needs
-/// nothing else, and its value is sliced from the path only when a route is built.
+/// (`__e{depth}`, in the cursor) and whether it holds a `%` (`__pct{depth}`); `__s{depth}`
+/// and `__t{depth}` are where the segment starts and ends in the path. A bare `{param}`
+/// needs nothing else: its value is sliced from the path only when a route is built.
 fn fallback_code(
     node: &Node<'_>,
     depth: usize,
@@ -484,23 +485,28 @@ fn fallback_code(
     labels: &mut usize,
 ) -> TokenStream {
     let rt = rt();
+    let b = &cursor.bytes;
     let start = format_ident!("__s{}", depth);
     let end = format_ident!("__e{}", depth);
+    let abs_end = format_ident!("__t{}", depth);
     let pct = format_ident!("__pct{}", depth);
-    let at = match &cursor.start {
-        None => quote!(#i),
-        Some(s) => quote!(#s + #i),
+    let mut out = match &cursor.start {
+        None => quote!(let #start: usize = #i;),
+        Some(o) => quote!(let #start: usize = #o + #i;),
     };
-    let mut out = quote!(let #start: usize = #at;);
     if !node.patterns.is_empty() {
-        out.extend(quote!(let (#end, #pct) = #rt::param::scan(__b0, #start);));
+        out.extend(quote!(let (#end, #pct) = #rt::param::scan(__b0, #b, #i);));
+        out.extend(match &cursor.start {
+            None => quote!(let #abs_end: usize = #end;),
+            Some(o) => quote!(let #abs_end: usize = #o + #end;),
+        });
     }
     for (shape, child) in &node.patterns {
-        let after = after_param_code(child, depth, labels);
+        let after = after_param_code(child, depth, cursor, labels);
         if shape.len() == 1 && shape[0].is_none() {
             // A parameter never matches an empty segment.
             out.extend(quote! {
-                if #end != #start {
+                if #end != #i {
                     #after
                 }
             });
@@ -510,7 +516,7 @@ fn fallback_code(
             let matcher = pattern_code(shape, depth, &label);
             out.extend(quote! {
                 #label: {
-                    let __seg: &'p str = &__path[#start..#end];
+                    let __seg: &'p str = &__path[#start..#abs_end];
                     #matcher
                     #after
                 }
@@ -524,7 +530,7 @@ fn fallback_code(
         let v = format_ident!("__v{}_0", depth);
         let methods = methods_code(child);
         out.extend(quote! {
-            if #start < __b0.len() {
+            if #i < #b.len() {
                 let #v: &'p str = &__path[#start..];
                 #methods
             }
@@ -533,33 +539,39 @@ fn fallback_code(
     out
 }
 
-/// Code for what follows a pattern segment at index `depth` whose end is `__e{depth}`: the
-/// end of the path, or a `/` and the segments of `child`.
-fn after_param_code(child: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
+/// Code for what follows a pattern segment at index `depth` that ends at `__e{depth}` of
+/// `cursor`: the end of the path, or a `/` and the segments of `child`.
+fn after_param_code(
+    child: &Node<'_>,
+    depth: usize,
+    cursor: &Cursor,
+    labels: &mut usize,
+) -> TokenStream {
+    let b = &cursor.bytes;
     let end = format_ident!("__e{}", depth);
     let methods = (!child.ends.is_empty()).then(|| methods_code(child));
     let on = goes_on(child).then(|| {
-        let b = format_ident!("__b{}", depth + 1);
-        let cursor = Cursor {
-            bytes: b.clone(),
-            start: Some(end.clone()),
+        let next = format_ident!("__b{}", depth + 1);
+        let inner_cursor = Cursor {
+            bytes: next.clone(),
+            start: Some(format_ident!("__t{}", depth)),
         };
-        let inner = pos_code(&segment_start(child, depth + 1), 1, &cursor, labels);
+        let inner = pos_code(&segment_start(child, depth + 1), 1, &inner_cursor, labels);
         quote! {
-            let #b: &'p [u8] = &__b0[#end..];
+            let #next: &'p [u8] = &#b[#end..];
             #inner
         }
     });
     match (methods, on) {
         (Some(methods), Some(on)) => quote! {
-            if #end == __b0.len() {
+            if #end == #b.len() {
                 #methods
             } else {
                 #on
             }
         },
-        (Some(methods), None) => quote!(if #end == __b0.len() { #methods }),
-        (None, Some(on)) => quote!(if #end != __b0.len() { #on }),
+        (Some(methods), None) => quote!(if #end == #b.len() { #methods }),
+        (None, Some(on)) => quote!(if #end != #b.len() { #on }),
         (None, None) => quote!(),
     }
 }
@@ -667,7 +679,7 @@ fn build_route(op: &Operation) -> TokenStream {
     let rt = rt();
     let v = format_ident!("{}", op.variant);
     // Where each parameter's raw value is, from the template's positions: a bare `{param}`
-    // segment is `__s{depth}..__e{depth}` of the path; a parameter in a mixed segment, or a
+    // segment is `__s{depth}..__t{depth}` of the path; a parameter in a mixed segment, or a
     // multi-segment one, is held in `__v{depth}_{k}`.
     let mut vars: BTreeMap<&str, Raw> = BTreeMap::new();
     for (depth, seg) in op.path.segments.iter().enumerate() {
@@ -680,7 +692,7 @@ fn build_route(op: &Operation) -> TokenStream {
             Segment::Pattern(pieces) => {
                 if let [Piece::Param(name)] = pieces.as_slice() {
                     let start = format_ident!("__s{}", depth);
-                    let end = format_ident!("__e{}", depth);
+                    let end = format_ident!("__t{}", depth);
                     vars.insert(
                         name.as_str(),
                         Raw {

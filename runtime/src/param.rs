@@ -115,23 +115,25 @@ pub fn segment(rest: &str) -> (&str, Option<&str>, bool) {
     (rest, None, pct)
 }
 
-/// The end of the path segment that starts at `from` in `path`: the index of the first `/`
-/// at or after `from` (the path's length if there is none), and whether a `%` comes before
-/// it (so the segment needs decoding).
+/// The end of the path segment that starts at offset `from` of `rest`, the tail of `path`
+/// where matching stands: the offset in `rest` of the first `/` at or after `from` (the
+/// length of `rest` if there is none), and whether a `%` comes before it (so the segment
+/// needs decoding).
 ///
-/// Looks for `/` and `%` eight bytes at a time. The last partial word is read as the path's
-/// last eight bytes, shifted so the bytes before it fall out, when the path is that long.
+/// Looks for `/` and `%` eight bytes at a time. When fewer than eight bytes are left, the
+/// last eight bytes of `path` are read instead, shifted so the bytes before `from` fall
+/// out; `rest` must be a tail of `path` for that to be right (if it is not, the answer is
+/// still an offset within `rest`).
 #[inline(always)]
-pub fn scan(path: &[u8], from: usize) -> (usize, bool) {
-    let n = path.len();
+pub fn scan(path: &[u8], rest: &[u8], from: usize) -> (usize, bool) {
+    let n = rest.len();
     // Most segments end within the first word: the eight bytes from `from`, or the path's
-    // last eight bytes shifted so those before `from` fall out (zeros come in at the top,
-    // and match neither byte).
-    let (word, last) = match path.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+    // last eight bytes shifted (zeros come in at the top, and match neither byte).
+    let (word, last) = match rest.get(from..).and_then(<[u8]>::first_chunk::<8>) {
         Some(word) => (u64::from_le_bytes(*word), false),
         None => match path.last_chunk::<8>() {
             Some(word) if from < n => (u64::from_le_bytes(*word) >> (8 * (8 - (n - from))), true),
-            _ => return scan_bytes(path, from, false),
+            _ => return scan_bytes(rest, from, false),
         },
     };
     let (slash, percent) = slash_and_percent(word);
@@ -141,7 +143,7 @@ pub fn scan(path: &[u8], from: usize) -> (usize, bool) {
     if last {
         return (n, percent != 0);
     }
-    scan_on(path, from + 8, percent != 0)
+    scan_on(rest, from + 8, percent != 0)
 }
 
 /// [`scan`] from `i` on, with `pct` for what came before.
@@ -461,6 +463,17 @@ mod tests {
         }
     }
 
+    /// `scan` over `rest` alone, and as the tail of longer paths.
+    fn scan_all(rest: &[u8], from: usize) -> (usize, bool) {
+        let answer = scan(rest, rest, from);
+        for prefix in [&b"/"[..], b"/abc", b"/a%c/efgh/"] {
+            let mut path = prefix.to_vec();
+            path.extend_from_slice(rest);
+            assert_eq!(scan(&path, &path[prefix.len()..], from), answer, "{path:?} {from}");
+        }
+        answer
+    }
+
     #[test]
     fn scan_finds_the_segment_end_and_percent_signs() {
         // Every start, every segment length, a `%` before, at or after the end, paths
@@ -469,24 +482,24 @@ mod tests {
         for len in 0..base.len() {
             for from in 0..=len {
                 let plain = &base[..len];
-                assert_eq!(scan(plain, from), (len, false), "{len} {from}");
+                assert_eq!(scan_all(plain, from), (len, false), "{len} {from}");
                 for cut in from..len {
                     let mut p = plain.to_vec();
                     p[cut] = b'/';
-                    assert_eq!(scan(&p, from), (cut, false), "{p:?} {from}");
+                    assert_eq!(scan_all(&p, from), (cut, false), "{p:?} {from}");
                     for pc in from..len {
                         if pc == cut {
                             continue;
                         }
                         let mut q = p.clone();
                         q[pc] = b'%';
-                        assert_eq!(scan(&q, from), (cut, pc < cut), "{q:?} {from}");
+                        assert_eq!(scan_all(&q, from), (cut, pc < cut), "{q:?} {from}");
                     }
                 }
                 for pc in from..len {
                     let mut q = plain.to_vec();
                     q[pc] = b'%';
-                    assert_eq!(scan(&q, from), (len, true), "{q:?} {from}");
+                    assert_eq!(scan_all(&q, from), (len, true), "{q:?} {from}");
                 }
             }
         }
