@@ -2,7 +2,7 @@
 //!
 //! Infallible and deterministic: every check was made while lowering, and the model's
 //! collections are ordered. The router is compiled into nested `match` and labelled-block
-//! code over path segments; there is no route table at run time.
+//! code; there is no route table at run time.
 //!
 //! Router rules (also in `docs/routing.md`): segments are matched left to right; at each
 //! position a literal segment is tried before any pattern, patterns with more literal text
@@ -10,6 +10,14 @@
 //! of the path, the next alternative at that position is tried (so `/users/@me/x` can still
 //! reach `/users/{id}/x`). Once a whole template matches, the method decides: another
 //! method gives 405 with `Allow`, without trying other templates.
+//!
+//! Shape of the generated matcher: the templates form a trie of segments ([`Node`]); its
+//! literal segments, with the `/` after each, are laid out as one byte-level radix tree
+//! ([`Pos`]) that branches on a single byte only where literals differ and compares a
+//! shared run of bytes as one fixed slice, across segment boundaries (`/repos/` is one
+//! compare). Only parameter segments are scanned (`param::scan`: the next `/`, and whether
+//! a `%` comes before it); after a parameter, constant offsets count from its end. A bare
+//! parameter's value is sliced from the path only once its route is chosen.
 
 use std::collections::BTreeMap;
 
@@ -687,7 +695,10 @@ fn build_route(op: &Operation) -> TokenStream {
         match seg {
             Segment::Literal(_) => {}
             Segment::Rest(name) => {
-                vars.insert(name.as_str(), Raw::held(format_ident!("__v{}_0", depth), pct));
+                vars.insert(
+                    name.as_str(),
+                    Raw::held(format_ident!("__v{}_0", depth), pct),
+                );
             }
             Segment::Pattern(pieces) => {
                 if let [Piece::Param(name)] = pieces.as_slice() {

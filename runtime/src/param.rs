@@ -1,5 +1,6 @@
-//! Path handling shared by every generated router: the request-path safety check, segment
-//! splitting, typed parameter parsing, and the percent-encoding upstream path builder.
+//! Path handling shared by every generated router: the request-path safety check, finding
+//! the end of a parameter's segment, literal compares, typed parameter parsing, and the
+//! percent-encoding upstream path builder.
 //!
 //! Rules (also in `docs/routing.md`):
 //! - A request path containing a `.` or `..` segment, written plainly or percent-encoded, or
@@ -60,59 +61,6 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
         }
     }
     Ok(())
-}
-
-/// Splits off the first segment: `("pets", Some("1/x"))` for `pets/1/x`, `("pets", None)`
-/// for `pets`.
-#[inline]
-pub fn split(rest: &str) -> (&str, Option<&str>) {
-    let (seg, rest, _) = segment(rest);
-    (seg, rest)
-}
-
-/// Like [`split`], and also whether the segment holds a `%` (so needs decoding).
-///
-/// Scans eight bytes at a time while eight bytes of the path remain (a segment may end
-/// inside the word; later bytes are ignored), then byte by byte.
-#[inline]
-pub fn segment(rest: &str) -> (&str, Option<&str>, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Bit 7 of each byte of the result is set where `word` has the byte `byte`; exact for
-    // the lowest such byte, which is all that is used here.
-    #[inline]
-    fn find(word: u64, byte: u8) -> u64 {
-        let x = word ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    }
-    let b = rest.as_bytes();
-    let mut pct = false;
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let word = u64::from_le_bytes(bytes);
-        let slash = find(word, b'/');
-        let percent = find(word, b'%');
-        if slash != 0 {
-            let at = (slash.trailing_zeros() / 8) as usize;
-            pct |= percent != 0 && ((percent.trailing_zeros() / 8) as usize) < at;
-            let end = i + at;
-            return (&rest[..end], Some(&rest[end + 1..]), pct);
-        }
-        pct |= percent != 0;
-        i += 8;
-    }
-    while i < b.len() {
-        match b[i] {
-            b'/' => return (&rest[..i], Some(&rest[i + 1..]), pct),
-            b'%' => pct = true,
-            _ => {}
-        }
-        i += 1;
-    }
-    (rest, None, pct)
 }
 
 /// The end of the path segment that starts at offset `from` of `rest`, the tail of `path`
@@ -262,12 +210,6 @@ pub fn string_in(raw: &str, pct: bool) -> Option<Cow<'_, str>> {
 #[inline(never)]
 fn decoded(raw: &str) -> Option<Cow<'_, str>> {
     string(raw)
-}
-
-/// An integer parameter, as [`integer`], for a segment that may hold a `%` only if `pct`.
-#[inline]
-pub fn integer_in<T: std::str::FromStr>(raw: &str, pct: bool) -> Option<T> {
-    if pct { integer(raw) } else { raw.parse().ok() }
 }
 
 /// A string parameter whose raw value is `path[start..end]`; otherwise as [`string_in`].
@@ -432,44 +374,17 @@ mod tests {
         assert_eq!(string(""), None);
     }
 
-    #[test]
-    fn segments_split_at_the_first_slash_and_note_percent_signs() {
-        assert_eq!(segment("octocat/hello"), ("octocat", Some("hello"), false));
-        assert_eq!(
-            segment("a-long-segment-name/x%2F"),
-            ("a-long-segment-name", Some("x%2F"), false)
-        );
-        assert_eq!(
-            segment("long%20value/rest-of-it"),
-            ("long%20value", Some("rest-of-it"), true)
-        );
-        assert_eq!(segment("abcdefg/%"), ("abcdefg", Some("%"), false));
-        assert_eq!(segment("abcdefgh%/"), ("abcdefgh%", Some(""), true));
-        assert_eq!(segment("tail%"), ("tail%", None, true));
-        assert_eq!(segment(""), ("", None, false));
-        assert_eq!(segment("/"), ("", Some(""), false));
-        // Every split position, with and without a percent sign before or after it.
-        let path = "0123456789abcdefghij";
-        for cut in 0..path.len() {
-            let with_slash = format!("{}/{}", &path[..cut], &path[cut..]);
-            assert_eq!(
-                segment(&with_slash),
-                (&path[..cut], Some(&path[cut..]), false)
-            );
-            let pct_before = format!("{}%/{}", &path[..cut], &path[cut..]);
-            assert!(segment(&pct_before).2);
-            let pct_after = format!("{}/%{}", &path[..cut], &path[cut..]);
-            assert!(!segment(&pct_after).2);
-        }
-    }
-
     /// `scan` over `rest` alone, and as the tail of longer paths.
     fn scan_all(rest: &[u8], from: usize) -> (usize, bool) {
         let answer = scan(rest, rest, from);
         for prefix in [&b"/"[..], b"/abc", b"/a%c/efgh/"] {
             let mut path = prefix.to_vec();
             path.extend_from_slice(rest);
-            assert_eq!(scan(&path, &path[prefix.len()..], from), answer, "{path:?} {from}");
+            assert_eq!(
+                scan(&path, &path[prefix.len()..], from),
+                answer,
+                "{path:?} {from}"
+            );
         }
         answer
     }
@@ -540,15 +455,48 @@ mod tests {
     #[test]
     fn int_in_agrees_with_str_parse() {
         let cases = [
-            "", "+", "-", "0", "-0", "+0", "42", "-42", "+42", "007", "4x", "x4", " 4", "4 ",
-            "++4", "--4", "-+4", "2147483647", "2147483648", "-2147483648", "-2147483649",
-            "999999999999999999", "-999999999999999999", "9223372036854775807",
-            "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
-            "0000000000000000000000001", "\u{e9}", "1\u{e9}",
+            "",
+            "+",
+            "-",
+            "0",
+            "-0",
+            "+0",
+            "42",
+            "-42",
+            "+42",
+            "007",
+            "4x",
+            "x4",
+            " 4",
+            "4 ",
+            "++4",
+            "--4",
+            "-+4",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "999999999999999999",
+            "-999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "0000000000000000000000001",
+            "\u{e9}",
+            "1\u{e9}",
         ];
         for c in cases {
-            assert_eq!(int_in::<i64>(c.as_bytes(), false), c.parse::<i64>().ok(), "{c}");
-            assert_eq!(int_in::<i32>(c.as_bytes(), false), c.parse::<i32>().ok(), "{c}");
+            assert_eq!(
+                int_in::<i64>(c.as_bytes(), false),
+                c.parse::<i64>().ok(),
+                "{c}"
+            );
+            assert_eq!(
+                int_in::<i32>(c.as_bytes(), false),
+                c.parse::<i32>().ok(),
+                "{c}"
+            );
         }
         assert_eq!(int_in::<i64>(b"%34%32", true), Some(42));
         assert_eq!(int_in::<i32>(b"%2D7", true), Some(-7));
