@@ -2,7 +2,7 @@
 //!
 //! Infallible and deterministic: every check was made while lowering, and the model's
 //! collections are ordered. The router is compiled into nested `match` and labelled-block
-//! code over path segments; there is no route table at run time.
+//! code; there is no route table at run time.
 //!
 //! Router rules (also in `docs/routing.md`): segments are matched left to right; at each
 //! position a literal segment is tried before any pattern, patterns with more literal text
@@ -10,6 +10,14 @@
 //! of the path, the next alternative at that position is tried (so `/users/@me/x` can still
 //! reach `/users/{id}/x`). Once a whole template matches, the method decides: another
 //! method gives 405 with `Allow`, without trying other templates.
+//!
+//! Shape of the generated matcher: the templates form a trie of segments ([`Node`]); its
+//! literal segments, with the `/` after each, are laid out as one byte-level radix tree
+//! ([`Pos`]) that branches on a single byte only where literals differ and compares a
+//! shared run of bytes as one fixed slice, across segment boundaries (`/repos/` is one
+//! compare). Only parameter segments are scanned (`param::scan`: the next `/`, and whether
+//! a `%` comes before it); after a parameter, constant offsets count from its end. A bare
+//! parameter's value is sliced from the path only once its route is chosen.
 
 mod limits;
 mod security;
@@ -348,7 +356,14 @@ fn route_borrows(model: &Model) -> bool {
 fn router(model: &Model, borrows: bool) -> TokenStream {
     let rt = rt();
     let root = build_trie(model);
-    let body = node_code(&root, 0, &mut 0);
+    // The path starts with `/`; the first segment follows it.
+    let mut start = Pos::default();
+    start.bytes.insert(b'/', segment_start(&root, 0));
+    let cursor = Cursor {
+        bytes: format_ident!("__b0"),
+        start: None,
+    };
+    let body = pos_code(&start, 0, &cursor, &mut 0);
     let route_ty = if borrows {
         quote!(Route<'p>)
     } else {
@@ -364,195 +379,225 @@ fn router(model: &Model, borrows: bool) -> TokenStream {
             __method: &#rt::http::Method,
             __path: &'p str,
         ) -> ::core::result::Result<#route_ty, #rt::RouteError> {
-            let __rest0: ::core::option::Option<&'p str> = __path.strip_prefix('/');
+            let __b0: &'p [u8] = __path.as_bytes();
             #body
             ::core::result::Result::Err(#rt::RouteError::NotFound)
         }
     }
 }
 
-fn node_code(node: &Node<'_>, depth: usize, labels: &mut usize) -> TokenStream {
-    let rt = rt();
-    let rest = format_ident!("__rest{}", depth);
-    let seg = format_ident!("__seg{}", depth);
-    let next = format_ident!("__rest{}", depth + 1);
-    let terminal = if node.ends.is_empty() {
-        quote!()
-    } else {
-        methods_code(node)
+/// A position in the request path while matching: the operations that apply when the path
+/// ends here, the bytes that lead on, and, where a segment starts, the patterns tried when
+/// no literal matches. A literal segment and the `/` after it are bytes like any other, so
+/// the matcher branches on a single byte only where literals differ and compares a run of
+/// literal text in one go, across segments (`/repos/`).
+#[derive(Default)]
+struct Pos<'n, 'm> {
+    end: Option<&'n Node<'m>>,
+    bytes: BTreeMap<u8, Pos<'n, 'm>>,
+    /// The node whose patterns and multi-segment parameter are tried here, after its
+    /// literals, with its depth (the index of the segment that starts here).
+    fallback: Option<(&'n Node<'m>, usize)>,
+}
+
+/// Whether a path can go on after `node` (with a `/` and another segment).
+fn goes_on(node: &Node<'_>) -> bool {
+    !node.literals.is_empty() || !node.patterns.is_empty() || node.rest.is_some()
+}
+
+/// The position at the start of a segment of `node`, at index `depth` in the template.
+fn segment_start<'n, 'm>(node: &'n Node<'m>, depth: usize) -> Pos<'n, 'm> {
+    let mut pos = Pos::default();
+    for (literal, child) in &node.literals {
+        let mut at = &mut pos;
+        for &byte in literal.as_bytes() {
+            at = at.bytes.entry(byte).or_default();
+        }
+        // A literal holds no `/`, so nothing else here leads on with one.
+        if !child.ends.is_empty() {
+            at.end = Some(child);
+        }
+        if goes_on(child) {
+            at.bytes.insert(b'/', segment_start(child, depth + 1));
+        }
+    }
+    if !node.patterns.is_empty() || node.rest.is_some() {
+        pos.fallback = Some((node, depth));
+    }
+    pos
+}
+
+/// Where the constant offsets of generated code count from: the start of the path
+/// (`__b0`), or the end of a parameter's segment (where the next `/` is; `__t{d}` in the
+/// path), with the path's bytes from there on in `__b{d+1}`.
+struct Cursor {
+    bytes: syn::Ident,
+    start: Option<syn::Ident>,
+}
+
+/// Code that matches the path from offset `i` of the cursor on: literal bytes first, then
+/// the patterns of a segment starting here. Falls through when nothing matches.
+fn pos_code(pos: &Pos<'_, '_>, i: usize, cursor: &Cursor, labels: &mut usize) -> TokenStream {
+    let literals = bytes_code(pos, i, cursor, labels);
+    let fallback = match pos.fallback {
+        Some((node, depth)) => fallback_code(node, depth, i, cursor, labels),
+        None => quote!(),
     };
-    if node.literals.is_empty() && node.patterns.is_empty() && node.rest.is_none() {
+    quote!(#literals #fallback)
+}
+
+fn bytes_code(pos: &Pos<'_, '_>, i: usize, cursor: &Cursor, labels: &mut usize) -> TokenStream {
+    let rt = rt();
+    let b = &cursor.bytes;
+    let end = pos.end.map(methods_code);
+    if pos.bytes.is_empty() {
+        return match end {
+            Some(methods) => quote!(if #b.len() == #i { #methods }),
+            None => quote!(),
+        };
+    }
+    if end.is_none() && pos.bytes.len() == 1 {
+        // A run of bytes every path from here shares: compare it in one go.
+        let mut run = Vec::new();
+        let mut at = pos;
+        while let Some((&byte, next)) = at.bytes.iter().next() {
+            run.push(byte);
+            at = next;
+            if at.end.is_some() || at.fallback.is_some() || at.bytes.len() != 1 {
+                break;
+            }
+        }
+        let inner = pos_code(at, i + run.len(), cursor, labels);
+        let lit = proc_macro2::Literal::byte_string(&run);
         return quote! {
-            if #rest.is_none() {
-                #terminal
+            if #rt::param::starts_at(#b, #i, #lit) {
+                #inner
             }
         };
     }
-    // Literal segments are matched byte by byte against the rest of the path, without first
-    // searching for the next `/`: a byte trie over this node's literals branches on a single
-    // byte only where literals differ and compares shared runs as constant slices.
-    let literals = if node.literals.is_empty() {
-        quote!()
-    } else {
-        let mut trie = ByteTrie::default();
-        for lit in node.literals.keys() {
-            trie.insert(lit);
-        }
-        let code = trie_code(&trie, 0, node, depth, labels);
-        quote! {
-            let __b = __r.as_bytes();
-            #code
-        }
-    };
-    let patterns: Vec<TokenStream> = node
-        .patterns
-        .iter()
-        .map(|(shape, child)| {
-            *labels += 1;
-            let label = syn::Lifetime::new(&format!("'m{}", *labels), Span::call_site());
-            let body = node_code(child, depth + 1, labels);
-            let matcher = pattern_code(shape, &seg, depth, &label);
-            quote! {
-                #label: {
-                    #matcher
-                    #body
-                }
-            }
-        })
-        .collect();
-    let patterns = if patterns.is_empty() {
-        quote!()
-    } else {
-        let pct = format_ident!("__pct{}", depth);
-        quote! {
-            let (#seg, #next, #pct) = #rt::param::segment(__r);
-            #(#patterns)*
-        }
-    };
-    let rest_param = match &node.rest {
-        None => quote!(),
-        Some(child) => {
-            let v = format_ident!("__v{}_0", depth);
-            let body = node_code(child, depth + 1, labels);
-            quote! {
-                if !__r.is_empty() {
-                    let #v: &'p str = __r;
-                    let #next: ::core::option::Option<&'p str> = ::core::option::Option::None;
-                    #body
-                }
-            }
-        }
-    };
+    let none = end.map(|methods| quote!(::core::option::Option::None => { #methods }));
+    let arms = pos.bytes.iter().map(|(&byte, next)| {
+        let inner = pos_code(next, i + 1, cursor, labels);
+        let byte = proc_macro2::Literal::byte_character(byte);
+        quote!(::core::option::Option::Some(#byte) => { #inner })
+    });
     quote! {
-        match #rest {
-            ::core::option::Option::None => {
-                #terminal
-            }
-            ::core::option::Option::Some(__r) => {
-                #literals
-                #patterns
-                #rest_param
-            }
+        match #b.get(#i) {
+            #none
+            #(#arms)*
+            _ => {}
         }
     }
 }
 
-/// The literal segments of one router node, byte by byte.
-#[derive(Default)]
-struct ByteTrie {
-    /// The literal that ends at this byte, if any.
-    end: Option<String>,
-    children: BTreeMap<u8, ByteTrie>,
-}
-
-impl ByteTrie {
-    fn insert(&mut self, literal: &str) {
-        let mut node = self;
-        for &byte in literal.as_bytes() {
-            node = node.children.entry(byte).or_default();
-        }
-        node.end = Some(literal.to_owned());
-    }
-}
-
-/// Code that matches the trie against `b` (the rest of the path) from byte `i` on, and runs
-/// the child router node of every literal that matches a whole segment.
-fn trie_code(
-    trie: &ByteTrie,
-    i: usize,
+/// The patterns and the multi-segment parameter of `node`, for a segment starting at offset
+/// `i` of the cursor, tried in order after its literals. One scan finds the segment's end
+/// (`__e{depth}`, in the cursor) and whether it holds a `%` (`__pct{depth}`); `__s{depth}`
+/// and `__t{depth}` are where the segment starts and ends in the path. A bare `{param}`
+/// needs nothing else: its value is sliced from the path only when a route is built.
+fn fallback_code(
     node: &Node<'_>,
     depth: usize,
+    i: usize,
+    cursor: &Cursor,
     labels: &mut usize,
 ) -> TokenStream {
     let rt = rt();
-    let mut out = TokenStream::new();
-    if let Some(lit) = &trie.end
-        && let Some(child) = node.literals.get(lit)
-    {
-        let next = format_ident!("__rest{}", depth + 1);
-        let body = node_code(child, depth + 1, labels);
-        // The literal is a whole segment only if the path ends or a `/` follows.
-        out.extend(quote! {
-            if let ::core::option::Option::Some(#next) = match __b.get(#i) {
-                ::core::option::Option::None => ::core::option::Option::Some(::core::option::Option::None),
-                ::core::option::Option::Some(b'/') => ::core::option::Option::Some(::core::option::Option::Some(&__r[#i + 1..])),
-                _ => ::core::option::Option::None,
-            } {
-                #body
-            }
+    let b = &cursor.bytes;
+    let start = format_ident!("__s{}", depth);
+    let end = format_ident!("__e{}", depth);
+    let abs_end = format_ident!("__t{}", depth);
+    let pct = format_ident!("__pct{}", depth);
+    let mut out = match &cursor.start {
+        None => quote!(let #start: usize = #i;),
+        Some(o) => quote!(let #start: usize = #o + #i;),
+    };
+    if !node.patterns.is_empty() {
+        out.extend(quote!(let (#end, #pct) = #rt::param::scan(__b0, #b, #i);));
+        out.extend(match &cursor.start {
+            None => quote!(let #abs_end: usize = #end;),
+            Some(o) => quote!(let #abs_end: usize = #o + #end;),
         });
     }
-    match trie.children.len() {
-        0 => {}
-        1 => {
-            // A run of bytes shared by every literal below: compare it in one go.
-            let mut run = Vec::new();
-            let mut cur = trie;
-            while cur.children.len() == 1 && (cur.end.is_none() || std::ptr::eq(cur, trie)) {
-                let Some((&byte, next)) = cur.children.iter().next() else {
-                    break;
-                };
-                run.push(byte);
-                cur = next;
-                if cur.end.is_some() {
-                    break;
+    for (shape, child) in &node.patterns {
+        let after = after_param_code(child, depth, cursor, labels);
+        if shape.len() == 1 && shape[0].is_none() {
+            // A parameter never matches an empty segment.
+            out.extend(quote! {
+                if #end != #i {
+                    #after
                 }
+            });
+        } else {
+            *labels += 1;
+            let label = syn::Lifetime::new(&format!("'m{}", *labels), Span::call_site());
+            let matcher = pattern_code(shape, depth, &label);
+            out.extend(quote! {
+                #label: {
+                    let __seg: &'p str = &__path[#start..#abs_end];
+                    #matcher
+                    #after
+                }
+            });
+        }
+    }
+    if let Some(child) = &node.rest
+        && !child.ends.is_empty()
+    {
+        // The rest of the path, never empty.
+        let v = format_ident!("__v{}_0", depth);
+        let methods = methods_code(child);
+        out.extend(quote! {
+            if #i < #b.len() {
+                let #v: &'p str = &__path[#start..];
+                #methods
             }
-            let n = run.len();
-            let lit = proc_macro2::Literal::byte_string(&run);
-            let inner = trie_code(cur, i + n, node, depth, labels);
-            out.extend(quote! {
-                if #rt::param::starts_at(__b, #i, #lit) {
-                    #inner
-                }
-            });
-        }
-        _ => {
-            let arms = trie.children.iter().map(|(&byte, child)| {
-                let inner = trie_code(child, i + 1, node, depth, labels);
-                let byte = proc_macro2::Literal::byte_character(byte);
-                quote!(::core::option::Option::Some(#byte) => { #inner })
-            });
-            out.extend(quote! {
-                match __b.get(#i) {
-                    #(#arms)*
-                    _ => {}
-                }
-            });
-        }
+        });
     }
     out
 }
 
-/// Code that binds `v{depth}_{k}` for each parameter of a pattern segment, or breaks out of
-/// `label` when the segment does not have the pattern's shape.
-fn pattern_code(
-    shape: &[Option<String>],
-    seg: &syn::Ident,
+/// Code for what follows a pattern segment at index `depth` that ends at `__e{depth}` of
+/// `cursor`: the end of the path, or a `/` and the segments of `child`.
+fn after_param_code(
+    child: &Node<'_>,
     depth: usize,
-    label: &syn::Lifetime,
+    cursor: &Cursor,
+    labels: &mut usize,
 ) -> TokenStream {
-    let mut out = quote!(let __s: &str = #seg;);
+    let b = &cursor.bytes;
+    let end = format_ident!("__e{}", depth);
+    let methods = (!child.ends.is_empty()).then(|| methods_code(child));
+    let on = goes_on(child).then(|| {
+        let next = format_ident!("__b{}", depth + 1);
+        let inner_cursor = Cursor {
+            bytes: next.clone(),
+            start: Some(format_ident!("__t{}", depth)),
+        };
+        let inner = pos_code(&segment_start(child, depth + 1), 1, &inner_cursor, labels);
+        quote! {
+            let #next: &'p [u8] = &#b[#end..];
+            #inner
+        }
+    });
+    match (methods, on) {
+        (Some(methods), Some(on)) => quote! {
+            if #end == #b.len() {
+                #methods
+            } else {
+                #on
+            }
+        },
+        (Some(methods), None) => quote!(if #end == #b.len() { #methods }),
+        (None, Some(on)) => quote!(if #end != #b.len() { #on }),
+        (None, None) => quote!(),
+    }
+}
+
+/// Code that binds `__v{depth}_{k}` for each parameter of a pattern segment (held in
+/// `__seg`), or breaks out of `label` when the segment does not have the pattern's shape.
+fn pattern_code(shape: &[Option<String>], depth: usize, label: &syn::Lifetime) -> TokenStream {
+    let mut out = quote!(let __s: &str = __seg;);
     let mut pieces: &[Option<String>] = shape;
     if let Some(Some(prefix)) = pieces.first() {
         out.extend(quote!(let ::core::option::Option::Some(__s) = __s.strip_prefix(#prefix) else { break #label; };));
@@ -622,42 +667,83 @@ fn methods_code(node: &Node<'_>) -> TokenStream {
     }
 }
 
+/// Expressions for one parameter's raw value, for [`build_route`].
+struct Raw {
+    /// The value as sent, `&'p str`.
+    text: TokenStream,
+    /// The same, `&'p [u8]`.
+    bytes: TokenStream,
+    /// The value as a string parameter, `Option<Cow<'p, str>>`.
+    string: TokenStream,
+    /// Whether the segment holds a `%`.
+    pct: syn::Ident,
+}
+
+impl Raw {
+    /// A value held in the variable `v`, in a segment whose `%` flag is `pct`.
+    fn held(v: syn::Ident, pct: syn::Ident) -> Raw {
+        let rt = rt();
+        Raw {
+            text: quote!(#v),
+            bytes: quote!(#v.as_bytes()),
+            string: quote!(#rt::param::string_in(#v, #pct)),
+            pct,
+        }
+    }
+}
+
 /// Parses the operation's parameters from the bound segment variables and builds its route.
 fn build_route(op: &Operation) -> TokenStream {
     let rt = rt();
     let v = format_ident!("{}", op.variant);
-    // Which variable holds each parameter: v{depth}_{k}, from the template's positions.
-    let mut vars: BTreeMap<&str, (syn::Ident, syn::Ident)> = BTreeMap::new();
+    // Where each parameter's raw value is, from the template's positions: a bare `{param}`
+    // segment is `__s{depth}..__t{depth}` of the path; a parameter in a mixed segment, or a
+    // multi-segment one, is held in `__v{depth}_{k}`.
+    let mut vars: BTreeMap<&str, Raw> = BTreeMap::new();
     for (depth, seg) in op.path.segments.iter().enumerate() {
-        if let Segment::Rest(name) = seg {
-            let var = (
-                format_ident!("__v{}_0", depth),
-                format_ident!("__pct{}", depth),
-            );
-            vars.insert(name.as_str(), var);
-        }
-        if let Segment::Pattern(pieces) = seg {
-            let mut k = 0usize;
-            for p in pieces {
-                if let Piece::Param(name) = p {
-                    let var = (
-                        format_ident!("__v{}_{}", depth, k),
-                        format_ident!("__pct{}", depth),
+        let pct = format_ident!("__pct{}", depth);
+        match seg {
+            Segment::Literal(_) => {}
+            Segment::Rest(name) => {
+                vars.insert(
+                    name.as_str(),
+                    Raw::held(format_ident!("__v{}_0", depth), pct),
+                );
+            }
+            Segment::Pattern(pieces) => {
+                if let [Piece::Param(name)] = pieces.as_slice() {
+                    let start = format_ident!("__s{}", depth);
+                    let end = format_ident!("__t{}", depth);
+                    vars.insert(
+                        name.as_str(),
+                        Raw {
+                            text: quote!(&__path[#start..#end]),
+                            bytes: quote!(&__b0[#start..#end]),
+                            string: quote!(#rt::param::string_at(__path, #start, #end, #pct)),
+                            pct,
+                        },
                     );
-                    vars.insert(name.as_str(), var);
-                    k += 1;
+                    continue;
+                }
+                let mut k = 0usize;
+                for p in pieces {
+                    if let Piece::Param(name) = p {
+                        let v = format_ident!("__v{}_{}", depth, k);
+                        vars.insert(name.as_str(), Raw::held(v, pct.clone()));
+                        k += 1;
+                    }
                 }
             }
         }
     }
     let parses = op.params.iter().map(|p| {
         let f = format_ident!("{}", p.ident);
-        let (raw, pct) = &vars[p.name.as_str()];
+        let Raw { text: raw, bytes: raw_bytes, string: string_call, pct } = &vars[p.name.as_str()];
         let name = &p.name;
         let (call, expected) = match &p.ty {
-            ParamType::String => (quote!(#rt::param::string_in(#raw, #pct)), "a non-empty string".to_owned()),
-            ParamType::Int32 => (quote!(#rt::param::integer_in::<i32>(#raw, #pct)), "a 32-bit integer".to_owned()),
-            ParamType::Int64 => (quote!(#rt::param::integer_in::<i64>(#raw, #pct)), "an integer".to_owned()),
+            ParamType::String => (string_call.clone(), "a non-empty string".to_owned()),
+            ParamType::Int32 => (quote!(#rt::param::int_in::<i32>(#raw_bytes, #pct)), "a 32-bit integer".to_owned()),
+            ParamType::Int64 => (quote!(#rt::param::int_in::<i64>(#raw_bytes, #pct)), "an integer".to_owned()),
             ParamType::Number => (quote!(#rt::param::number(#raw)), "a number".to_owned()),
             ParamType::Boolean => (quote!(#rt::param::boolean(#raw)), "`true` or `false`".to_owned()),
             ParamType::Uuid => (quote!(#rt::param::uuid(#raw)), "a UUID".to_owned()),
@@ -668,7 +754,7 @@ fn build_route(op: &Operation) -> TokenStream {
             ParamType::Enum(values) => {
                 let list = values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
                 (
-                    quote!(#rt::param::string_in(#raw, #pct).filter(|s| matches!(s.as_ref(), #(#values)|*))),
+                    quote!(#string_call.filter(|s| matches!(s.as_ref(), #(#values)|*))),
                     format!("one of {list}"),
                 )
             }

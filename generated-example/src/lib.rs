@@ -64,306 +64,219 @@ pub fn route<'p>(
     __method: &::gatewayc_runtime::http::Method,
     __path: &'p str,
 ) -> ::core::result::Result<Route<'p>, ::gatewayc_runtime::RouteError> {
-    let __rest0: ::core::option::Option<&'p str> = __path.strip_prefix('/');
-    match __rest0 {
-        ::core::option::Option::None => {}
-        ::core::option::Option::Some(__r) => {
-            let __b = __r.as_bytes();
-            match __b.get(0usize) {
-                ::core::option::Option::Some(b'o') => {
-                    if ::gatewayc_runtime::param::starts_at(__b, 1usize, b"wners") {
-                        if let ::core::option::Option::Some(__rest1) = match __b
-                            .get(6usize)
-                        {
-                            ::core::option::Option::None => {
-                                ::core::option::Option::Some(::core::option::Option::None)
-                            }
-                            ::core::option::Option::Some(b'/') => {
-                                ::core::option::Option::Some(
-                                    ::core::option::Option::Some(&__r[6usize + 1..]),
-                                )
-                            }
-                            _ => ::core::option::Option::None,
-                        } {
-                            match __rest1 {
-                                ::core::option::Option::None => {}
-                                ::core::option::Option::Some(__r) => {
-                                    let (__seg1, __rest2, __pct1) = ::gatewayc_runtime::param::segment(
-                                        __r,
-                                    );
-                                    'm1: {
-                                        let __s: &str = __seg1;
-                                        let __v1_0 = __s;
-                                        if __v1_0.is_empty() {
-                                            break 'm1;
-                                        }
-                                        if __rest2.is_none() {
-                                            return match *__method {
-                                                ::gatewayc_runtime::http::Method::GET
-                                                | ::gatewayc_runtime::http::Method::HEAD => {
-                                                    let ::core::option::Option::Some(owner_id) = ::gatewayc_runtime::param::uuid(
-                                                        __v1_0,
-                                                    ) else {
-                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                            name: "ownerId",
-                                                            expected: "a UUID",
-                                                        });
-                                                    };
-                                                    ::core::result::Result::Ok(Route::GetOwner { owner_id })
-                                                }
-                                                _ => {
-                                                    ::core::result::Result::Err(
-                                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                            "GET, HEAD",
-                                                        ),
-                                                    )
-                                                }
-                                            };
-                                        }
-                                    }
+    let __b0: &'p [u8] = __path.as_bytes();
+    if ::gatewayc_runtime::param::starts_at(__b0, 0usize, b"/") {
+        match __b0.get(1usize) {
+            ::core::option::Option::Some(b'o') => {
+                if ::gatewayc_runtime::param::starts_at(__b0, 2usize, b"wners/") {
+                    let __s1: usize = 8usize;
+                    let (__e1, __pct1) = ::gatewayc_runtime::param::scan(
+                        __b0,
+                        __b0,
+                        8usize,
+                    );
+                    let __t1: usize = __e1;
+                    if __e1 != 8usize {
+                        if __e1 == __b0.len() {
+                            return match *__method {
+                                ::gatewayc_runtime::http::Method::GET
+                                | ::gatewayc_runtime::http::Method::HEAD => {
+                                    let ::core::option::Option::Some(owner_id) = ::gatewayc_runtime::param::uuid(
+                                        &__path[__s1..__t1],
+                                    ) else {
+                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                            name: "ownerId",
+                                            expected: "a UUID",
+                                        });
+                                    };
+                                    ::core::result::Result::Ok(Route::GetOwner { owner_id })
                                 }
-                            }
+                                _ => {
+                                    ::core::result::Result::Err(
+                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
+                                            "GET, HEAD",
+                                        ),
+                                    )
+                                }
+                            };
                         }
                     }
                 }
-                ::core::option::Option::Some(b'p') => {
-                    if ::gatewayc_runtime::param::starts_at(__b, 1usize, b"ets") {
-                        if let ::core::option::Option::Some(__rest1) = match __b
-                            .get(4usize)
-                        {
-                            ::core::option::Option::None => {
-                                ::core::option::Option::Some(::core::option::Option::None)
-                            }
-                            ::core::option::Option::Some(b'/') => {
-                                ::core::option::Option::Some(
-                                    ::core::option::Option::Some(&__r[4usize + 1..]),
-                                )
-                            }
-                            _ => ::core::option::Option::None,
-                        } {
-                            match __rest1 {
-                                ::core::option::Option::None => {
+            }
+            ::core::option::Option::Some(b'p') => {
+                if ::gatewayc_runtime::param::starts_at(__b0, 2usize, b"ets") {
+                    match __b0.get(5usize) {
+                        ::core::option::Option::None => {
+                            return match *__method {
+                                ::gatewayc_runtime::http::Method::GET
+                                | ::gatewayc_runtime::http::Method::HEAD => {
+                                    ::core::result::Result::Ok(Route::ListPets)
+                                }
+                                ::gatewayc_runtime::http::Method::POST => {
+                                    ::core::result::Result::Ok(Route::CreatePet)
+                                }
+                                _ => {
+                                    ::core::result::Result::Err(
+                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
+                                            "GET, HEAD, POST",
+                                        ),
+                                    )
+                                }
+                            };
+                        }
+                        ::core::option::Option::Some(b'/') => {
+                            if ::gatewayc_runtime::param::starts_at(
+                                __b0,
+                                6usize,
+                                b"mine",
+                            ) {
+                                if __b0.len() == 10usize {
                                     return match *__method {
                                         ::gatewayc_runtime::http::Method::GET
                                         | ::gatewayc_runtime::http::Method::HEAD => {
-                                            ::core::result::Result::Ok(Route::ListPets)
-                                        }
-                                        ::gatewayc_runtime::http::Method::POST => {
-                                            ::core::result::Result::Ok(Route::CreatePet)
+                                            ::core::result::Result::Ok(Route::ListMyPets)
                                         }
                                         _ => {
                                             ::core::result::Result::Err(
                                                 ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                    "GET, HEAD, POST",
+                                                    "GET, HEAD",
                                                 ),
                                             )
                                         }
                                     };
                                 }
-                                ::core::option::Option::Some(__r) => {
-                                    let __b = __r.as_bytes();
-                                    if ::gatewayc_runtime::param::starts_at(
-                                        __b,
-                                        0usize,
-                                        b"mine",
-                                    ) {
-                                        if let ::core::option::Option::Some(__rest2) = match __b
-                                            .get(4usize)
-                                        {
-                                            ::core::option::Option::None => {
-                                                ::core::option::Option::Some(::core::option::Option::None)
-                                            }
-                                            ::core::option::Option::Some(b'/') => {
-                                                ::core::option::Option::Some(
-                                                    ::core::option::Option::Some(&__r[4usize + 1..]),
-                                                )
-                                            }
-                                            _ => ::core::option::Option::None,
-                                        } {
-                                            if __rest2.is_none() {
-                                                return match *__method {
-                                                    ::gatewayc_runtime::http::Method::GET
-                                                    | ::gatewayc_runtime::http::Method::HEAD => {
-                                                        ::core::result::Result::Ok(Route::ListMyPets)
-                                                    }
-                                                    _ => {
-                                                        ::core::result::Result::Err(
-                                                            ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                                "GET, HEAD",
-                                                            ),
-                                                        )
-                                                    }
-                                                };
-                                            }
-                                        }
-                                    }
-                                    let (__seg1, __rest2, __pct1) = ::gatewayc_runtime::param::segment(
-                                        __r,
-                                    );
-                                    'm2: {
-                                        let __s: &str = __seg1;
-                                        let ::core::option::Option::Some(__s) = __s
-                                            .strip_suffix(":adopt") else {
-                                            break 'm2;
-                                        };
-                                        let __v1_0 = __s;
-                                        if __v1_0.is_empty() {
-                                            break 'm2;
-                                        }
-                                        if __rest2.is_none() {
-                                            return match *__method {
-                                                ::gatewayc_runtime::http::Method::POST => {
-                                                    let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
-                                                        i64,
-                                                    >(__v1_0, __pct1) else {
-                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                            name: "petId",
-                                                            expected: "an integer",
-                                                        });
-                                                    };
-                                                    ::core::result::Result::Ok(Route::AdoptPet { pet_id })
-                                                }
-                                                _ => {
-                                                    ::core::result::Result::Err(
-                                                        ::gatewayc_runtime::RouteError::MethodNotAllowed("POST"),
-                                                    )
-                                                }
+                            }
+                            let __s1: usize = 6usize;
+                            let (__e1, __pct1) = ::gatewayc_runtime::param::scan(
+                                __b0,
+                                __b0,
+                                6usize,
+                            );
+                            let __t1: usize = __e1;
+                            'm1: {
+                                let __seg: &'p str = &__path[__s1..__t1];
+                                let __s: &str = __seg;
+                                let ::core::option::Option::Some(__s) = __s
+                                    .strip_suffix(":adopt") else {
+                                    break 'm1;
+                                };
+                                let __v1_0 = __s;
+                                if __v1_0.is_empty() {
+                                    break 'm1;
+                                }
+                                if __e1 == __b0.len() {
+                                    return match *__method {
+                                        ::gatewayc_runtime::http::Method::POST => {
+                                            let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::int_in::<
+                                                i64,
+                                            >(__v1_0.as_bytes(), __pct1) else {
+                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                    name: "petId",
+                                                    expected: "an integer",
+                                                });
                                             };
+                                            ::core::result::Result::Ok(Route::AdoptPet { pet_id })
                                         }
-                                    }
-                                    'm3: {
-                                        let __s: &str = __seg1;
-                                        let __v1_0 = __s;
-                                        if __v1_0.is_empty() {
-                                            break 'm3;
+                                        _ => {
+                                            ::core::result::Result::Err(
+                                                ::gatewayc_runtime::RouteError::MethodNotAllowed("POST"),
+                                            )
                                         }
-                                        if __rest2.is_none() {
-                                            return match *__method {
-                                                ::gatewayc_runtime::http::Method::GET
-                                                | ::gatewayc_runtime::http::Method::HEAD => {
-                                                    let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
-                                                        i64,
-                                                    >(__v1_0, __pct1) else {
-                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                            name: "petId",
-                                                            expected: "an integer",
-                                                        });
-                                                    };
-                                                    ::core::result::Result::Ok(Route::GetPet { pet_id })
-                                                }
-                                                ::gatewayc_runtime::http::Method::DELETE => {
-                                                    let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::integer_in::<
-                                                        i64,
-                                                    >(__v1_0, __pct1) else {
-                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                            name: "petId",
-                                                            expected: "an integer",
-                                                        });
-                                                    };
-                                                    ::core::result::Result::Ok(Route::DeletePet { pet_id })
-                                                }
-                                                _ => {
-                                                    ::core::result::Result::Err(
-                                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                            "GET, HEAD, DELETE",
-                                                        ),
-                                                    )
-                                                }
+                                    };
+                                }
+                            }
+                            if __e1 != 6usize {
+                                if __e1 == __b0.len() {
+                                    return match *__method {
+                                        ::gatewayc_runtime::http::Method::GET
+                                        | ::gatewayc_runtime::http::Method::HEAD => {
+                                            let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::int_in::<
+                                                i64,
+                                            >(&__b0[__s1..__t1], __pct1) else {
+                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                    name: "petId",
+                                                    expected: "an integer",
+                                                });
                                             };
+                                            ::core::result::Result::Ok(Route::GetPet { pet_id })
                                         }
-                                    }
+                                        ::gatewayc_runtime::http::Method::DELETE => {
+                                            let ::core::option::Option::Some(pet_id) = ::gatewayc_runtime::param::int_in::<
+                                                i64,
+                                            >(&__b0[__s1..__t1], __pct1) else {
+                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                    name: "petId",
+                                                    expected: "an integer",
+                                                });
+                                            };
+                                            ::core::result::Result::Ok(Route::DeletePet { pet_id })
+                                        }
+                                        _ => {
+                                            ::core::result::Result::Err(
+                                                ::gatewayc_runtime::RouteError::MethodNotAllowed(
+                                                    "GET, HEAD, DELETE",
+                                                ),
+                                            )
+                                        }
+                                    };
                                 }
                             }
                         }
+                        _ => {}
                     }
                 }
-                ::core::option::Option::Some(b's') => {
-                    if ::gatewayc_runtime::param::starts_at(__b, 1usize, b"tores") {
-                        if let ::core::option::Option::Some(__rest1) = match __b
-                            .get(6usize)
-                        {
-                            ::core::option::Option::None => {
-                                ::core::option::Option::Some(::core::option::Option::None)
-                            }
-                            ::core::option::Option::Some(b'/') => {
-                                ::core::option::Option::Some(
-                                    ::core::option::Option::Some(&__r[6usize + 1..]),
-                                )
-                            }
-                            _ => ::core::option::Option::None,
-                        } {
-                            match __rest1 {
-                                ::core::option::Option::None => {}
-                                ::core::option::Option::Some(__r) => {
-                                    let (__seg1, __rest2, __pct1) = ::gatewayc_runtime::param::segment(
-                                        __r,
-                                    );
-                                    'm4: {
-                                        let __s: &str = __seg1;
-                                        let __v1_0 = __s;
-                                        if __v1_0.is_empty() {
-                                            break 'm4;
-                                        }
-                                        match __rest2 {
-                                            ::core::option::Option::None => {}
-                                            ::core::option::Option::Some(__r) => {
-                                                let __b = __r.as_bytes();
-                                                if ::gatewayc_runtime::param::starts_at(
-                                                    __b,
-                                                    0usize,
-                                                    b"inventory",
-                                                ) {
-                                                    if let ::core::option::Option::Some(__rest3) = match __b
-                                                        .get(9usize)
-                                                    {
-                                                        ::core::option::Option::None => {
-                                                            ::core::option::Option::Some(::core::option::Option::None)
-                                                        }
-                                                        ::core::option::Option::Some(b'/') => {
-                                                            ::core::option::Option::Some(
-                                                                ::core::option::Option::Some(&__r[9usize + 1..]),
-                                                            )
-                                                        }
-                                                        _ => ::core::option::Option::None,
-                                                    } {
-                                                        if __rest3.is_none() {
-                                                            return match *__method {
-                                                                ::gatewayc_runtime::http::Method::GET
-                                                                | ::gatewayc_runtime::http::Method::HEAD => {
-                                                                    let ::core::option::Option::Some(region) = ::gatewayc_runtime::param::string_in(
-                                                                            __v1_0,
-                                                                            __pct1,
-                                                                        )
-                                                                        .filter(|s| matches!(s.as_ref(), "eu" | "us" | "apac"))
-                                                                    else {
-                                                                        return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
-                                                                            name: "region",
-                                                                            expected: "one of `eu`, `us`, `apac`",
-                                                                        });
-                                                                    };
-                                                                    ::core::result::Result::Ok(Route::GetInventory { region })
-                                                                }
-                                                                _ => {
-                                                                    ::core::result::Result::Err(
-                                                                        ::gatewayc_runtime::RouteError::MethodNotAllowed(
-                                                                            "GET, HEAD",
-                                                                        ),
-                                                                    )
-                                                                }
-                                                            };
-                                                        }
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                _ => {}
             }
+            ::core::option::Option::Some(b's') => {
+                if ::gatewayc_runtime::param::starts_at(__b0, 2usize, b"tores/") {
+                    let __s1: usize = 8usize;
+                    let (__e1, __pct1) = ::gatewayc_runtime::param::scan(
+                        __b0,
+                        __b0,
+                        8usize,
+                    );
+                    let __t1: usize = __e1;
+                    if __e1 != 8usize {
+                        if __e1 != __b0.len() {
+                            let __b2: &'p [u8] = &__b0[__e1..];
+                            if ::gatewayc_runtime::param::starts_at(
+                                __b2,
+                                1usize,
+                                b"inventory",
+                            ) {
+                                if __b2.len() == 10usize {
+                                    return match *__method {
+                                        ::gatewayc_runtime::http::Method::GET
+                                        | ::gatewayc_runtime::http::Method::HEAD => {
+                                            let ::core::option::Option::Some(region) = ::gatewayc_runtime::param::string_at(
+                                                    __path,
+                                                    __s1,
+                                                    __t1,
+                                                    __pct1,
+                                                )
+                                                .filter(|s| matches!(s.as_ref(), "eu" | "us" | "apac"))
+                                            else {
+                                                return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
+                                                    name: "region",
+                                                    expected: "one of `eu`, `us`, `apac`",
+                                                });
+                                            };
+                                            ::core::result::Result::Ok(Route::GetInventory { region })
+                                        }
+                                        _ => {
+                                            ::core::result::Result::Err(
+                                                ::gatewayc_runtime::RouteError::MethodNotAllowed(
+                                                    "GET, HEAD",
+                                                ),
+                                            )
+                                        }
+                                    };
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
     ::core::result::Result::Err(::gatewayc_runtime::RouteError::NotFound)

@@ -1,5 +1,6 @@
-//! Path handling shared by every generated router: the request-path safety check, segment
-//! splitting, typed parameter parsing, and the percent-encoding upstream path builder.
+//! Path handling shared by every generated router: the request-path safety check, finding
+//! the end of a parameter's segment, literal compares, typed parameter parsing, and the
+//! percent-encoding upstream path builder.
 //!
 //! Rules (also in `docs/routing.md`):
 //! - A request path containing a `.` or `..` segment, written plainly or percent-encoded, or
@@ -62,87 +63,187 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Splits off the first segment: `("pets", Some("1/x"))` for `pets/1/x`, `("pets", None)`
-/// for `pets`.
-#[inline]
-pub fn split(rest: &str) -> (&str, Option<&str>) {
-    let (seg, rest, _) = segment(rest);
-    (seg, rest)
+/// The end of the path segment that starts at offset `from` of `rest`, the tail of `path`
+/// where matching stands: the offset in `rest` of the first `/` at or after `from` (the
+/// length of `rest` if there is none), and whether a `%` comes before it (so the segment
+/// needs decoding).
+///
+/// Looks for `/` and `%` eight bytes at a time. When fewer than eight bytes are left, the
+/// last eight bytes of `path` are read instead, shifted so the bytes before `from` fall
+/// out; `rest` must be a tail of `path` for that to be right (if it is not, the answer is
+/// still an offset within `rest`).
+#[inline(always)]
+pub fn scan(path: &[u8], rest: &[u8], from: usize) -> (usize, bool) {
+    let n = rest.len();
+    // Most segments end within the first word: the eight bytes from `from`, or the path's
+    // last eight bytes shifted (zeros come in at the top, and match neither byte).
+    let (word, last) = match rest.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(word) => (u64::from_le_bytes(*word), false),
+        None => match path.last_chunk::<8>() {
+            Some(word) if from < n => (u64::from_le_bytes(*word) >> (8 * (8 - (n - from))), true),
+            _ => return scan_bytes(rest, from, false),
+        },
+    };
+    let (slash, percent) = slash_and_percent(word);
+    if slash != 0 {
+        return end_at(from, slash, percent, false);
+    }
+    if last {
+        return (n, percent != 0);
+    }
+    scan_on(rest, from + 8, percent != 0)
 }
 
-/// Like [`split`], and also whether the segment holds a `%` (so needs decoding).
-///
-/// Scans eight bytes at a time while eight bytes of the path remain (a segment may end
-/// inside the word; later bytes are ignored), then byte by byte.
-#[inline]
-pub fn segment(rest: &str) -> (&str, Option<&str>, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Bit 7 of each byte of the result is set where `word` has the byte `byte`; exact for
-    // the lowest such byte, which is all that is used here.
-    #[inline]
-    fn find(word: u64, byte: u8) -> u64 {
-        let x = word ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    }
-    let b = rest.as_bytes();
-    let mut pct = false;
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let word = u64::from_le_bytes(bytes);
-        let slash = find(word, b'/');
-        let percent = find(word, b'%');
+/// [`scan`] from `i` on, with `pct` for what came before.
+#[inline(never)]
+fn scan_on(path: &[u8], mut i: usize, mut pct: bool) -> (usize, bool) {
+    while let Some(word) = path.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let (slash, percent) = slash_and_percent(u64::from_le_bytes(*word));
         if slash != 0 {
-            let at = (slash.trailing_zeros() / 8) as usize;
-            pct |= percent != 0 && ((percent.trailing_zeros() / 8) as usize) < at;
-            let end = i + at;
-            return (&rest[..end], Some(&rest[end + 1..]), pct);
+            return end_at(i, slash, percent, pct);
         }
         pct |= percent != 0;
         i += 8;
     }
-    while i < b.len() {
-        match b[i] {
-            b'/' => return (&rest[..i], Some(&rest[i + 1..]), pct),
+    let n = path.len();
+    if i >= n {
+        return (n, pct);
+    }
+    match path.last_chunk::<8>() {
+        Some(last) => {
+            let word = u64::from_le_bytes(*last) >> (8 * (8 - (n - i)));
+            let (slash, percent) = slash_and_percent(word);
+            if slash != 0 {
+                return end_at(i, slash, percent, pct);
+            }
+            (n, pct | (percent != 0))
+        }
+        None => scan_bytes(path, i, pct),
+    }
+}
+
+/// Bit 7 of each byte of `word` that is `/`, then of each that is `%`. Exact up to and
+/// including the lowest set bit of each mask, which is all that is used.
+#[inline(always)]
+fn slash_and_percent(word: u64) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let s = word ^ (ONES * u64::from(b'/'));
+    let p = word ^ (ONES * u64::from(b'%'));
+    (
+        s.wrapping_sub(ONES) & !s & HIGHS,
+        p.wrapping_sub(ONES) & !p & HIGHS,
+    )
+}
+
+/// [`scan`]'s answer when the word at `i` holds a `/` (`slash != 0`): a `%` counts when it
+/// comes before the first `/`.
+#[inline(always)]
+fn end_at(i: usize, slash: u64, percent: u64, pct: bool) -> (usize, bool) {
+    let upto = slash ^ slash.wrapping_sub(1);
+    (
+        i + (slash.trailing_zeros() / 8) as usize,
+        pct | (percent & upto != 0),
+    )
+}
+
+/// [`scan`] byte by byte from `i`, for paths shorter than eight bytes.
+#[inline(never)]
+fn scan_bytes(path: &[u8], mut i: usize, mut pct: bool) -> (usize, bool) {
+    while let Some(&b) = path.get(i) {
+        match b {
+            b'/' => return (i, pct),
             b'%' => pct = true,
             _ => {}
         }
         i += 1;
     }
-    (rest, None, pct)
+    (path.len(), pct)
 }
 
 /// Whether `b` holds the bytes `lit` at offset `i`. The length is a constant, so the compare
-/// compiles to a few word compares.
+/// compiles to at most two word compares (overlapping when the length is not a power of two)
+/// against immediates.
 #[inline(always)]
 pub fn starts_at<const N: usize>(b: &[u8], i: usize, lit: &[u8; N]) -> bool {
-    match b.get(i..i + N) {
-        Some(s) => <&[u8; N]>::try_from(s).is_ok_and(|a| a == lit),
+    match b.get(i..).and_then(<[u8]>::first_chunk::<N>) {
+        Some(s) => same(s, lit),
         None => false,
+    }
+}
+
+/// `a == b`, for a constant length.
+#[inline(always)]
+fn same<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
+    // Each `*_chunk` is `Some` exactly when the length allows it, known when compiling.
+    #[inline(always)]
+    fn head<const M: usize, const N: usize>(a: &[u8; N]) -> Option<&[u8; M]> {
+        a.first_chunk::<M>()
+    }
+    #[inline(always)]
+    fn tail<const M: usize, const N: usize>(a: &[u8; N]) -> Option<&[u8; M]> {
+        a.last_chunk::<M>()
+    }
+    match N {
+        0..=2 | 4 | 8 => a == b,
+        3 => head::<2, N>(a) == head::<2, N>(b) && tail::<2, N>(a) == tail::<2, N>(b),
+        5..=7 => head::<4, N>(a) == head::<4, N>(b) && tail::<4, N>(a) == tail::<4, N>(b),
+        9..=16 => head::<8, N>(a) == head::<8, N>(b) && tail::<8, N>(a) == tail::<8, N>(b),
+        _ => a == b,
     }
 }
 
 /// A string parameter whose segment is known to hold no `%` (`pct == false`) or may
 /// (`pct == true`); otherwise as [`string`].
-#[inline]
+#[inline(always)]
 pub fn string_in(raw: &str, pct: bool) -> Option<Cow<'_, str>> {
     if pct {
-        return string(raw);
+        return decoded(raw);
     }
-    match raw.len() {
-        0 => None,
-        1 | 2 if raw == "." || raw == ".." => None,
-        _ => Some(Cow::Borrowed(raw)),
+    if raw.len() <= 2 && matches!(raw, "" | "." | "..") {
+        return None;
     }
+    Some(Cow::Borrowed(raw))
 }
 
-/// An integer parameter, as [`integer`], for a segment that may hold a `%` only if `pct`.
-#[inline]
-pub fn integer_in<T: std::str::FromStr>(raw: &str, pct: bool) -> Option<T> {
-    if pct { integer(raw) } else { raw.parse().ok() }
+/// [`string`], out of line: the rare value that holds a `%`.
+#[inline(never)]
+fn decoded(raw: &str) -> Option<Cow<'_, str>> {
+    string(raw)
+}
+
+/// A string parameter whose raw value is `path[start..end]`; otherwise as [`string_in`].
+#[inline(always)]
+pub fn string_at(path: &str, start: usize, end: usize, pct: bool) -> Option<Cow<'_, str>> {
+    let (head, _) = path.split_at_checked(end)?;
+    let (_, raw) = head.split_at_checked(start)?;
+    string_in(raw, pct)
+}
+
+/// An integer parameter (`i32`, `i64`) from the raw bytes of its segment, which hold a `%`
+/// only if `pct`; accepts exactly what [`integer`] accepts.
+#[inline(always)]
+pub fn int_in<T: std::str::FromStr + TryFrom<i64>>(raw: &[u8], pct: bool) -> Option<T> {
+    // 1 to 18 plain digits cannot overflow an `i64`; anything else (a sign, a `%`, a longer
+    // or a bad value) goes the slow way.
+    if !pct && !raw.is_empty() && raw.len() <= 18 {
+        let mut n: i64 = 0;
+        for &c in raw {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return int_slow(raw);
+            }
+            n = n * 10 + i64::from(d);
+        }
+        return T::try_from(n).ok();
+    }
+    int_slow(raw)
+}
+
+/// [`int_in`] by way of [`integer`].
+#[inline(never)]
+fn int_slow<T: std::str::FromStr>(raw: &[u8]) -> Option<T> {
+    integer(std::str::from_utf8(raw).ok()?)
 }
 
 /// A string parameter: percent-decoded, valid UTF-8, not empty and not `.` or `..`.
@@ -273,35 +374,133 @@ mod tests {
         assert_eq!(string(""), None);
     }
 
-    #[test]
-    fn segments_split_at_the_first_slash_and_note_percent_signs() {
-        assert_eq!(segment("octocat/hello"), ("octocat", Some("hello"), false));
-        assert_eq!(
-            segment("a-long-segment-name/x%2F"),
-            ("a-long-segment-name", Some("x%2F"), false)
-        );
-        assert_eq!(
-            segment("long%20value/rest-of-it"),
-            ("long%20value", Some("rest-of-it"), true)
-        );
-        assert_eq!(segment("abcdefg/%"), ("abcdefg", Some("%"), false));
-        assert_eq!(segment("abcdefgh%/"), ("abcdefgh%", Some(""), true));
-        assert_eq!(segment("tail%"), ("tail%", None, true));
-        assert_eq!(segment(""), ("", None, false));
-        assert_eq!(segment("/"), ("", Some(""), false));
-        // Every split position, with and without a percent sign before or after it.
-        let path = "0123456789abcdefghij";
-        for cut in 0..path.len() {
-            let with_slash = format!("{}/{}", &path[..cut], &path[cut..]);
+    /// `scan` over `rest` alone, and as the tail of longer paths.
+    fn scan_all(rest: &[u8], from: usize) -> (usize, bool) {
+        let answer = scan(rest, rest, from);
+        for prefix in [&b"/"[..], b"/abc", b"/a%c/efgh/"] {
+            let mut path = prefix.to_vec();
+            path.extend_from_slice(rest);
             assert_eq!(
-                segment(&with_slash),
-                (&path[..cut], Some(&path[cut..]), false)
+                scan(&path, &path[prefix.len()..], from),
+                answer,
+                "{path:?} {from}"
             );
-            let pct_before = format!("{}%/{}", &path[..cut], &path[cut..]);
-            assert!(segment(&pct_before).2);
-            let pct_after = format!("{}/%{}", &path[..cut], &path[cut..]);
-            assert!(!segment(&pct_after).2);
         }
+        answer
+    }
+
+    #[test]
+    fn scan_finds_the_segment_end_and_percent_signs() {
+        // Every start, every segment length, a `%` before, at or after the end, paths
+        // shorter and longer than eight bytes.
+        let base = b"0123456789abcdefghijklmnopqrst";
+        for len in 0..base.len() {
+            for from in 0..=len {
+                let plain = &base[..len];
+                assert_eq!(scan_all(plain, from), (len, false), "{len} {from}");
+                for cut in from..len {
+                    let mut p = plain.to_vec();
+                    p[cut] = b'/';
+                    assert_eq!(scan_all(&p, from), (cut, false), "{p:?} {from}");
+                    for pc in from..len {
+                        if pc == cut {
+                            continue;
+                        }
+                        let mut q = p.clone();
+                        q[pc] = b'%';
+                        assert_eq!(scan_all(&q, from), (cut, pc < cut), "{q:?} {from}");
+                    }
+                }
+                for pc in from..len {
+                    let mut q = plain.to_vec();
+                    q[pc] = b'%';
+                    assert_eq!(scan_all(&q, from), (len, true), "{q:?} {from}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn starts_at_compares_every_byte() {
+        fn check<const N: usize>() {
+            let lit: [u8; N] = std::array::from_fn(|k| b'a' + k as u8);
+            for i in 0..3 {
+                let mut b = vec![b'/'; i];
+                b.extend_from_slice(&lit);
+                assert!(starts_at(&b, i, &lit), "{N} {i}");
+                assert!(!starts_at(&b[..b.len() - 1], i, &lit), "{N} {i} short");
+                for k in 0..N {
+                    let mut c = b.clone();
+                    c[i + k] ^= 0x20;
+                    assert!(!starts_at(&c, i, &lit), "{N} {i} {k}");
+                }
+            }
+        }
+        check::<1>();
+        check::<2>();
+        check::<3>();
+        check::<4>();
+        check::<5>();
+        check::<6>();
+        check::<7>();
+        check::<8>();
+        check::<9>();
+        check::<12>();
+        check::<15>();
+        check::<16>();
+        check::<17>();
+        check::<25>();
+    }
+
+    #[test]
+    fn int_in_agrees_with_str_parse() {
+        let cases = [
+            "",
+            "+",
+            "-",
+            "0",
+            "-0",
+            "+0",
+            "42",
+            "-42",
+            "+42",
+            "007",
+            "4x",
+            "x4",
+            " 4",
+            "4 ",
+            "++4",
+            "--4",
+            "-+4",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "999999999999999999",
+            "-999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "0000000000000000000000001",
+            "\u{e9}",
+            "1\u{e9}",
+        ];
+        for c in cases {
+            assert_eq!(
+                int_in::<i64>(c.as_bytes(), false),
+                c.parse::<i64>().ok(),
+                "{c}"
+            );
+            assert_eq!(
+                int_in::<i32>(c.as_bytes(), false),
+                c.parse::<i32>().ok(),
+                "{c}"
+            );
+        }
+        assert_eq!(int_in::<i64>(b"%34%32", true), Some(42));
+        assert_eq!(int_in::<i32>(b"%2D7", true), Some(-7));
+        assert_eq!(int_in::<i64>(b"4%2F", true), None);
     }
 
     #[test]

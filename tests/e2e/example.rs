@@ -39,7 +39,7 @@ fn example_routes_with_match_and_no_route_table() {
         std::fs::read_to_string(root().join("generated-example/src/lib.rs")).unwrap_or_default();
     assert!(lib.contains("pub fn route<'p>("));
     assert!(
-        lib.contains("match __b.get(0usize) {") && lib.contains("Some(b'p') =>"),
+        lib.contains("match __b0.get(1usize) {") && lib.contains("Some(b'p') =>"),
         "dispatch is not a match on the path's bytes"
     );
     for table in ["matchit", "Router", "HashMap", "BTreeMap", "regex"] {
