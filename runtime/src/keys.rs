@@ -578,9 +578,10 @@ fn millis(
 #[cfg(test)]
 mod tests {
     use std::net::TcpListener;
-    use std::process::{Child, Command, Stdio};
+    use std::process::Command;
 
     use super::*;
+    use crate::test_redis::RedisServer;
 
     /// The sample key file both crates' tests read (docs/keys.md).
     const SAMPLE: &str = concat!(
@@ -927,76 +928,6 @@ mod tests {
                 "SIGHUP did not reload the key file"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// A `redis-server` child on a free port of 127.0.0.1, killed on drop.
-    struct RedisServer {
-        child: Child,
-        port: u16,
-    }
-
-    impl RedisServer {
-        fn start() -> RedisServer {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .unwrap()
-                .port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            let child = match child {
-                Ok(child) => child,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                    "redis-server is not installed: this test needs it and does not skip \
-                     (Debian: apt-get install redis-server)"
-                ),
-                Err(e) => panic!("cannot start redis-server: {e}"),
-            };
-            let mut server = RedisServer { child, port };
-            let client = redis::Client::open(server.url()).unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let pong = client
-                    .get_connection_with_timeout(Duration::from_millis(200))
-                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-                if pong.is_ok() {
-                    return server;
-                }
-                if let Ok(Some(status)) = server.child.try_wait() {
-                    panic!("redis-server exited at start-up ({status}) on port {port}");
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server did not answer PING in 10 s"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-
-        fn url(&self) -> String {
-            format!("redis://127.0.0.1:{}/", self.port)
-        }
-
-        fn connection(&self) -> redis::Connection {
-            let client = redis::Client::open(self.url()).unwrap();
-            client
-                .get_connection_with_timeout(Duration::from_secs(5))
-                .unwrap()
-        }
-
-        fn kill(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    impl Drop for RedisServer {
-        fn drop(&mut self) {
-            self.kill();
         }
     }
 

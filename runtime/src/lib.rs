@@ -15,10 +15,13 @@ pub mod cors;
 pub mod env;
 pub mod gateway;
 pub mod keys;
+pub mod limit;
 pub mod param;
 pub mod problem;
 pub mod proxy;
 pub mod server;
+#[cfg(test)]
+mod test_redis;
 
 pub use body::Body;
 pub use gateway::{

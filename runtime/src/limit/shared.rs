@@ -1,0 +1,204 @@
+//! The Redis store: limits shared by every replica, exact across them.
+//!
+//! One request is one call of the script in `check.lua` (EVALSHA; EVAL after a NOSCRIPT,
+//! e.g. when Redis restarted): it reads every limit's state, decides, and writes only when
+//! all pass, atomically, in one round trip. Rates are GCRA on Redis's clock (`TIME`): the
+//! theoretical arrival time at `gatewayc:rl:<policy>:<key>`, expiring once the bucket is
+//! full again. Quotas are counters at `gatewayc:q:<policy>:<window>:<key>`, where
+//! `<window>` names the calendar window (`2026-05`, `2026-05-01`, `2026-05-01T10`,
+//! `2026-05-01T10:42`) computed here, in UTC; each expires a minute after its window ends.
+//!
+//! Every call is bounded by the configured timeout. When Redis does not answer in time or
+//! fails, `on_error` decides (in [`super::Limiter::check`]); the connection manager
+//! reconnects by itself, and the outage and the recovery are logged once each.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::memory::MemoryStore;
+use super::window::{self, Span};
+use super::{Item, Limit, Outcome};
+use crate::gateway::OnError;
+
+/// How long a quota counter outlives its window, so that replicas whose clocks run a
+/// little behind still find it.
+const QUOTA_GRACE_SECS: u64 = 60;
+/// Longest GCRA interval or tolerance sent to the script, in microseconds (about 35
+/// years): Lua numbers are doubles, exact below 2^53.
+const MAX_MICROS: u128 = 1 << 50;
+
+pub(crate) struct RedisStore {
+    conn: ConnectionManager,
+    timeout: Duration,
+    on_error: OnError,
+    /// The fallback for `on_error: local`.
+    local: Option<Arc<MemoryStore>>,
+    script: redis::Script,
+    /// Whether the last call reached Redis, so that an outage is logged once when it
+    /// starts and once when it ends.
+    reachable: AtomicBool,
+}
+
+impl RedisStore {
+    /// Sets up the connection (lazily) and logs whether Redis answers now; never fails for
+    /// an unreachable Redis.
+    pub(crate) async fn open(
+        url: &str,
+        on_error: OnError,
+        timeout: Duration,
+    ) -> Result<RedisStore, String> {
+        if timeout.is_zero() {
+            return Err("the limit store's Redis timeout must be above 0".to_owned());
+        }
+        // The error never quotes the URL, which may hold a password.
+        let client = redis::Client::open(url)
+            .map_err(|e| format!("the limit store's Redis URL is not valid: {e}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| format!("cannot set up the limit store's Redis client: {e}"))?;
+        let store = RedisStore {
+            conn,
+            timeout,
+            on_error,
+            local: (on_error == OnError::Local).then(MemoryStore::start),
+            script: redis::Script::new(include_str!("check.lua")),
+            reachable: AtomicBool::new(true),
+        };
+        store.probe().await;
+        Ok(store)
+    }
+
+    pub(crate) fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    pub(crate) fn local(&self) -> Option<&MemoryStore> {
+        self.local.as_deref()
+    }
+
+    /// Evaluates every item in one script call. `Err` when Redis did not answer in time or
+    /// failed (already logged).
+    pub(crate) async fn check(
+        &self,
+        items: &[Item<'_>],
+        now: Duration,
+    ) -> Result<Vec<Outcome>, ()> {
+        let mut call = self.script.prepare_invoke();
+        let mut spans = Vec::with_capacity(items.len());
+        for item in items {
+            match item.limit {
+                Limit::Rate(gcra) => {
+                    let t = gcra.t.as_micros().clamp(1, MAX_MICROS);
+                    let tau = (t * u128::from(gcra.burst - 1)).min(MAX_MICROS);
+                    call.key(format!("gatewayc:rl:{}:{}", item.policy, item.key))
+                        .arg("r")
+                        .arg(t.to_string())
+                        .arg(tau.to_string());
+                    spans.push(None);
+                }
+                Limit::Quota(quota) => {
+                    let span = Span::of(quota.window, now.as_secs());
+                    let label = window::label(quota.window, span.start);
+                    call.key(format!("gatewayc:q:{}:{label}:{}", item.policy, item.key))
+                        .arg("q")
+                        .arg(quota.limit)
+                        .arg(span.end + QUOTA_GRACE_SECS);
+                    spans.push(Some(span));
+                }
+            }
+        }
+        let mut conn = self.conn.clone();
+        let reply =
+            tokio::time::timeout(self.timeout, call.invoke_async::<Vec<i64>>(&mut conn)).await;
+        let values = match reply {
+            Ok(Ok(values)) => values,
+            Ok(Err(e)) => {
+                self.down(&e.to_string());
+                return Err(());
+            }
+            Err(_) => {
+                self.down("timed out");
+                return Err(());
+            }
+        };
+        let Some(outcomes) = parse(&values, &spans, now) else {
+            self.down("the limit script returned an unexpected reply");
+            return Err(());
+        };
+        self.up();
+        Ok(outcomes)
+    }
+
+    /// Logs whether Redis answers now; never fails.
+    async fn probe(&self) {
+        let mut conn = self.conn.clone();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut conn)).await {
+            Ok(Ok(_)) => tracing::info!("limit store: Redis answers"),
+            Ok(Err(e)) => self.down(&e.to_string()),
+            Err(_) => self.down("timed out"),
+        }
+    }
+
+    fn up(&self) {
+        if !self.reachable.swap(true, Ordering::Relaxed) {
+            tracing::info!("limit store: Redis answers again");
+        }
+    }
+
+    fn down(&self, why: &str) {
+        if self.reachable.swap(false, Ordering::Relaxed) {
+            let then = match self.on_error {
+                OnError::Allow => "requests are let through unlimited",
+                OnError::Deny => "requests get 503",
+                OnError::Local => "requests are counted in this process",
+            };
+            tracing::warn!(
+                error = why,
+                "limit store: Redis does not answer; {then} until it does"
+            );
+        } else {
+            tracing::debug!(error = why, "limit store: Redis still does not answer");
+        }
+    }
+}
+
+/// The script's reply as outcomes: `{ok, (refused, remaining, reset_us, retry_us)...}`.
+/// Quotas' resets come from the window computed here.
+fn parse(values: &[i64], spans: &[Option<Span>], now: Duration) -> Option<Vec<Outcome>> {
+    let (_ok, rest) = values.split_first()?;
+    if rest.len() != spans.len() * 4 {
+        return None;
+    }
+    let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
+    let outcomes = rest
+        .chunks_exact(4)
+        .zip(spans)
+        .enumerate()
+        .map(|(item, (v, span))| {
+            let refused = v[0] != 0;
+            let remaining = u64::try_from(v[1]).unwrap_or(0);
+            let (reset, wait) = match span {
+                Some(span) => {
+                    let reset = Duration::from_secs(span.end).saturating_sub(now);
+                    (reset, reset)
+                }
+                None => (micros(v[2]), micros(v[3])),
+            };
+            Outcome {
+                item,
+                remaining,
+                reset,
+                refused: refused.then_some(wait),
+            }
+        })
+        .collect();
+    Some(outcomes)
+}
