@@ -192,7 +192,7 @@ fn compile(
     default_upstream: Option<String>,
 ) -> Option<gatewayc::model::Model> {
     let input = gatewayc::Input {
-        specs: vec![spec.to_path_buf()],
+        specs: with_companions(spec),
         base: root.to_path_buf(),
         options: gatewayc::lower::Options { default_upstream },
         emit: None,
@@ -205,6 +205,24 @@ fn compile(
         );
     }
     model
+}
+
+/// A spec and the files its `# gatewayc-test: also FILE...` lines name (relative to the
+/// spec's directory): several spec files compiled into one gateway, as
+/// `gatewayc build a.yaml b.yaml` would.
+fn with_companions(spec: &Path) -> Vec<PathBuf> {
+    let mut specs = vec![spec.to_path_buf()];
+    let text = std::fs::read_to_string(spec).unwrap_or_default();
+    let dir = spec.parent().unwrap_or(Path::new("."));
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(files) = line.strip_prefix("# gatewayc-test: also ") {
+            for f in files.split_whitespace() {
+                println!("cargo:rerun-if-changed={}", dir.join(f).display());
+                specs.push(dir.join(f));
+            }
+        }
+    }
+    specs
 }
 
 /// A spec's first line may say `# gatewayc-test: --default-upstream URL`.

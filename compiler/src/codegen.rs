@@ -125,6 +125,23 @@ pub fn tokens(model: &Model) -> TokenStream {
         let max_body = op.max_body;
         let security = security::requirements(&op.security, &rt);
         let rate_limits = limits::route_limits(&op.rate_limits, &rt);
+        let deprecation = match &op.deprecation {
+            Some(dep) => {
+                let deprecated = dep.deprecated;
+                let opt = |v: Option<String>| match v {
+                    Some(s) => quote!(::core::option::Option::Some(#s)),
+                    None => quote!(::core::option::Option::None),
+                };
+                let sunset = opt(dep.sunset_http_date());
+                let link = opt(dep.link.clone());
+                quote!(::core::option::Option::Some(#rt::DeprecationDef {
+                    deprecated: #deprecated,
+                    sunset: #sunset,
+                    link: #link,
+                }))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         let mock = match &op.example {
             Some(ex) => {
                 let (s, ct, b) = (ex.status, &ex.content_type, &ex.body);
@@ -142,6 +159,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             mock: #mock,
             security: #security,
             rate_limits: #rate_limits,
+            deprecation: #deprecation,
         })
     });
     let plan_arms = model

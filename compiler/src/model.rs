@@ -35,6 +35,49 @@ pub struct Model {
     pub limits: Option<Limits>,
 }
 
+/// What a deprecated operation tells its callers (RFC 9745 `Deprecation`, RFC 8594
+/// `Sunset`, and a `Link` to its documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deprecation {
+    /// Whether it is deprecated (it may only have a sunset date).
+    pub deprecated: bool,
+    /// When it stops working, in seconds since the epoch.
+    pub sunset: Option<i64>,
+    /// Where its documentation is.
+    pub link: Option<String>,
+}
+
+impl Deprecation {
+    /// The sunset as an HTTP date (`Wed, 30 Jun 2027 00:00:00 GMT`).
+    pub fn sunset_http_date(&self) -> Option<String> {
+        let secs = self.sunset?;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        // Civil date from days since the epoch (proleptic Gregorian).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let weekday = DAYS[usize::try_from(days.rem_euclid(7)).ok()?];
+        let month_name = MONTHS[usize::try_from(month - 1).ok()?];
+        Some(format!(
+            "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        ))
+    }
+}
+
 /// A rate: `limit` requests per `period`, `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -451,6 +494,8 @@ pub struct Operation {
     pub security: Vec<Vec<SchemeUse>>,
     /// Route-level rate limits.
     pub rate_limits: Vec<RouteLimit>,
+    /// Set when the operation, or its version, is deprecated or has a sunset date.
+    pub deprecation: Option<Deprecation>,
     /// Where the operation is defined: (file, pointer), for generated comments.
     pub source: String,
 }

@@ -304,6 +304,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             }),
             security: &[],
             rate_limits: &[],
+            deprecation: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "listPets",
@@ -319,6 +320,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             }),
             security: &[],
             rate_limits: &[],
+            deprecation: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "createPet",
@@ -341,6 +343,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 ],
             ],
             rate_limits: &[],
+            deprecation: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "listMyPets",
@@ -363,6 +366,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 ],
             ],
             rate_limits: &[],
+            deprecation: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "getPet",
@@ -378,6 +382,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             }),
             security: &[],
             rate_limits: &[],
+            deprecation: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "deletePet",
@@ -400,6 +405,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 ],
             ],
             rate_limits: &[],
+            deprecation: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "adoptPet",
@@ -422,6 +428,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 ],
             ],
             rate_limits: &[],
+            deprecation: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "getInventory",
@@ -437,6 +444,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             }),
             security: &[],
             rate_limits: &[],
+            deprecation: ::core::option::Option::None,
         },
     ];
     const SCHEMES: &'static [::gatewayc_runtime::SchemeDef] = &[

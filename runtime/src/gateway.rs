@@ -56,6 +56,20 @@ pub struct OperationDef {
     pub security: &'static [&'static [SchemeUse]],
     /// Route-level rate limits (`x-gateway.rate_limit`), applied on top of the plan's.
     pub rate_limits: &'static [RouteLimitDef],
+    /// Set when the operation (or its version) is deprecated or has a sunset date.
+    pub deprecation: Option<DeprecationDef>,
+}
+
+/// What the responses of a deprecated operation say about it.
+#[derive(Debug)]
+pub struct DeprecationDef {
+    /// `Deprecation` (RFC 9745), when the operation is deprecated: `@0` (deprecated, the
+    /// spec gives no date).
+    pub deprecated: bool,
+    /// `Sunset` (RFC 8594): an HTTP date.
+    pub sunset: Option<&'static str>,
+    /// Its documentation, sent as `Link: <url>; rel="deprecation"` (and `rel="sunset"`).
+    pub link: Option<&'static str>,
 }
 
 /// A rate: `limit` requests per `period`, with up to `burst` at once (GCRA).

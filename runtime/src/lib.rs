@@ -22,12 +22,14 @@ pub mod proxy;
 pub mod server;
 #[cfg(test)]
 mod test_redis;
+pub mod traffic;
 
 pub use body::Body;
 pub use gateway::{
-    ApiKeyDef, ConsumerStoreDef, CorsDef, Gateway, JwtDef, KeyLocation, KeySource, LimitKey,
-    LimitStoreDef, LimitsDef, MockResponse, OnError, OperationDef, Plan, PlanDef, QuotaDef,
-    RateDef, RouteError, RouteLimitDef, SchemeDef, SchemeKind, SchemeUse, UpstreamDef, Window,
+    ApiKeyDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway, JwtDef, KeyLocation, KeySource,
+    LimitKey, LimitStoreDef, LimitsDef, MockResponse, OnError, OperationDef, Plan, PlanDef,
+    QuotaDef, RateDef, RouteError, RouteLimitDef, SchemeDef, SchemeKind, SchemeUse, UpstreamDef,
+    Window,
 };
 pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;

@@ -2,9 +2,8 @@
 //!
 //! Phases, in order (see `docs/phases.md`): accept (HTTP/1.1 and h2c on one port, header
 //! read timeout, request id) → check the path → CORS preflight → route (generated `match`)
-//! → authenticate and authorize → forward to the upstream or answer from the spec's
-//! examples. Later phases (limits, transforms) slot in between authorization and
-//! forwarding.
+//! → authenticate and authorize → limit → forward to the upstream or answer from the
+//! spec's examples. Later phases (transforms) slot in between limiting and forwarding.
 //!
 //! Shutdown: on SIGTERM or SIGINT the listener closes, in-flight requests finish (up to
 //! `GATEWAY_SHUTDOWN_GRACE`), then the process exits.
@@ -26,10 +25,11 @@ use tokio::net::TcpListener;
 use crate::access::Access;
 use crate::body::Body;
 use crate::cors::Cors;
-use crate::gateway::{Gateway, MockResponse};
+use crate::gateway::{DeprecationDef, Gateway, MockResponse};
 use crate::param;
 use crate::problem::Problem;
 use crate::proxy::{Peer, Proxy, Target};
+use crate::traffic::Limits;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -99,6 +99,7 @@ struct State {
     targets: Vec<Target>,
     access: Access,
     cors: Option<Cors>,
+    limits: Option<Limits>,
 }
 
 /// Resolves every upstream URL of `G` with `lookup` (the environment in production).
@@ -173,6 +174,7 @@ pub fn main<G: Gateway>() -> ExitCode {
         let access = Access::build::<G>(&|n| std::env::var(n).ok())
             .await
             .map_err(|errors| errors.join("; "))?;
+        let limits = Limits::build::<G>(&|n| std::env::var(n).ok()).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
@@ -194,7 +196,14 @@ pub fn main<G: Gateway>() -> ExitCode {
             settings.workers,
             if settings.workers == 1 { "" } else { "s" }
         );
-        serve::<G>(listener, targets, access, &settings, shutdown_signal()).await
+        serve::<G>(
+            listener,
+            targets,
+            (access, limits),
+            &settings,
+            shutdown_signal(),
+        )
+        .await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,7 +264,7 @@ pub async fn shutdown_signal() {
 pub async fn serve<G: Gateway>(
     listener: TcpListener,
     targets: Vec<Target>,
-    access: Access,
+    (access, limits): (Access, Option<Limits>),
     settings: &Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
@@ -264,6 +273,7 @@ pub async fn serve<G: Gateway>(
         targets,
         access,
         cors: Cors::of::<G>(),
+        limits,
     }));
     let mut h1 = http1::Builder::new();
     h1.timer(TokioTimer::new())
@@ -406,21 +416,67 @@ async fn dispatch<G: Gateway>(
     }
     let plan = G::plan(req.method(), path).map_err(|e| e.into_problem())?;
     state.access.strip_forwarded(req.headers_mut());
-    if !plan.op.security.is_empty() {
+    let principal = if plan.op.security.is_empty() {
+        None
+    } else {
         let uri = req.uri().clone();
-        let _principal = state
+        state
             .access
             .check(plan.op, req.headers_mut(), uri.query())
-            .await?;
-    }
-    let target = &state.targets[plan.op.upstream];
-    match target {
-        Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),
+            .await?
+    };
+    let limit_headers = match &state.limits {
+        Some(limits) => {
+            limits
+                .check(plan.op, principal.as_ref(), peer.ip, req.headers())
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let op = plan.op;
+    let target = &state.targets[op.upstream];
+    let mut resp = match target {
+        Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id)?,
         Target::Http { .. } => {
             state
                 .proxy
                 .forward(plan.op.upstream, target, plan, req, peer, request_id)
-                .await
+                .await?
+        }
+    };
+    for (name, value) in limit_headers {
+        resp.headers_mut().append(name, value);
+    }
+    if let Some(dep) = &op.deprecation {
+        deprecation_headers(dep, resp.headers_mut());
+    }
+    Ok(resp)
+}
+
+/// `Deprecation` (RFC 9745), `Sunset` (RFC 8594) and their `Link`s.
+fn deprecation_headers(dep: &DeprecationDef, headers: &mut http::HeaderMap) {
+    use http::header::LINK;
+    static DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
+    static SUNSET: HeaderName = HeaderName::from_static("sunset");
+    if dep.deprecated {
+        headers.insert(DEPRECATION.clone(), HeaderValue::from_static("@0"));
+    }
+    if let Some(date) = dep.sunset.and_then(|d| HeaderValue::from_str(d).ok()) {
+        headers.insert(SUNSET.clone(), date);
+    }
+    if let Some(link) = dep.link {
+        if dep.deprecated
+            && let Ok(v) = HeaderValue::from_str(&format!(
+                "<{link}>; rel=\"deprecation\"; type=\"text/html\""
+            ))
+        {
+            headers.append(LINK, v);
+        }
+        if dep.sunset.is_some()
+            && let Ok(v) =
+                HeaderValue::from_str(&format!("<{link}>; rel=\"sunset\"; type=\"text/html\""))
+        {
+            headers.append(LINK, v);
         }
     }
 }

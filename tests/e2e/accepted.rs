@@ -1,8 +1,24 @@
 //! Tier 1: accepted specs check clean (warnings allowed, and snapshotted with the code).
 
+use std::path::{Path, PathBuf};
+
 use crate::support::{compile, specs_in, stem};
 
-fn default_upstream(spec: &std::path::Path) -> Option<String> {
+/// The spec and the companion files its `# gatewayc-test: also FILE...` lines name
+/// (compiled into one gateway; tests/build.rs reads the same lines).
+fn with_companions(spec: &Path) -> Vec<PathBuf> {
+    let mut specs = vec![spec.to_path_buf()];
+    let text = std::fs::read_to_string(spec).unwrap_or_default();
+    let dir = spec.parent().unwrap_or(Path::new("."));
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(files) = line.strip_prefix("# gatewayc-test: also ") {
+            specs.extend(files.split_whitespace().map(|f| dir.join(f)));
+        }
+    }
+    specs
+}
+
+fn default_upstream(spec: &Path) -> Option<String> {
     let text = std::fs::read_to_string(spec).unwrap_or_default();
     text.lines()
         .next()?
@@ -16,7 +32,7 @@ fn every_accepted_spec_generates_the_snapshotted_code() {
     assert!(specs.len() >= 4, "expected accepted specs, found {specs:?}");
     for spec in specs {
         let up = default_upstream(&spec);
-        let out = compile(std::slice::from_ref(&spec), up.as_deref(), None);
+        let out = compile(&with_companions(&spec), up.as_deref(), None);
         let rendered = out.diagnostics.render_human(&out.sources);
         let Some(model) = out.model else {
             panic!("{} has errors:\n{rendered}", spec.display())
@@ -38,10 +54,10 @@ fn every_accepted_spec_generates_the_snapshotted_code() {
 fn generation_is_deterministic() {
     for spec in specs_in("accepted") {
         let up = default_upstream(&spec);
-        let a = compile(std::slice::from_ref(&spec), up.as_deref(), None)
+        let a = compile(&with_companions(&spec), up.as_deref(), None)
             .model
             .map(|m| gatewayc::codegen::generate(&m));
-        let b = compile(std::slice::from_ref(&spec), up.as_deref(), None)
+        let b = compile(&with_companions(&spec), up.as_deref(), None)
             .model
             .map(|m| gatewayc::codegen::generate(&m));
         assert_eq!(a, b, "{} generated different code twice", spec.display());

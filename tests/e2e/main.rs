@@ -9,13 +9,18 @@
 //!    with mock upstreams on 127.0.0.1 over real HTTP.
 //! 5. `security`: JWTs (the shared fixtures, a JWKS server that rotates its keys), API keys
 //!    from `gatewayc keys`, forwarded claims and CORS, against a real gateway process.
+//! 6. `limits`: plans, quotas and route limits in two gateway processes sharing one
+//!    `redis-server`, under concurrent load; Redis killed and brought back.
+//! 7. `versions`: two spec files, one per version, in one gateway; deprecation headers.
 
 mod accepted;
 mod cli;
 mod corpus;
 mod example;
+mod limits;
 mod proxy;
 mod rejected;
 mod routing;
 mod security;
 mod support;
+mod versions;

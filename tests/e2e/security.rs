@@ -15,7 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::support::{Gateway, Reply, Upstream, gatewayc, root, send};
+use crate::support::{Gateway, Reply, TempDir, Upstream, gatewayc, new_key, root, send};
 
 fn fixtures() -> PathBuf {
     let dir = std::env::var_os("GATEWAYC_JWT_FIXTURES")
@@ -101,50 +101,6 @@ struct Setup {
     jwks: Jwks,
     keys_file: PathBuf,
     _dir: TempDir,
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("gatewayc-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `gatewayc keys new` into `file`; returns the key it printed.
-fn new_key(file: &std::path::Path, consumer: &str, plan: &str) -> String {
-    let f = file.to_string_lossy();
-    let out = gatewayc(&[
-        "keys",
-        "new",
-        "--consumer",
-        consumer,
-        "--plan",
-        plan,
-        "--file",
-        &f,
-    ]);
-    assert!(
-        out.status.success(),
-        "keys new failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        !key.is_empty() && !key.contains(char::is_whitespace),
-        "{key:?}"
-    );
-    key
 }
 
 async fn setup(name: &str) -> Setup {

@@ -426,3 +426,121 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
 pub async fn get(url: &str) -> Reply {
     send("GET", url, &[]).await
 }
+
+/// A `redis-server` on a free loopback port, with no persistence, killed when dropped.
+#[derive(Debug)]
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// Starts one on a free port.
+    pub fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        Redis::start_on(port)
+    }
+
+    /// Starts one on `port` (to bring a killed server back where clients expect it).
+    pub fn start_on(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
+            });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if Redis::ping(port) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn ping(port: u16) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to clients).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("gatewayc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `gatewayc keys new` into `file`; returns the key it printed.
+pub fn new_key(file: &Path, consumer: &str, plan: &str) -> String {
+    let f = file.to_string_lossy();
+    let out = gatewayc(&[
+        "keys",
+        "new",
+        "--consumer",
+        consumer,
+        "--plan",
+        plan,
+        "--file",
+        &f,
+    ]);
+    assert!(
+        out.status.success(),
+        "keys new failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        !key.is_empty() && !key.contains(char::is_whitespace),
+        "{key:?}"
+    );
+    key
+}

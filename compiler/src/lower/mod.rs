@@ -10,6 +10,7 @@ mod limits;
 pub mod names;
 pub mod reader;
 mod security;
+mod version;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -57,6 +58,10 @@ struct Cascade {
     security: Option<security::RawSecurity>,
     /// `rate_limit`.
     rate_limit: Option<(crate::model::RouteLimit, Location)>,
+    /// `sunset`, in days since the epoch.
+    sunset: Option<i64>,
+    /// The document's version, when it has one.
+    version: Option<version::VersionDecl>,
 }
 
 impl Cascade {
@@ -71,6 +76,8 @@ impl Cascade {
                 .or_else(|| base.multi_segment.clone()),
             security: self.security.clone().or_else(|| base.security.clone()),
             rate_limit: self.rate_limit.clone().or_else(|| base.rate_limit.clone()),
+            sunset: self.sunset.or(base.sunset),
+            version: self.version.clone().or_else(|| base.version.clone()),
         }
     }
 }
@@ -96,11 +103,11 @@ struct Draft {
 
 /// Lowers the spec; `None` when any error was found (all of them are in `d`).
 pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> {
-    let mut name: Option<String> = None;
     let mut upstreams: BTreeMap<String, UpstreamDecl> = BTreeMap::new();
     let mut drafts = Vec::new();
     let mut schemes = security::Schemes::default();
     let mut doc_level = DocLevel::default();
+    let mut versions = Vec::new();
 
     for &root in &spec.roots {
         let doc = &spec.docs[root];
@@ -112,13 +119,14 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             read_document(
                 root,
                 xg,
-                &mut name,
                 &mut upstreams,
                 &mut defaults,
                 &mut doc_level,
+                doc.pointer("/info/version").and_then(Value::as_str),
                 d,
             );
         }
+        versions.extend(defaults.version.clone());
         security::read_schemes(
             spec,
             root,
@@ -134,9 +142,9 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             schemes.check_default(raw, d);
         }
         defaults.security = doc_security;
-        if name.is_none() {
+        if doc_level.name.is_none() {
             // The same rule as an explicit name: a crate name must start with a letter.
-            name = doc
+            doc_level.name = doc
                 .pointer("/info/title")
                 .and_then(Value::as_str)
                 .map(names::kebab)
@@ -164,6 +172,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         security::warn_uncovered(&uncovered, drafts.len() - first, d);
     }
 
+    version::check_versions(&versions, d);
     let mut model_schemes = Vec::new();
     for draft in &mut drafts {
         if let Some(raw) = &draft.security {
@@ -214,7 +223,10 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         return None;
     }
     Some(Model {
-        name: name.unwrap_or_else(|| "gateway".to_owned()),
+        name: doc_level
+            .name
+            .take()
+            .unwrap_or_else(|| "gateway".to_owned()),
         sources: spec
             .roots
             .iter()
@@ -236,6 +248,8 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
 /// Document-level settings that exist once per gateway.
 #[derive(Debug, Default)]
 struct DocLevel {
+    /// The gateway's name, from the first file that gives one.
+    name: Option<String>,
     consumers: Option<(ConsumerStore, Location)>,
     cors: Option<(Cors, Location)>,
     plans: Option<(Vec<(crate::model::Plan, Location)>, Location)>,
@@ -324,10 +338,11 @@ fn version(spec: &Spec, file: usize, doc: &Value, d: &mut Diagnostics) -> Option
 fn read_document(
     file: usize,
     xg: &Value,
-    name: &mut Option<String>,
+
     upstreams: &mut BTreeMap<String, UpstreamDecl>,
     defaults: &mut Cascade,
     doc_level: &mut DocLevel,
+    info_version: Option<&str>,
     d: &mut Diagnostics,
 ) {
     let Some(mut obj) = Obj::new(file, "/x-gateway".into(), xg, "the document's x-gateway", d)
@@ -347,14 +362,14 @@ fn read_document(
                 )
                 .hint(format!("try `{}`", names::kebab(&n))),
             );
-        } else if name.as_ref().is_some_and(|prev| prev != &n) {
+        } else if doc_level.name.as_ref().is_some_and(|prev| prev != &n) {
             d.push(Diagnostic::error(
                 "E0205",
                 Some(obj.loc("name")),
                 format!("gateway name `{n}` differs from the name given in an earlier spec file"),
             ));
         } else {
-            *name = Some(n);
+            doc_level.name = Some(n);
         }
     }
     let mut own = Vec::new();
@@ -457,7 +472,13 @@ fn read_document(
     let limits_loc = obj.loc("limits");
     let limits_decl = limits::read_limits(&mut obj, d);
     once(&mut doc_level.limits, limits_decl, limits_loc, "limits", d);
-    obj.unsupported(&["version", "sunset"], d);
+    if let Some((v, sunset)) = version::read_version(&mut obj, info_version, d) {
+        defaults.version = Some(v);
+        defaults.sunset = sunset;
+    }
+    if let Some(s) = version::read_sunset(&mut obj, d) {
+        defaults.sunset = Some(s);
+    }
     obj.finish(d);
 }
 
@@ -535,7 +556,8 @@ fn read_cascade(
         }
     }
     c.rate_limit = limits::read_rate_limit(&mut obj, d);
-    obj.unsupported(&["cache", "transform", "aggregate", "sunset"], d);
+    c.sunset = version::read_sunset(&mut obj, d);
+    obj.unsupported(&["cache", "transform", "aggregate"], d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -665,6 +687,23 @@ fn operations(
                 None => Some(default_rewrite(&path, &params)),
             };
             let Some(rewrite) = rewrite else { continue };
+            // A version's prefix selects it; the upstream path is the template without it.
+            let api_version = cascade.version.as_ref();
+            if let Some(v) = api_version {
+                version::prefix_template(&v.prefix, &mut path);
+            }
+            let link = op
+                .value
+                .pointer("/externalDocs/url")
+                .or_else(|| doc.pointer("/externalDocs/url"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let deprecation = version::deprecation(
+                op.value.get("deprecated") == Some(&Value::Bool(true)),
+                api_version.is_some_and(|v| v.deprecated),
+                cascade.sunset,
+                link,
+            );
             let operation_id = op
                 .value
                 .get("operationId")
@@ -697,6 +736,7 @@ fn operations(
                     example,
                     security: Vec::new(),
                     rate_limits: cascade.rate_limit.iter().map(|(l, _)| l.clone()).collect(),
+                    deprecation,
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                 },
                 operation_id,

@@ -1,0 +1,158 @@
+//! Phase 6: limit. Each request is counted against its consumer's plan (rate and quotas)
+//! and against the route's own limit, all in one [`Limiter::check`]: one Redis round trip
+//! when the store is Redis, and a request refused by any limit counts against none.
+//!
+//! Who is counted: an authenticated consumer by name, on the plan its credential names
+//! (or the default plan when that plan is missing or unknown); anonymous requests by client
+//! IP, on the anonymous plan. The client IP is the peer's address, or the `X-Forwarded-For`
+//! hop before the first untrusted one when the peer is a trusted proxy.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, StatusCode};
+
+use crate::access::Principal;
+use crate::gateway::{Gateway, LimitKey, OperationDef, PlanDef};
+use crate::limit::{Check, Decision, Limiter, TrustedProxies, client_ip};
+use crate::problem::Problem;
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The limit phase's state, built once at start-up.
+#[derive(Debug)]
+pub struct Limits {
+    limiter: Limiter,
+    plans: &'static [PlanDef],
+    by_name: HashMap<&'static str, usize>,
+    default_plan: Option<usize>,
+    anonymous_plan: Option<usize>,
+    trusted: TrustedProxies,
+}
+
+impl Limits {
+    /// `G`'s limits, or `None` when it limits nothing.
+    pub async fn build<G: Gateway>(
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Limits>, String> {
+        let Some(def) = &G::LIMITS else {
+            return Ok(None);
+        };
+        let trusted = TrustedProxies::parse(def.trusted_proxies)?;
+        let limiter = Limiter::new(def, lookup).await?;
+        Ok(Some(Limits {
+            limiter,
+            plans: G::PLANS,
+            by_name: G::PLANS
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.name, i))
+                .collect(),
+            default_plan: def.default_plan,
+            anonymous_plan: def.anonymous_plan,
+            trusted,
+        }))
+    }
+
+    /// Counts the request; the headers to add to its response, or the 429/503 problem.
+    pub async fn check(
+        &self,
+        op: &OperationDef,
+        principal: Option<&Principal>,
+        peer: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, Problem> {
+        let consumer = principal.and_then(|p| p.consumer.as_deref());
+        let ip = client_ip(peer, headers.get(&X_FORWARDED_FOR), &self.trusted);
+        let ip_key = format!("ip:{ip}");
+        let (plan, plan_key) = match consumer {
+            Some(name) => {
+                let named = principal
+                    .and_then(|p| p.plan.as_deref())
+                    .and_then(|p| self.by_name.get(p).copied());
+                (named.or(self.default_plan), format!("c:{name}"))
+            }
+            None => (self.anonymous_plan, ip_key.clone()),
+        };
+        let route_keys: Vec<String> = op
+            .rate_limits
+            .iter()
+            .map(|l| {
+                let who = match l.key {
+                    LimitKey::Consumer => {
+                        consumer.map_or_else(|| ip_key.clone(), |c| format!("c:{c}"))
+                    }
+                    LimitKey::Ip => ip_key.clone(),
+                    LimitKey::Header(h) => format!(
+                        "h:{}",
+                        headers
+                            .get(h)
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                            .unwrap_or_default()
+                    ),
+                    LimitKey::Claim(c) => format!(
+                        "j:{}",
+                        principal
+                            .and_then(|p| p.token.as_ref())
+                            .and_then(|t| t.claims.get(c))
+                            .map(claim_text)
+                            .unwrap_or_default()
+                    ),
+                };
+                format!("{}:{who}", op.id)
+            })
+            .collect();
+        let mut checks = Vec::with_capacity(1 + route_keys.len());
+        if let Some(p) = plan.and_then(|i| self.plans.get(i)) {
+            checks.push(Check {
+                policy: p.name,
+                key: &plan_key,
+                rate: p.rate,
+                quotas: p.quotas,
+            });
+        }
+        for (l, key) in op.rate_limits.iter().zip(&route_keys) {
+            checks.push(Check {
+                policy: "route",
+                key,
+                rate: Some(l.rate),
+                quotas: &[],
+            });
+        }
+        if checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.limiter.check(&checks).await {
+            Decision::Allowed(h) => Ok(h),
+            Decision::Limited {
+                retry_after,
+                headers,
+            } => {
+                let secs = retry_after.as_secs().max(1);
+                let mut p = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many requests; retry in {secs} s"),
+                )
+                .with_header(RETRY_AFTER, HeaderValue::from(secs));
+                for (n, v) in headers {
+                    p = p.with_header(n, v);
+                }
+                Err(p)
+            }
+            Decision::Unavailable => Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "limits cannot be checked right now; try again later",
+            )
+            .with_header(RETRY_AFTER, HeaderValue::from_static("1"))),
+        }
+    }
+}
+
+/// A claim as a bucket name: strings as they are, other values as JSON.
+fn claim_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

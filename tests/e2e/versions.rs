@@ -1,0 +1,50 @@
+//! Versioning tier: two spec files, one per version, served side by side by one gateway,
+//! with deprecation headers on the old version.
+
+use crate::support::{Gateway, Upstream, get};
+
+#[tokio::test]
+async fn two_versions_side_by_side_with_deprecation_on_the_old_one() {
+    let (v1, v2) = (Upstream::start().await, Upstream::start().await);
+    let gw = Gateway::start("versioned", &[("V1_URL", v1.url()), ("V2_URL", v2.url())]);
+    let h = |r: &crate::support::Reply, n: &str| -> Vec<String> {
+        r.headers
+            .get_all(n)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    };
+
+    let old = get(&gw.url("/v1/pets/7")).await;
+    assert_eq!(old.status, 200, "{}", old.body);
+    // The prefix selects the version and is not sent upstream.
+    assert_eq!(v1.last().path_and_query, "/pets/7");
+    assert_eq!(h(&old, "deprecation"), ["@0"]);
+    assert_eq!(h(&old, "sunset"), ["Thu, 31 Dec 2099 00:00:00 GMT"]);
+    assert_eq!(
+        h(&old, "link"),
+        [
+            "<https://docs.example.test/pets/v1>; rel=\"deprecation\"; type=\"text/html\"",
+            "<https://docs.example.test/pets/v1>; rel=\"sunset\"; type=\"text/html\"",
+        ]
+    );
+
+    let id = "0b7e6f5a-3c1d-4e2f-8a9b-1c2d3e4f5a6b";
+    let new = get(&gw.url(&format!("/v2/pets/{id}"))).await;
+    assert_eq!(new.status, 200, "{}", new.body);
+    assert_eq!(v2.last().path_and_query, format!("/pets/{id}"));
+    assert!(new.headers.get("deprecation").is_none() && new.headers.get("sunset").is_none());
+    // Each version keeps its own parameter types: v2 ids are UUIDs.
+    get(&gw.url("/v2/pets/7")).await.assert_problem(400);
+    assert_eq!(v1.count(), 1);
+
+    // One deprecated operation inside the current version.
+    let list = get(&gw.url("/v2/pets")).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(h(&list, "deprecation"), ["@0"]);
+    assert_eq!(h(&list, "sunset"), ["Wed, 01 Jan 2098 00:00:00 GMT"]);
+    assert!(h(&list, "link")[0].starts_with("<https://docs.example.test/pets/v2#list>"));
+
+    // Without a prefix there is no version to choose.
+    get(&gw.url("/pets/7")).await.assert_problem(404);
+}
