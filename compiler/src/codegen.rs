@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::model::{Method, Model, Operation, ParamType, Piece, Rewrite, Segment};
+use crate::model::{Method, Model, Operation, ParamType, Piece, Rewrite, Segment, VersionSelector};
 
 /// The formatted source of the generated crate's `src/lib.rs`.
 pub fn generate(model: &Model) -> String {
@@ -162,12 +162,17 @@ pub fn tokens(model: &Model) -> TokenStream {
             deprecation: #deprecation,
         })
     });
-    let plan_arms = model
+    let plan_arms: Vec<TokenStream> = model
         .operations
         .iter()
         .enumerate()
-        .map(|(i, op)| plan_arm(i, op));
-    let router = router(model, borrows);
+        .map(|(i, op)| plan_arm(i, op))
+        .collect();
+    let (router, plan_for) = if model.versions.is_empty() {
+        (router(model, borrows), TokenStream::new())
+    } else {
+        versioned_router(model, borrows, &plan_arms)
+    };
     let security_consts = security::consts(model, &rt);
     let limit_consts = limits::consts(model, &rt);
 
@@ -213,6 +218,8 @@ pub fn tokens(model: &Model) -> TokenStream {
                     #(#plan_arms)*
                 })
             }
+
+            #plan_for
         }
     }
 }
@@ -402,6 +409,130 @@ fn router(model: &Model, borrows: bool) -> TokenStream {
             ::core::result::Result::Err(#rt::RouteError::NotFound)
         }
     }
+}
+
+/// With versions chosen by a header or media type: one router per version (each in a
+/// module of its own), `route` for the default version, and `plan_for`, which picks the
+/// version from the request headers.
+fn versioned_router(
+    model: &Model,
+    borrows: bool,
+    plan_arms: &[TokenStream],
+) -> (TokenStream, TokenStream) {
+    let rt = rt();
+    let default = model.versions.iter().position(|v| v.default).unwrap_or(0);
+    let module = |i: usize| format_ident!("__v{}", i);
+    let modules = (0..model.versions.len()).map(|i| {
+        let only = Model {
+            operations: model
+                .operations
+                .iter()
+                .filter(|op| op.version == Some(i))
+                .cloned()
+                .collect(),
+            ..model.clone()
+        };
+        let m = module(i);
+        let doc = format!(" The routes of version `{}`.", model.versions[i].name);
+        let code = router(&only, borrows);
+        quote! {
+            #[doc = #doc]
+            pub mod #m {
+                #[allow(unused_imports)]
+                use super::*;
+                #code
+            }
+        }
+    });
+    let route_ty = if borrows {
+        quote!(Route<'p>)
+    } else {
+        quote!(Route)
+    };
+    let dm = module(default);
+    let default_doc = format!(
+        " Routes a method and a request path in the default version, `{}`.",
+        model.versions[default].name
+    );
+    let router = quote! {
+        #(#modules)*
+
+        #[doc = #default_doc]
+        pub fn route<'p>(
+            __method: &#rt::http::Method,
+            __path: &'p str,
+        ) -> ::core::result::Result<#route_ty, #rt::RouteError> {
+            #dm::route(__method, __path)
+        }
+    };
+    let names: Vec<&str> = model.versions.iter().map(|v| v.name.as_str()).collect();
+    let select = match &model.versions[default].selector {
+        VersionSelector::Header { name, .. } => {
+            let arms = model
+                .versions
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match &v.selector {
+                    VersionSelector::Header { value, .. } => {
+                        let lit = syn::LitByteStr::new(value.as_bytes(), Span::call_site());
+                        Some(quote!(#lit => #i,))
+                    }
+                    _ => None,
+                });
+            let known = model
+                .versions
+                .iter()
+                .filter_map(|v| match &v.selector {
+                    VersionSelector::Header { value, .. } => Some(value.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            quote! {
+                match headers.get(#name) {
+                    ::core::option::Option::None => #default,
+                    ::core::option::Option::Some(__h) => match __h.as_bytes() {
+                        #(#arms)*
+                        _ => return ::core::result::Result::Err(#rt::RouteError::UnknownVersion {
+                            header: #name,
+                            known: #known,
+                        }),
+                    },
+                }
+            }
+        }
+        _ => {
+            let types = model.versions.iter().map(|v| match &v.selector {
+                VersionSelector::MediaType(t) => t.as_str(),
+                _ => "",
+            });
+            quote! {
+                #rt::gateway::accepted_version(headers, &[#(#types),*]).unwrap_or(#default)
+            }
+        }
+    };
+    let arms = (0..model.versions.len()).map(|i| {
+        let m = module(i);
+        quote!(#i => #m::route(method, path),)
+    });
+    let _ = names;
+    let plan_for = quote! {
+        fn plan_for(
+            method: &#rt::http::Method,
+            path: &str,
+            headers: &#rt::http::HeaderMap,
+        ) -> ::core::result::Result<#rt::Plan, #rt::RouteError> {
+            let __v: usize = #select;
+            let __r = match __v {
+                #(#arms)*
+                _ => #dm::route(method, path),
+            }?;
+            ::core::result::Result::Ok(match __r {
+                #(#plan_arms)*
+            })
+        }
+    };
+    (router, plan_for)
 }
 
 /// A position in the request path while matching: the operations that apply when the path

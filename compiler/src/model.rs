@@ -33,6 +33,35 @@ pub struct Model {
     pub plans: Vec<Plan>,
     /// Limit settings (`x-gateway.limits`); present when anything is limited.
     pub limits: Option<Limits>,
+    /// Versions chosen by a header or a media type, in spec-file order; empty otherwise.
+    pub versions: Vec<Version>,
+}
+
+/// A version chosen by a header or a media type (prefix versions need no run-time choice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// Its name.
+    pub name: String,
+    /// What selects it.
+    pub selector: VersionSelector,
+    /// Whether requests that name no version get it.
+    pub default: bool,
+}
+
+/// How a request names its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSelector {
+    /// A path prefix (`/v1`).
+    Prefix(String),
+    /// A header (lower-case name) with this value.
+    Header {
+        /// Header name.
+        name: String,
+        /// Its value.
+        value: String,
+    },
+    /// A media type in `Accept` (lower case).
+    MediaType(String),
 }
 
 /// What a deprecated operation tells its callers (RFC 9745 `Deprecation`, RFC 8594
@@ -496,6 +525,8 @@ pub struct Operation {
     pub rate_limits: Vec<RouteLimit>,
     /// Set when the operation, or its version, is deprecated or has a sunset date.
     pub deprecation: Option<Deprecation>,
+    /// Index into [`Model::versions`] when a header or media type chooses its version.
+    pub version: Option<usize>,
     /// Where the operation is defined: (file, pointer), for generated comments.
     pub source: String,
 }

@@ -117,7 +117,7 @@ impl Cors {
             )
         })?;
         let path_allows = match G::plan(&requested, path) {
-            Ok(_) | Err(RouteError::BadParam { .. }) => true,
+            Ok(_) | Err(RouteError::BadParam { .. } | RouteError::UnknownVersion { .. }) => true,
             Err(RouteError::MethodNotAllowed(_)) => false,
             Err(RouteError::NotFound) => return Err(Problem::not_found()),
         };

@@ -311,6 +311,13 @@ pub enum RouteError {
     NotFound,
     /// A template matches, but not with this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
+    /// The request names a version (in this header) the gateway does not have.
+    UnknownVersion {
+        /// The header that names versions (lower case).
+        header: &'static str,
+        /// The versions there are, for the client.
+        known: &'static str,
+    },
     /// A path parameter does not parse as its schema's type.
     BadParam {
         /// The parameter's name in the spec.
@@ -330,6 +337,10 @@ impl RouteError {
                 format!("this path accepts only {allow}"),
             )
             .with_header(ALLOW, HeaderValue::from_static(allow)),
+            RouteError::UnknownVersion { header, known } => Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("`{header}` names no version of this API; it has: {known}"),
+            ),
             RouteError::BadParam { name, expected } => Problem::new(
                 StatusCode::BAD_REQUEST,
                 format!("path parameter `{name}` must be {expected}"),
@@ -359,4 +370,28 @@ pub trait Gateway: 'static {
 
     /// Routes a request path (already checked by [`crate::param::check_path`]) to a plan.
     fn plan(method: &Method, path: &str) -> Result<Plan, RouteError>;
+
+    /// Routes a request, choosing the API version from its headers when versions are
+    /// chosen by a header or a media type; otherwise the same as [`Gateway::plan`].
+    fn plan_for(
+        method: &Method,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Result<Plan, RouteError> {
+        let _ = headers;
+        Self::plan(method, path)
+    }
+}
+
+/// The index in `types` of the first media type the request's `Accept` header lists, in
+/// the client's order (parameters such as `;q=` are ignored); `None` when it lists none of
+/// them. Generated gateways whose versions are chosen by media type call this.
+pub fn accepted_version(headers: &http::HeaderMap, types: &[&str]) -> Option<usize> {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|item| item.split(';').next().unwrap_or_default().trim())
+        .find_map(|item| types.iter().position(|t| t.eq_ignore_ascii_case(item)))
 }

@@ -414,7 +414,7 @@ async fn dispatch<G: Gateway>(
     {
         return answer;
     }
-    let plan = G::plan(req.method(), path).map_err(|e| e.into_problem())?;
+    let plan = G::plan_for(req.method(), path, req.headers()).map_err(|e| e.into_problem())?;
     state.access.strip_forwarded(req.headers_mut());
     let principal = if plan.op.security.is_empty() {
         None

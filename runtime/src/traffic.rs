@@ -64,7 +64,9 @@ impl Limits {
         headers: &HeaderMap,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, Problem> {
         let consumer = principal.and_then(|p| p.consumer.as_deref());
-        let ip = client_ip(peer, headers.get(&X_FORWARDED_FOR), &self.trusted);
+        // Proxies append: the last line holds the hops nearest to us.
+        let xff = headers.get_all(&X_FORWARDED_FOR).iter().next_back();
+        let ip = client_ip(peer, xff, &self.trusted);
         let ip_key = format!("ip:{ip}");
         let (plan, plan_key) = match consumer {
             Some(name) => {

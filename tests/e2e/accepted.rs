@@ -1,22 +1,8 @@
 //! Tier 1: accepted specs check clean (warnings allowed, and snapshotted with the code).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::support::{compile, specs_in, stem};
-
-/// The spec and the companion files its `# gatewayc-test: also FILE...` lines name
-/// (compiled into one gateway; tests/build.rs reads the same lines).
-fn with_companions(spec: &Path) -> Vec<PathBuf> {
-    let mut specs = vec![spec.to_path_buf()];
-    let text = std::fs::read_to_string(spec).unwrap_or_default();
-    let dir = spec.parent().unwrap_or(Path::new("."));
-    for line in text.lines().take_while(|l| l.starts_with('#')) {
-        if let Some(files) = line.strip_prefix("# gatewayc-test: also ") {
-            specs.extend(files.split_whitespace().map(|f| dir.join(f)));
-        }
-    }
-    specs
-}
+use crate::support::{compile, specs_in, stem, with_companions};
 
 fn default_upstream(spec: &Path) -> Option<String> {
     let text = std::fs::read_to_string(spec).unwrap_or_default();

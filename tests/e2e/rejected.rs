@@ -8,7 +8,7 @@ fn every_rejected_spec_fails_with_located_errors() {
     let specs = specs_in("rejected");
     assert!(specs.len() >= 8, "expected rejected specs, found {specs:?}");
     for spec in specs {
-        let out = compile(std::slice::from_ref(&spec), None, None);
+        let out = compile(&crate::support::with_companions(&spec), None, None);
         assert!(out.model.is_none(), "{} was accepted", spec.display());
         for d in out
             .diagnostics
@@ -34,7 +34,7 @@ fn every_rejected_spec_fails_with_located_errors() {
 #[test]
 fn json_output_carries_the_same_findings() {
     for spec in specs_in("rejected") {
-        let out = compile(std::slice::from_ref(&spec), None, None);
+        let out = compile(&crate::support::with_companions(&spec), None, None);
         let json: serde_json::Value =
             serde_json::from_str(&out.diagnostics.render_json(&out.sources)).unwrap_or_default();
         let items = json.as_array().cloned().unwrap_or_default();

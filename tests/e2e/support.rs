@@ -544,3 +544,17 @@ pub fn new_key(file: &Path, consumer: &str, plan: &str) -> String {
     );
     key
 }
+
+/// The spec and the companion files its `# gatewayc-test: also FILE...` lines name
+/// (compiled into one gateway; tests/build.rs reads the same lines).
+pub fn with_companions(spec: &Path) -> Vec<PathBuf> {
+    let mut specs = vec![spec.to_path_buf()];
+    let text = std::fs::read_to_string(spec).unwrap_or_default();
+    let dir = spec.parent().unwrap_or(Path::new("."));
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(files) = line.strip_prefix("# gatewayc-test: also ") {
+            specs.extend(files.split_whitespace().map(|f| dir.join(f)));
+        }
+    }
+    specs
+}

@@ -1,7 +1,7 @@
 //! Versioning tier: two spec files, one per version, served side by side by one gateway,
 //! with deprecation headers on the old version.
 
-use crate::support::{Gateway, Upstream, get};
+use crate::support::{Gateway, Upstream, get, send};
 
 #[tokio::test]
 async fn two_versions_side_by_side_with_deprecation_on_the_old_one() {
@@ -47,4 +47,68 @@ async fn two_versions_side_by_side_with_deprecation_on_the_old_one() {
 
     // Without a prefix there is no version to choose.
     get(&gw.url("/pets/7")).await.assert_problem(404);
+}
+
+#[tokio::test]
+async fn a_header_chooses_the_version_with_a_default() {
+    let (v1, v2) = (Upstream::start().await, Upstream::start().await);
+    let gw = Gateway::start(
+        "header-versions",
+        &[("V1_URL", v1.url()), ("V2_URL", v2.url())],
+    );
+    let default = get(&gw.url("/pets/7")).await;
+    assert_eq!(default.status, 200, "{}", default.body);
+    assert_eq!((v1.count(), v2.count()), (1, 0));
+    assert_eq!(
+        default
+            .headers
+            .get("deprecation")
+            .and_then(|v| v.to_str().ok()),
+        Some("@0")
+    );
+    let two = send("GET", &gw.url("/pets/rex"), &[("api-version", "2")]).await;
+    assert_eq!(two.status, 200, "{}", two.body);
+    assert_eq!((v1.count(), v2.count()), (1, 1));
+    assert_eq!(v2.last().path_and_query, "/pets/rex");
+    assert!(two.headers.get("deprecation").is_none());
+    // Version 1 still types its parameter as an integer.
+    send("GET", &gw.url("/pets/rex"), &[("api-version", "1")])
+        .await
+        .assert_problem(400);
+    let unknown = send("GET", &gw.url("/pets/7"), &[("api-version", "3")]).await;
+    unknown.assert_problem(400);
+    assert!(unknown.body.contains("1, 2"), "{}", unknown.body);
+}
+
+#[tokio::test]
+async fn the_accepted_media_type_chooses_the_version() {
+    let (v1, v2) = (Upstream::start().await, Upstream::start().await);
+    let gw = Gateway::start(
+        "media-versions",
+        &[("V1_URL", v1.url()), ("V2_URL", v2.url())],
+    );
+    let accept = |a: &'static str| [("accept", a)];
+    assert_eq!(get(&gw.url("/pets")).await.status, 200);
+    send("GET", &gw.url("/pets"), &accept("application/json")).await;
+    assert_eq!((v1.count(), v2.count()), (2, 0));
+    send(
+        "GET",
+        &gw.url("/pets"),
+        &accept("application/vnd.pets.v2+json"),
+    )
+    .await;
+    send(
+        "GET",
+        &gw.url("/pets"),
+        &accept("text/html, Application/Vnd.Pets.V2+JSON;q=0.9"),
+    )
+    .await;
+    assert_eq!((v1.count(), v2.count()), (2, 2));
+    send(
+        "GET",
+        &gw.url("/pets"),
+        &accept("application/vnd.pets.v1+json"),
+    )
+    .await;
+    assert_eq!((v1.count(), v2.count()), (3, 2));
 }

@@ -108,6 +108,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
     let mut schemes = security::Schemes::default();
     let mut doc_level = DocLevel::default();
     let mut versions = Vec::new();
+    let mut unversioned = Vec::new();
 
     for &root in &spec.roots {
         let doc = &spec.docs[root];
@@ -126,7 +127,12 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
                 d,
             );
         }
-        versions.extend(defaults.version.clone());
+        if let Some(v) = &mut defaults.version {
+            v.index = versions.len();
+            versions.push(v.clone());
+        } else {
+            unversioned.push(root);
+        }
         security::read_schemes(
             spec,
             root,
@@ -172,7 +178,19 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         security::warn_uncovered(&uncovered, drafts.len() - first, d);
     }
 
-    version::check_versions(&versions, d);
+    let model_versions = version::check_versions(&versions, d);
+    if !model_versions.is_empty() {
+        for &root in &unversioned {
+            d.push(Diagnostic::error(
+                "E0705",
+                Some(Location::value(root, "")),
+                format!(
+                    "`{}` has no `x-gateway.version`, but the other spec files choose their version by a header or media type; every file needs one",
+                    spec.sources.display(root)
+                ),
+            ));
+        }
+    }
     let mut model_schemes = Vec::new();
     for draft in &mut drafts {
         if let Some(raw) = &draft.security {
@@ -242,6 +260,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         cors: doc_level.cors.map(|(c, _)| c),
         plans,
         limits,
+        versions: model_versions,
     })
 }
 
@@ -689,8 +708,10 @@ fn operations(
             let Some(rewrite) = rewrite else { continue };
             // A version's prefix selects it; the upstream path is the template without it.
             let api_version = cascade.version.as_ref();
-            if let Some(v) = api_version {
-                version::prefix_template(&v.prefix, &mut path);
+            if let Some(crate::model::VersionSelector::Prefix(prefix)) =
+                api_version.map(|v| &v.selector)
+            {
+                version::prefix_template(prefix, &mut path);
             }
             let link = op
                 .value
@@ -737,6 +758,9 @@ fn operations(
                     security: Vec::new(),
                     rate_limits: cascade.rate_limit.iter().map(|(l, _)| l.clone()).collect(),
                     deprecation,
+                    version: api_version
+                        .filter(|v| !matches!(v.selector, crate::model::VersionSelector::Prefix(_)))
+                        .map(|v| v.index),
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                 },
                 operation_id,
@@ -1319,10 +1343,12 @@ fn finish_operations(
 /// naming both when a method appears on both. A literal and a parameter at the same
 /// position are not ambiguous: the literal wins (see docs/routing.md).
 fn check_ambiguity(drafts: &[Draft], d: &mut Diagnostics) {
-    let mut seen: HashMap<(Vec<String>, Method), &Draft> = HashMap::new();
+    // Versions chosen by a header or media type each have their own routes.
+    let mut seen: HashMap<(Vec<String>, Method, Option<usize>), &Draft> = HashMap::new();
     for draft in drafts {
         let shape: Vec<String> = draft.op.path.segments.iter().map(Segment::shape).collect();
-        match seen.get(&(shape.clone(), draft.op.method)) {
+        let key = (shape, draft.op.method, draft.op.version);
+        match seen.get(&key) {
             Some(first) => d.push(
                 Diagnostic::error(
                     "E0401",
@@ -1339,7 +1365,7 @@ fn check_ambiguity(drafts: &[Draft], d: &mut Diagnostics) {
                 .hint("the two templates differ only in parameter names; merge them or give one a literal segment"),
             ),
             None => {
-                seen.insert((shape, draft.op.method), draft);
+                seen.insert(key, draft);
             }
         }
     }

@@ -1,16 +1,20 @@
 //! Versioning and deprecation: `x-gateway.version` on a document (one spec file per
 //! version), OpenAPI's `deprecated: true`, and `x-gateway.sunset` dates.
 //!
-//! A version is chosen by a path prefix (`prefix: /v1`): the prefix is added to every
-//! path template of its file for routing, and is not sent upstream (an explicit
-//! `x-gateway.path` says otherwise). `gatewayc check` warns when a sunset is less than
-//! [`SUNSET_WARNING_DAYS`] days away and fails once it has passed.
+//! A version is chosen by a path prefix (`prefix: /v1`), by a request header
+//! (`header: Api-Version`, `value: "1"`) or by a media type the client accepts
+//! (`media_type: application/vnd.pets.v1+json`); all files of a gateway choose the same way.
+//! A prefix is added to every path template of its file for routing and is not sent
+//! upstream (an explicit `x-gateway.path` says otherwise). With a header or a media type,
+//! the same template may exist in several versions, and exactly one version is the
+//! `default` for requests that name none. `gatewayc check` warns when a sunset is less
+//! than [`SUNSET_WARNING_DAYS`] days away and fails once it has passed.
 
 use serde_json::Value;
 
 use super::reader::Obj;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
-use crate::model::{Deprecation, PathTemplate, Segment};
+use crate::model::{Deprecation, PathTemplate, Segment, Version, VersionSelector};
 
 /// How close a sunset must be for `check` to warn.
 pub const SUNSET_WARNING_DAYS: i64 = 30;
@@ -20,8 +24,12 @@ pub const SUNSET_WARNING_DAYS: i64 = 30;
 pub struct VersionDecl {
     /// The version's name (`name`, or `info.version`).
     pub name: String,
-    /// The path prefix that selects it.
-    pub prefix: String,
+    /// What selects it.
+    pub selector: VersionSelector,
+    /// Whether requests that name no version get it (header and media type only).
+    pub default: bool,
+    /// Its index among the gateway's versions, set once all files are read.
+    pub index: usize,
     /// Whether the whole version is deprecated.
     pub deprecated: bool,
     /// Where it is written.
@@ -143,34 +151,115 @@ pub fn read_version(
         .or_else(|| info_version.map(str::to_owned));
     let prefix_loc = v.loc("prefix");
     let prefix = v.string("prefix", d);
-    let deprecated = match v.raw("deprecated") {
+    let header = v.string("header", d);
+    let value = v.string("value", d);
+    let media_type = v.string("media_type", d);
+    let mut flag = |key: &'static str, d: &mut Diagnostics| match v.raw(key) {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(other) => {
             d.push(super::reader::type_error(
-                v.loc("deprecated"),
-                "deprecated",
+                v.loc(key),
+                key,
                 "true or false",
                 other,
             ));
             false
         }
     };
+    let deprecated = flag("deprecated", d);
+    let default = flag("default", d);
     let sunset = read_sunset(&mut v, d);
-    v.unsupported(&["header", "media_type", "default"], d);
     v.finish(d);
-    let Some(prefix) = prefix else {
-        d.push(
-            Diagnostic::error(
+    let name = name.or_else(|| {
+        prefix
+            .as_ref()
+            .map(|p| p.trim_start_matches('/').to_owned())
+    });
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let selector = match (prefix, header, media_type) {
+        (Some(prefix), None, None) => {
+            if !valid_prefix(&prefix) {
+                d.push(
+                    Diagnostic::error(
+                        "E0703",
+                        Some(prefix_loc),
+                        format!("`{prefix}` is not a path prefix"),
+                    )
+                    .hint("one or more literal segments, like `/v1` or `/api/v2`"),
+                );
+                return None;
+            }
+            VersionSelector::Prefix(prefix)
+        }
+        (None, Some(header), None) => {
+            let value = value.or_else(|| name.clone()).unwrap_or_default();
+            if !token(&header) || !token(&value) {
+                d.push(Diagnostic::error(
+                    "E0703",
+                    Some(loc),
+                    format!("`{header}: {value}` is not a header name with a plain token value"),
+                ));
+                return None;
+            }
+            VersionSelector::Header {
+                name: header.to_ascii_lowercase(),
+                value,
+            }
+        }
+        (None, None, Some(media)) => {
+            let valid = media
+                .split_once('/')
+                .is_some_and(|(t, s)| token(t) && token(s));
+            if !valid {
+                d.push(Diagnostic::error(
+                    "E0703",
+                    Some(loc),
+                    format!("`{media}` is not a media type like `application/vnd.pets.v2+json`"),
+                ));
+                return None;
+            }
+            VersionSelector::MediaType(media.to_ascii_lowercase())
+        }
+        (None, None, None) => {
+            d.push(
+                Diagnostic::error(
+                    "E0703",
+                    Some(loc),
+                    "`version` needs a `prefix`, a `header` or a `media_type` that selects it",
+                )
+                .hint("write `version: { prefix: /v1 }`"),
+            );
+            return None;
+        }
+        _ => {
+            d.push(Diagnostic::error(
                 "E0703",
                 Some(loc),
-                "`version` needs a `prefix` that selects it",
-            )
-            .hint("write `version: { prefix: /v1 }`"),
-        );
-        return None;
+                "a version is chosen by one of `prefix`, `header` or `media_type`, not several",
+            ));
+            return None;
+        }
     };
-    let valid = prefix.starts_with('/')
+    Some((
+        VersionDecl {
+            name: name.unwrap_or_default(),
+            selector,
+            default,
+            index: 0,
+            deprecated,
+            loc,
+        },
+        sunset,
+    ))
+}
+
+fn valid_prefix(prefix: &str) -> bool {
+    prefix.starts_with('/')
         && prefix.len() > 1
         && !prefix.ends_with('/')
         && prefix[1..].split('/').all(|s| {
@@ -179,46 +268,122 @@ pub fn read_version(
                 && s != ".."
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        });
-    if !valid {
-        d.push(
-            Diagnostic::error(
-                "E0703",
-                Some(prefix_loc),
-                format!("`{prefix}` is not a path prefix"),
-            )
-            .hint("one or more literal segments, like `/v1` or `/api/v2`"),
-        );
-        return None;
-    }
-    Some((
-        VersionDecl {
-            name: name.unwrap_or_else(|| prefix[1..].to_owned()),
-            prefix,
-            deprecated,
-            loc,
-        },
-        sunset,
-    ))
+        })
 }
 
-/// Checks the versions of all spec files together: each prefix once.
-pub fn check_versions(decls: &[VersionDecl], d: &mut Diagnostics) {
+/// Checks the versions of all spec files together: one way of choosing, each selector
+/// once, and one default when a header or media type chooses. Returns the versions a
+/// header or media type chooses (the model's `versions`), empty for prefixes.
+pub fn check_versions(decls: &[VersionDecl], d: &mut Diagnostics) -> Vec<Version> {
+    let Some(first) = decls.first() else {
+        return Vec::new();
+    };
+    let kind = |s: &VersionSelector| match s {
+        VersionSelector::Prefix(_) => "a path prefix",
+        VersionSelector::Header { .. } => "a header",
+        VersionSelector::MediaType(_) => "a media type",
+    };
+    let mut ok = true;
     for (i, a) in decls.iter().enumerate() {
-        if let Some(b) = decls[..i].iter().find(|b| b.prefix == a.prefix) {
+        if kind(&a.selector) != kind(&first.selector) {
+            ok = false;
+            d.push(
+                Diagnostic::error(
+                    "E0705",
+                    Some(a.loc.clone()),
+                    format!(
+                        "version `{}` is chosen by {}, but version `{}` by {}; all versions of a gateway are chosen the same way",
+                        a.name,
+                        kind(&a.selector),
+                        first.name,
+                        kind(&first.selector)
+                    ),
+                )
+                .related(first.loc.clone(), "the first version"),
+            );
+            continue;
+        }
+        if let VersionSelector::Header { name, .. } = &a.selector
+            && let VersionSelector::Header {
+                name: first_name, ..
+            } = &first.selector
+            && name != first_name
+        {
+            ok = false;
+            d.push(
+                Diagnostic::error(
+                    "E0705",
+                    Some(a.loc.clone()),
+                    format!("versions are chosen by `{first_name}`, not `{name}`"),
+                )
+                .related(first.loc.clone(), "the first version"),
+            );
+        }
+        if let Some(b) = decls[..i].iter().find(|b| b.selector == a.selector) {
+            ok = false;
             d.push(
                 Diagnostic::error(
                     "E0704",
                     Some(a.loc.clone()),
                     format!(
-                        "versions `{}` and `{}` both use the prefix `{}`",
-                        b.name, a.name, a.prefix
+                        "versions `{}` and `{}` are chosen the same way",
+                        b.name, a.name
                     ),
                 )
                 .related(b.loc.clone(), "first used here"),
             );
         }
     }
+    if matches!(first.selector, VersionSelector::Prefix(_)) {
+        for a in decls.iter().filter(|a| a.default) {
+            d.push(Diagnostic::error(
+                "E0706",
+                Some(a.loc.clone()),
+                "`default` applies to versions chosen by a header or a media type; a prefix always names its version",
+            ));
+        }
+        return Vec::new();
+    }
+    let defaults: Vec<&VersionDecl> = decls.iter().filter(|a| a.default).collect();
+    match defaults.as_slice() {
+        [_] => {}
+        [] => {
+            ok = false;
+            d.push(
+                Diagnostic::error(
+                    "E0706",
+                    Some(first.loc.clone()),
+                    "no version is the `default` for requests that name none",
+                )
+                .hint("add `default: true` to one version"),
+            );
+        }
+        [a, b, ..] => {
+            ok = false;
+            d.push(
+                Diagnostic::error(
+                    "E0706",
+                    Some(b.loc.clone()),
+                    format!(
+                        "versions `{}` and `{}` are both the `default`",
+                        a.name, b.name
+                    ),
+                )
+                .related(a.loc.clone(), "the other default"),
+            );
+        }
+    }
+    if !ok {
+        return Vec::new();
+    }
+    decls
+        .iter()
+        .map(|a| Version {
+            name: a.name.clone(),
+            selector: a.selector.clone(),
+            default: a.default,
+        })
+        .collect()
 }
 
 /// Adds a version's prefix to a path template.
