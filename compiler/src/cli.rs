@@ -429,6 +429,57 @@ fn exec(bin: &Path) -> Result<ExitCode> {
     })
 }
 
+/// An operation's security as `a[scope] + b | c`: alternatives OR-ed with `|`, schemes
+/// AND-ed with `+`; `public` when anyone may call it.
+fn auth_cell(model: &crate::model::Model, op: &crate::model::Operation) -> String {
+    if op.security.is_empty() {
+        return "public".to_owned();
+    }
+    op.security
+        .iter()
+        .map(|alt| {
+            alt.iter()
+                .map(|u| {
+                    let name = model.schemes.get(u.scheme).map_or("?", |s| s.name.as_str());
+                    if u.scopes.is_empty() {
+                        name.to_owned()
+                    } else {
+                        format!("{name}[{}]", u.scopes.join(","))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The limits that apply: `plans` when plans are defined, then the route's own limit.
+fn limits_cell(model: &crate::model::Model, op: &crate::model::Operation) -> String {
+    let mut parts = Vec::new();
+    if !model.plans.is_empty() {
+        parts.push("plan".to_owned());
+    }
+    for l in &op.rate_limits {
+        let key = match &l.key {
+            crate::model::LimitKey::Consumer => "consumer".to_owned(),
+            crate::model::LimitKey::Ip => "ip".to_owned(),
+            crate::model::LimitKey::Header(h) => format!("header:{h}"),
+            crate::model::LimitKey::Claim(c) => format!("claim:{c}"),
+        };
+        parts.push(format!(
+            "{}/{}s per {key}",
+            l.rate.limit,
+            l.rate.period.as_secs()
+        ));
+    }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
 fn routes_table(model: &crate::model::Model) -> String {
     use crate::model::Rewrite;
     let mut rows = vec![[
@@ -438,6 +489,8 @@ fn routes_table(model: &crate::model::Model) -> String {
         "UPSTREAM".to_owned(),
         "UPSTREAM PATH".to_owned(),
         "TIMEOUT".to_owned(),
+        "AUTH".to_owned(),
+        "LIMITS".to_owned(),
     ]];
     for op in &model.operations {
         let rewrite: String = op
@@ -455,9 +508,11 @@ fn routes_table(model: &crate::model::Model) -> String {
             op.upstream.clone(),
             rewrite,
             format!("{}ms", op.timeout.as_millis()),
+            auth_cell(model, op),
+            limits_cell(model, op),
         ]);
     }
-    let mut widths = [0usize; 6];
+    let mut widths = [0usize; 8];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());

@@ -80,9 +80,16 @@ fn routes_prints_the_compiled_table() {
             "getPet",
             "pets",
             "/internal/pets/{petId}",
-            "2000ms"
+            "2000ms",
+            "public",
+            "-"
         ]
     );
+    let mine = table
+        .lines()
+        .find(|l| l.contains("listMyPets "))
+        .unwrap_or_default();
+    assert!(mine.contains("bearer[pets:read]"), "{mine}");
 }
 
 #[test]
