@@ -404,7 +404,7 @@ async fn handle<G: Gateway>(
 async fn dispatch<G: Gateway>(
     state: &'static State,
     peer: &Peer,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     request_id: &HeaderValue,
 ) -> Result<Response<Body>, Problem> {
     let path = req.uri().path();
@@ -415,6 +415,30 @@ async fn dispatch<G: Gateway>(
         return answer;
     }
     let plan = G::plan_for(req.method(), path, req.headers()).map_err(|e| e.into_problem())?;
+    let deprecation = plan.op.deprecation.as_ref();
+    let result = serve_operation(state, peer, req, request_id, plan).await;
+    // Deprecation applies to every answer of a deprecated operation, errors included.
+    match (deprecation, result) {
+        (None, result) => result,
+        (Some(dep), Ok(mut resp)) => {
+            resp.headers_mut().extend(deprecation_headers(dep));
+            Ok(resp)
+        }
+        (Some(dep), Err(mut problem)) => {
+            problem.headers.extend(deprecation_headers(dep));
+            Err(problem)
+        }
+    }
+}
+
+/// Phases 5 to 9 for a routed request: authenticate and authorize, limit, forward.
+async fn serve_operation(
+    state: &'static State,
+    peer: &Peer,
+    mut req: Request<Incoming>,
+    request_id: &HeaderValue,
+    plan: crate::gateway::Plan,
+) -> Result<Response<Body>, Problem> {
     state.access.strip_forwarded(req.headers_mut());
     let principal = if plan.op.security.is_empty() {
         None
@@ -433,36 +457,42 @@ async fn dispatch<G: Gateway>(
         }
         None => Vec::new(),
     };
-    let op = plan.op;
-    let target = &state.targets[op.upstream];
-    let mut resp = match target {
-        Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id)?,
+    let target = &state.targets[plan.op.upstream];
+    let result = match target {
+        Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),
         Target::Http { .. } => {
             state
                 .proxy
                 .forward(plan.op.upstream, target, plan, req, peer, request_id)
-                .await?
+                .await
         }
     };
-    for (name, value) in limit_headers {
-        resp.headers_mut().append(name, value);
+    // A counted request reports its limits whatever happened next (413, 502, 504, ...).
+    match result {
+        Ok(mut resp) => {
+            for (name, value) in limit_headers {
+                resp.headers_mut().append(name, value);
+            }
+            Ok(resp)
+        }
+        Err(mut problem) => {
+            problem.headers.extend(limit_headers);
+            Err(problem)
+        }
     }
-    if let Some(dep) = &op.deprecation {
-        deprecation_headers(dep, resp.headers_mut());
-    }
-    Ok(resp)
 }
 
 /// `Deprecation` (RFC 9745), `Sunset` (RFC 8594) and their `Link`s.
-fn deprecation_headers(dep: &DeprecationDef, headers: &mut http::HeaderMap) {
+fn deprecation_headers(dep: &DeprecationDef) -> Vec<(HeaderName, HeaderValue)> {
     use http::header::LINK;
     static DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
     static SUNSET: HeaderName = HeaderName::from_static("sunset");
+    let mut headers = Vec::with_capacity(4);
     if dep.deprecated {
-        headers.insert(DEPRECATION.clone(), HeaderValue::from_static("@0"));
+        headers.push((DEPRECATION.clone(), HeaderValue::from_static("@0")));
     }
     if let Some(date) = dep.sunset.and_then(|d| HeaderValue::from_str(d).ok()) {
-        headers.insert(SUNSET.clone(), date);
+        headers.push((SUNSET.clone(), date));
     }
     if let Some(link) = dep.link {
         if dep.deprecated
@@ -470,15 +500,16 @@ fn deprecation_headers(dep: &DeprecationDef, headers: &mut http::HeaderMap) {
                 "<{link}>; rel=\"deprecation\"; type=\"text/html\""
             ))
         {
-            headers.append(LINK, v);
+            headers.push((LINK, v));
         }
         if dep.sunset.is_some()
             && let Ok(v) =
                 HeaderValue::from_str(&format!("<{link}>; rel=\"sunset\"; type=\"text/html\""))
         {
-            headers.append(LINK, v);
+            headers.push((LINK, v));
         }
     }
+    headers
 }
 
 fn mock(example: Option<&MockResponse>, operation: &str) -> Result<Response<Body>, Problem> {

@@ -24,6 +24,9 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 #[derive(Debug)]
 pub struct Limits {
     limiter: Limiter,
+    /// Every key starts with the gateway's name, so gateways sharing a Redis never share
+    /// counters.
+    gateway: &'static str,
     plans: &'static [PlanDef],
     by_name: HashMap<&'static str, usize>,
     default_plan: Option<usize>,
@@ -43,6 +46,7 @@ impl Limits {
         let limiter = Limiter::new(def, lookup).await?;
         Ok(Some(Limits {
             limiter,
+            gateway: G::NAME,
             plans: G::PLANS,
             by_name: G::PLANS
                 .iter()
@@ -67,13 +71,14 @@ impl Limits {
         // Proxies append: the last line holds the hops nearest to us.
         let xff = headers.get_all(&X_FORWARDED_FOR).iter().next_back();
         let ip = client_ip(peer, xff, &self.trusted);
-        let ip_key = format!("ip:{ip}");
+        let g = self.gateway;
+        let ip_key = format!("{g}:ip:{ip}");
         let (plan, plan_key) = match consumer {
             Some(name) => {
                 let named = principal
                     .and_then(|p| p.plan.as_deref())
                     .and_then(|p| self.by_name.get(p).copied());
-                (named.or(self.default_plan), format!("c:{name}"))
+                (named.or(self.default_plan), format!("{g}:c:{name}"))
             }
             None => (self.anonymous_plan, ip_key.clone()),
         };
@@ -83,7 +88,7 @@ impl Limits {
             .map(|l| {
                 let who = match l.key {
                     LimitKey::Consumer => {
-                        consumer.map_or_else(|| ip_key.clone(), |c| format!("c:{c}"))
+                        consumer.map_or_else(|| ip_key.clone(), |c| format!("{g}:c:{c}"))
                     }
                     LimitKey::Ip => ip_key.clone(),
                     LimitKey::Header(h) => format!(

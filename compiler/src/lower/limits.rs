@@ -107,6 +107,14 @@ pub fn read_plans(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Vec<(Plan, Location
     let mut plans = Vec::new();
     for (name, ptr, value) in obj.entries("plans", d) {
         let loc = Location::key(file, ptr.clone());
+        if name == "route" {
+            d.push(Diagnostic::error(
+                "E0601",
+                Some(loc.clone()),
+                "`route` names the route limits in rate-limit headers; choose another plan name",
+            ));
+            continue;
+        }
         if name.is_empty()
             || !name
                 .chars()
@@ -262,6 +270,14 @@ pub fn read_limits(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<LimitsDecl>
                 on_error,
                 timeout: timeout.unwrap_or(DEFAULT_REDIS_TIMEOUT),
             }
+        }
+        (Some("memory"), Some(_)) => {
+            d.push(Diagnostic::error(
+                "E0604",
+                Some(here),
+                "the memory store takes no `url`; did you mean `store: redis`?",
+            ));
+            return None;
         }
         (Some("redis"), None) => {
             d.push(Diagnostic::error(

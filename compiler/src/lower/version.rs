@@ -115,7 +115,8 @@ pub fn read_sunset(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<i64> {
 /// What `check` says about a sunset on `day` when it is `today`.
 fn sunset_finding(day: i64, today: i64, text: &str, loc: Location) -> Option<Diagnostic> {
     let left = day - today;
-    if left < 0 {
+    // `Sunset` means the start of that day (00:00 GMT): on the day itself it has passed.
+    if left <= 0 {
         Some(
             Diagnostic::error(
                 "E0702",
@@ -434,7 +435,8 @@ mod tests {
         };
         assert_eq!(code("2027-01-01"), None);
         assert_eq!(code("2027-06-01"), Some("W0702"));
-        assert_eq!(code("2027-06-30"), Some("W0702"));
+        assert_eq!(code("2027-06-29"), Some("W0702"));
+        assert_eq!(code("2027-06-30"), Some("E0702"));
         assert_eq!(code("2027-07-01"), Some("E0702"));
     }
 
