@@ -11,6 +11,7 @@
 //! reach `/users/{id}/x`). Once a whole template matches, the method decides: another
 //! method gives 405 with `Allow`, without trying other templates.
 
+mod aggregate;
 mod limits;
 mod security;
 
@@ -117,6 +118,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         let max_body = op.max_body;
         let security = security::requirements(&op.security, &rt);
         let rate_limits = limits::route_limits(&op.rate_limits, &rt);
+        let aggregate = aggregate::def(op, &upstream_index, &rt);
         let mock = match &op.example {
             Some(ex) => {
                 let (s, ct, b) = (ex.status, &ex.content_type, &ex.body);
@@ -134,6 +136,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             mock: #mock,
             security: #security,
             rate_limits: #rate_limits,
+            aggregate: #aggregate,
         })
     });
     let plan_arms = model
@@ -236,9 +239,10 @@ fn plan_arm(index: usize, op: &Operation) -> TokenStream {
         Rewrite::Param(i) => {
             let param = &op.params[*i];
             let f = format_ident!("{}", param.ident);
-            if param.ty == ParamType::Path {
+            if param.ty == ParamType::Path && op.aggregate.is_none() {
                 // As sent, segments and encoding kept; the path check already refused dot
-                // segments, and a path holds no `?` or `#`.
+                // segments, and a path holds no `?` or `#`. (An aggregate's plan path carries
+                // each parameter as one encoded segment instead: the runtime splits it.)
                 quote!(__p.lit(&#f);)
             } else if is_borrowed(&param.ty) {
                 quote!(__p.segment(&#f);)

@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::header::{ALLOW, HeaderValue};
 use http::{Method, StatusCode};
 
+use crate::aggregate::AggregateDef;
 use crate::param::UpstreamPath;
 use crate::problem::Problem;
 
@@ -56,6 +57,10 @@ pub struct OperationDef {
     pub security: &'static [&'static [SchemeUse]],
     /// Route-level rate limits (`x-gateway.rate_limit`), applied on top of the plan's.
     pub rate_limits: &'static [RouteLimitDef],
+    /// `x-gateway.aggregate`: answered by combining several upstream calls instead of
+    /// forwarding. For such an operation the plan's path holds the operation's path
+    /// parameters, each as `/` and the value percent-encoded as one segment, in order.
+    pub aggregate: Option<&'static AggregateDef>,
 }
 
 /// A rate: `limit` requests per `period`, with up to `burst` at once (GCRA).

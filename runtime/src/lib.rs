@@ -9,6 +9,7 @@
 //! repository; the entry point is [`serve`].
 
 pub mod access;
+pub mod aggregate;
 pub mod auth;
 pub mod body;
 pub mod cors;
@@ -20,6 +21,7 @@ pub mod problem;
 pub mod proxy;
 pub mod server;
 
+pub use aggregate::{AggregateDef, PartDef, Piece, Shape};
 pub use body::Body;
 pub use gateway::{
     ApiKeyDef, ConsumerStoreDef, CorsDef, Gateway, JwtDef, KeyLocation, KeySource, LimitKey,

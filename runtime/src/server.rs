@@ -413,6 +413,23 @@ async fn dispatch<G: Gateway>(
             .check(plan.op, req.headers_mut(), uri.query())
             .await?;
     }
+    if let Some(aggregate) = plan.op.aggregate {
+        let headers = crate::aggregate::part_headers(
+            &req,
+            state.access.forwarded_headers(),
+            peer,
+            request_id,
+        );
+        return crate::aggregate::answer(
+            aggregate,
+            plan.op.id,
+            &state.proxy,
+            &state.targets,
+            plan.path.as_str(),
+            headers,
+        )
+        .await;
+    }
     let target = &state.targets[plan.op.upstream];
     match target {
         Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),

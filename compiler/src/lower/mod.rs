@@ -699,6 +699,7 @@ fn operations(
                     security: Vec::new(),
                     rate_limits: cascade.rate_limit.iter().map(|(l, _)| l.clone()).collect(),
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
+                    aggregate: None,
                 },
                 operation_id,
                 loc: Location::key(op.file, op.pointer.clone()),
