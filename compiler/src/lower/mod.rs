@@ -5,6 +5,7 @@
 //! defaults), and collects every diagnostic before it gives up: a spec with five mistakes
 //! gets five errors in one run. It never returns a half-built model.
 
+mod aggregate;
 mod example;
 mod limits;
 pub mod names;
@@ -58,6 +59,8 @@ struct Cascade {
     security: Option<security::RawSecurity>,
     /// `rate_limit`.
     rate_limit: Option<(crate::model::RouteLimit, Location)>,
+    /// `aggregate`: an operation's own, never inherited.
+    aggregate: Option<aggregate::Raw>,
 }
 
 impl Cascade {
@@ -72,6 +75,7 @@ impl Cascade {
                 .or_else(|| base.multi_segment.clone()),
             security: self.security.clone().or_else(|| base.security.clone()),
             rate_limit: self.rate_limit.clone().or_else(|| base.rate_limit.clone()),
+            aggregate: self.aggregate.clone(),
         }
     }
 }
@@ -93,6 +97,8 @@ struct Draft {
     loc: Location,
     upstream_loc: Option<Location>,
     explicit_timeout: bool,
+    /// Its `aggregate`, as written; resolved by [`aggregate::finish`].
+    aggregate: Option<aggregate::Raw>,
 }
 
 /// Lowers the spec; `None` when any error was found (all of them are in `d`).
@@ -209,6 +215,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         }
     }
 
+    aggregate::finish(spec, &mut drafts, &upstreams, opts, d);
     let operations = finish_operations(drafts, &upstreams, opts, d);
 
     if d.has_errors() {
@@ -536,7 +543,8 @@ fn read_cascade(
         }
     }
     c.rate_limit = limits::read_rate_limit(&mut obj, d);
-    obj.unsupported(&["cache", "transform", "aggregate", "sunset"], d);
+    c.aggregate = aggregate::read(&mut obj, what.starts_with("an operation"), d);
+    obj.unsupported(&["cache", "transform", "sunset"], d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -705,6 +713,7 @@ fn operations(
                 loc: Location::key(op.file, op.pointer.clone()),
                 upstream_loc: cascade.upstream.map(|(_, l)| l),
                 explicit_timeout,
+                aggregate: cascade.aggregate,
             });
         }
     }
@@ -1231,6 +1240,10 @@ fn finish_operations(
         draft.op.variant = names::unique(names::pascal(&id), &mut variants, "");
         draft.op.id = id;
 
+        // An aggregate's parts name their upstreams; `aggregate::finish` checked them.
+        if draft.aggregate.is_some() {
+            continue;
+        }
         if draft.op.upstream.is_empty() {
             if opts.default_upstream.is_some() {
                 draft.op.upstream = CLI_UPSTREAM.to_owned();
