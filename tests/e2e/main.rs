@@ -9,8 +9,11 @@
 //!    with mock upstreams on 127.0.0.1 over real HTTP.
 //! 5. `security`: JWTs (the shared fixtures, a JWKS server that rotates its keys), API keys
 //!    from `gatewayc keys`, forwarded claims and CORS, against a real gateway process.
+//! 6. `aggregate`: aggregates over a fast, a slow and a failing upstream: parallel parts,
+//!    dependent parts, optional and required failures, the deadline, encoding, mock mode.
 
 mod accepted;
+mod aggregate;
 mod cli;
 mod corpus;
 mod example;
