@@ -501,11 +501,45 @@ fn routes_table(model: &crate::model::Model) -> String {
                 Rewrite::Param(i) => format!("{{{}}}", op.params[*i].name),
             })
             .collect();
+        let (upstream, rewrite) = match &op.aggregate {
+            Some(agg) => (
+                "(aggregate)".to_owned(),
+                agg.parts
+                    .iter()
+                    .map(|p| {
+                        let text = |pieces: &[crate::model::PartPiece]| -> String {
+                            pieces
+                                .iter()
+                                .map(|piece| match piece {
+                                    crate::model::PartPiece::Lit(l) => l.clone(),
+                                    crate::model::PartPiece::Param(i) => {
+                                        format!("{{{}}}", op.params[*i].name)
+                                    }
+                                    crate::model::PartPiece::Field { part, pointer } => format!(
+                                        "{{{}{}}}",
+                                        agg.parts[*part].name,
+                                        pointer.replace('/', ".")
+                                    ),
+                                })
+                                .collect()
+                        };
+                        let query = if p.query.is_empty() {
+                            String::new()
+                        } else {
+                            format!("?{}", text(&p.query))
+                        };
+                        format!("{}={}:{}{query}", p.name, p.upstream, text(&p.path))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            None => (op.upstream.clone(), rewrite),
+        };
         rows.push([
             op.method.as_str().to_owned(),
             op.path.raw.clone(),
             op.id.clone(),
-            op.upstream.clone(),
+            upstream,
             rewrite,
             format!("{}ms", op.timeout.as_millis()),
             auth_cell(model, op),

@@ -19,6 +19,7 @@
 //! a `%` comes before it); after a parameter, constant offsets count from its end. A bare
 //! parameter's value is sliced from the path only once its route is chosen.
 
+mod aggregate;
 mod limits;
 mod security;
 
@@ -142,6 +143,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             }
             None => quote!(::core::option::Option::None),
         };
+        let aggregate = aggregate::def(op, &upstream_index, &rt);
         let mock = match &op.example {
             Some(ex) => {
                 let (s, ct, b) = (ex.status, &ex.content_type, &ex.body);
@@ -160,6 +162,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             security: #security,
             rate_limits: #rate_limits,
             deprecation: #deprecation,
+            aggregate: #aggregate,
         })
     });
     let plan_arms: Vec<TokenStream> = model
@@ -269,9 +272,10 @@ fn plan_arm(index: usize, op: &Operation) -> TokenStream {
         Rewrite::Param(i) => {
             let param = &op.params[*i];
             let f = format_ident!("{}", param.ident);
-            if param.ty == ParamType::Path {
+            if param.ty == ParamType::Path && op.aggregate.is_none() {
                 // As sent, segments and encoding kept; the path check already refused dot
-                // segments, and a path holds no `?` or `#`.
+                // segments, and a path holds no `?` or `#`. (An aggregate's plan path carries
+                // each parameter as one encoded segment instead: the runtime splits it.)
                 quote!(__p.lit(&#f);)
             } else if is_borrowed(&param.ty) {
                 quote!(__p.segment(&#f);)

@@ -529,4 +529,69 @@ pub struct Operation {
     pub version: Option<usize>,
     /// Where the operation is defined: (file, pointer), for generated comments.
     pub source: String,
+    /// `x-gateway.aggregate`: the operation answers by combining several upstream calls
+    /// instead of forwarding to one upstream.
+    pub aggregate: Option<Aggregation>,
+}
+
+/// An aggregate operation's parts and how their answers are combined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregation {
+    /// The parts, in the order the spec writes them; that is also the order of the keys of
+    /// the combined response.
+    pub parts: Vec<Part>,
+    /// The whole aggregate's deadline.
+    pub deadline: Duration,
+    /// How the parts' answers are combined.
+    pub shape: Shape,
+}
+
+/// How an aggregate combines its parts' answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One member per part, keyed by part name (`null` for a missing optional part).
+    Parts,
+    /// The parts' top-level members in one object; build-time checks ensure the declared
+    /// keys do not collide.
+    Merge,
+}
+
+/// One upstream call of an aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Its name: the key of its answer, and what `{name.field}` references use.
+    pub name: String,
+    /// Name of the upstream it calls.
+    pub upstream: String,
+    /// The upstream path, before any `?`.
+    pub path: Vec<PartPiece>,
+    /// The query string without the `?`; empty for none.
+    pub query: Vec<PartPiece>,
+    /// Indices (into [`Aggregation::parts`]) of the parts whose answers it uses, sorted.
+    pub needs: Vec<usize>,
+    /// Deadline for this part's answer, from the moment it starts.
+    pub timeout: Duration,
+    /// Whether the aggregate answers without it when it fails.
+    pub optional: bool,
+    /// Largest response body read from it, in bytes.
+    pub max_response: u64,
+    /// Its answer in mock mode, as JSON text, when its `response` gives an example.
+    pub mock: Option<String>,
+}
+
+/// A piece of an aggregate part's path or query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartPiece {
+    /// Literal text, already valid where it stands.
+    Lit(String),
+    /// The value of the operation's path parameter at this index of
+    /// [`Operation::params`].
+    Param(usize),
+    /// A scalar in the answer of the part at index `part`, at the JSON pointer `pointer`.
+    Field {
+        /// Index into [`Aggregation::parts`].
+        part: usize,
+        /// RFC 6901 pointer into that part's answer.
+        pointer: String,
+    },
 }

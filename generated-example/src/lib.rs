@@ -305,6 +305,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             security: &[],
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
+            aggregate: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "listPets",
@@ -321,6 +322,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             security: &[],
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
+            aggregate: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "createPet",
@@ -344,6 +346,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             ],
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
+            aggregate: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "listMyPets",
@@ -367,6 +370,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             ],
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
+            aggregate: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "getPet",
@@ -383,6 +387,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             security: &[],
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
+            aggregate: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "deletePet",
@@ -406,6 +411,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             ],
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
+            aggregate: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "adoptPet",
@@ -429,6 +435,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             ],
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
+            aggregate: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "getInventory",
@@ -445,6 +452,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             security: &[],
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
+            aggregate: ::core::option::Option::None,
         },
     ];
     const SCHEMES: &'static [::gatewayc_runtime::SchemeDef] = &[

@@ -191,6 +191,12 @@ impl Access {
         }
     }
 
+    /// The headers forwarded claims travel in (lower case): what an aggregate passes on to
+    /// its parts besides the gateway's own headers.
+    pub fn forwarded_headers(&self) -> &[HeaderName] {
+        &self.forwarded
+    }
+
     /// Checks the request against `op`'s requirements. On success, the headers of the
     /// forwarded claims are set on `headers` and the principal is returned (`None` for a
     /// public operation).

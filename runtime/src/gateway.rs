@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::header::{ALLOW, HeaderValue};
 use http::{Method, StatusCode};
 
+use crate::aggregate::AggregateDef;
 use crate::param::UpstreamPath;
 use crate::problem::Problem;
 
@@ -58,6 +59,10 @@ pub struct OperationDef {
     pub rate_limits: &'static [RouteLimitDef],
     /// Set when the operation (or its version) is deprecated or has a sunset date.
     pub deprecation: Option<DeprecationDef>,
+    /// `x-gateway.aggregate`: answered by combining several upstream calls instead of
+    /// forwarding. For such an operation the plan's path holds the operation's path
+    /// parameters, each as `/` and the value percent-encoded as one segment, in order.
+    pub aggregate: Option<&'static AggregateDef>,
 }
 
 /// What the responses of a deprecated operation say about it.

@@ -9,6 +9,7 @@
 //! repository; the entry point is [`serve`].
 
 pub mod access;
+pub mod aggregate;
 pub mod auth;
 pub mod body;
 pub mod cors;
@@ -24,6 +25,7 @@ pub mod server;
 mod test_redis;
 pub mod traffic;
 
+pub use aggregate::{AggregateDef, PartDef, Piece, Shape};
 pub use body::Body;
 pub use gateway::{
     ApiKeyDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway, JwtDef, KeyLocation, KeySource,

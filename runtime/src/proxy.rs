@@ -265,6 +265,34 @@ impl Proxy {
         Ok(lease(resp, tx, pool))
     }
 
+    /// Sends a GET for `path_and_query` (under the upstream's base path) with exactly
+    /// `headers` plus `Host`, on a pooled connection to upstream `index`: an aggregate
+    /// part's call. No timeout here; the caller sets its own.
+    pub async fn get(
+        &self,
+        index: usize,
+        target: &Target,
+        path_and_query: &str,
+        headers: HeaderMap,
+    ) -> Result<Response<Body>, BoxError> {
+        let Target::Http {
+            base_path,
+            host,
+            connect_uri,
+        } = target
+        else {
+            return Err("a mock upstream has no connection".into());
+        };
+        let mut pq = String::with_capacity(base_path.len() + path_and_query.len());
+        pq.push_str(base_path);
+        pq.push_str(path_and_query);
+        let mut req = Request::new(Body::Empty);
+        *req.uri_mut() = Uri::from(PathAndQuery::from_maybe_shared(pq)?);
+        *req.headers_mut() = headers;
+        req.headers_mut().insert(header::HOST, host.clone());
+        self.send(index, connect_uri, req).await
+    }
+
     /// Sends the request to `target` along the plan and returns the upstream's response,
     /// with its body streamed.
     pub async fn forward(

@@ -457,6 +457,24 @@ async fn serve_operation(
         }
         None => Vec::new(),
     };
+    if let Some(aggregate) = plan.op.aggregate {
+        let headers = crate::aggregate::part_headers(
+            &req,
+            state.access.forwarded_headers(),
+            peer,
+            request_id,
+        );
+        let result = crate::aggregate::answer(
+            aggregate,
+            plan.op.id,
+            &state.proxy,
+            &state.targets,
+            plan.path.as_str(),
+            headers,
+        )
+        .await;
+        return with_limit_headers(result, limit_headers);
+    }
     let target = &state.targets[plan.op.upstream];
     let result = match target {
         Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),
@@ -467,7 +485,14 @@ async fn serve_operation(
                 .await
         }
     };
-    // A counted request reports its limits whatever happened next (413, 502, 504, ...).
+    with_limit_headers(result, limit_headers)
+}
+
+/// A counted request reports its limits whatever happened next (413, 502, 504, ...).
+fn with_limit_headers(
+    result: Result<Response<Body>, Problem>,
+    limit_headers: Vec<(HeaderName, HeaderValue)>,
+) -> Result<Response<Body>, Problem> {
     match result {
         Ok(mut resp) => {
             for (name, value) in limit_headers {

@@ -12,8 +12,11 @@
 //! 6. `limits`: plans, quotas and route limits in two gateway processes sharing one
 //!    `redis-server`, under concurrent load; Redis killed and brought back.
 //! 7. `versions`: two spec files, one per version, in one gateway; deprecation headers.
+//! 8. `aggregate`: aggregates over a fast, a slow and a failing upstream: parallel parts,
+//!    dependent parts, optional and required failures, the deadline, encoding, mock mode.
 
 mod accepted;
+mod aggregate;
 mod cli;
 mod corpus;
 mod example;

@@ -83,6 +83,9 @@ pub struct Seen {
 /// `/echo` streams the request body back, `/bytes/N` streams N bytes, `/slow/MS` and
 /// `/drain/MS` answer after MS milliseconds, `/reset` drops the connection, anything else
 /// answers 200 with `{"path": ...}`; `/sink` reads the whole body before answering.
+/// In that last answer, each query parameter is a string member too (percent-decoded), and
+/// two change the behaviour: `delay=MS` answers after MS milliseconds, `status=CODE` with
+/// that status.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -197,7 +200,31 @@ async fn upstream_handler(
             "the mock upstream drops this connection",
         ));
     }
-    let body = serde_json::json!({ "path": pq }).to_string();
+    let mut answer = serde_json::Map::new();
+    answer.insert("path".to_owned(), serde_json::Value::String(pq.clone()));
+    let mut status = StatusCode::OK;
+    for (k, v) in req
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+    {
+        let v = decode(v);
+        match k {
+            "delay" => tokio::time::sleep(Duration::from_millis(v.parse().unwrap_or(0))).await,
+            "status" => {
+                status = v
+                    .parse()
+                    .ok()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(status)
+            }
+            _ => {}
+        }
+        answer.insert(decode(k), serde_json::Value::String(v));
+    }
+    let body = serde_json::Value::Object(answer).to_string();
     let mut resp = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|never| match never {})
@@ -209,7 +236,28 @@ async fn upstream_handler(
     );
     resp.headers_mut()
         .insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
+    *resp.status_mut() = status;
     Ok(resp)
+}
+
+/// Percent-decodes a query component (`+` stays a plus).
+pub fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(h) = s.get(i + 1..i + 3)
+            && let Ok(x) = u8::from_str_radix(h, 16)
+        {
+            out.push(x);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A body of `len` bytes whose byte `i` is `i % 251`, produced in 64 KiB frames.

@@ -118,6 +118,11 @@ fn render(status: u16, content_type: &str, value: &Value) -> Example {
     }
 }
 
+/// A plausible value for a schema: its own example, or one built from its shape.
+pub(super) fn for_schema(spec: &Spec, schema: &Resolved<'_>) -> Value {
+    synthesise(spec, schema, &mut BUDGET.clone(), 0)
+}
+
 /// A plausible value for a schema, within `budget` nodes.
 fn synthesise(spec: &Spec, schema: &Resolved<'_>, budget: &mut usize, depth: usize) -> Value {
     if *budget == 0 || depth > 6 {

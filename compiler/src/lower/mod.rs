@@ -5,10 +5,12 @@
 //! defaults), and collects every diagnostic before it gives up: a spec with five mistakes
 //! gets five errors in one run. It never returns a half-built model.
 
+mod aggregate;
 mod example;
 mod limits;
 pub mod names;
 pub mod reader;
+pub mod schema;
 mod security;
 mod version;
 
@@ -62,6 +64,8 @@ struct Cascade {
     sunset: Option<i64>,
     /// The document's version, when it has one.
     version: Option<version::VersionDecl>,
+    /// `aggregate`: an operation's own, never inherited.
+    aggregate: Option<aggregate::Raw>,
 }
 
 impl Cascade {
@@ -78,6 +82,7 @@ impl Cascade {
             rate_limit: self.rate_limit.clone().or_else(|| base.rate_limit.clone()),
             sunset: self.sunset.or(base.sunset),
             version: self.version.clone().or_else(|| base.version.clone()),
+            aggregate: self.aggregate.clone(),
         }
     }
 }
@@ -99,6 +104,8 @@ struct Draft {
     loc: Location,
     upstream_loc: Option<Location>,
     explicit_timeout: bool,
+    /// Its `aggregate`, as written; resolved by [`aggregate::finish`].
+    aggregate: Option<aggregate::Raw>,
 }
 
 /// Lowers the spec; `None` when any error was found (all of them are in `d`).
@@ -235,6 +242,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         }
     }
 
+    aggregate::finish(spec, &mut drafts, &upstreams, opts, d);
     let operations = finish_operations(drafts, &upstreams, opts, d);
 
     if d.has_errors() {
@@ -576,7 +584,8 @@ fn read_cascade(
     }
     c.rate_limit = limits::read_rate_limit(&mut obj, d);
     c.sunset = version::read_sunset(&mut obj, d);
-    obj.unsupported(&["cache", "transform", "aggregate"], d);
+    c.aggregate = aggregate::read(&mut obj, what.starts_with("an operation"), d);
+    obj.unsupported(&["cache", "transform"], d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -762,11 +771,13 @@ fn operations(
                         .filter(|v| !matches!(v.selector, crate::model::VersionSelector::Prefix(_)))
                         .map(|v| v.index),
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
+                    aggregate: None,
                 },
                 operation_id,
                 loc: Location::key(op.file, op.pointer.clone()),
                 upstream_loc: cascade.upstream.map(|(_, l)| l),
                 explicit_timeout,
+                aggregate: cascade.aggregate,
             });
         }
     }
@@ -1293,6 +1304,10 @@ fn finish_operations(
         draft.op.variant = names::unique(names::pascal(&id), &mut variants, "");
         draft.op.id = id;
 
+        // An aggregate's parts name their upstreams; `aggregate::finish` checked them.
+        if draft.aggregate.is_some() {
+            continue;
+        }
         if draft.op.upstream.is_empty() {
             if opts.default_upstream.is_some() {
                 draft.op.upstream = CLI_UPSTREAM.to_owned();
