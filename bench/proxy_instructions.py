@@ -17,6 +17,7 @@ same forwarding headers and request id as the gateway does).
 import argparse
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,6 +80,9 @@ def main() -> int:
     ap.add_argument("--path", default="/pets/1")
     ap.add_argument("--nginx-config", choices=["gateway", "plain"], default="gateway")
     ap.add_argument("--requests", type=int, nargs=2, default=[1000, 3000], metavar=("N1", "N2"))
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="copy the gateway's callgrind files (a.out: N1 requests, b.out: N2) to DIR, "
+                         "for callgrind_annotate")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gatewayc-insn-") as t:
@@ -101,6 +105,10 @@ def main() -> int:
                        PETS_URL=f"http://127.0.0.1:{up_port}")
             gateway = per_request([args.gateway], env, gw_port, args.path, *args.requests, tmp,
                                   signal.SIGTERM)
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                for name in ("a.out", "b.out"):
+                    shutil.copy(tmp / name, args.keep / f"gateway-{name}")
         finally:
             upstream.send_signal(signal.SIGQUIT)
             upstream.wait(timeout=30)
