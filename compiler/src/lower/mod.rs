@@ -9,6 +9,7 @@ mod example;
 mod limits;
 pub mod names;
 pub mod reader;
+pub mod schema;
 mod security;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
