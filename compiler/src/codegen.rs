@@ -256,10 +256,11 @@ fn plan_arm(index: usize, op: &Operation) -> TokenStream {
         .filter(|(i, _)| !op.rewrite.contains(&Rewrite::Param(*i)))
         .map(|(_, p)| format_ident!("{}", p.ident))
         .collect();
-    let drops = if unused.is_empty() {
-        quote!()
-    } else {
-        quote!(let _ = (#(#unused),*);)
+    let drops = match unused.as_slice() {
+        [] => quote!(),
+        // One name alone: parentheses around it would be `unused_parens`.
+        [one] => quote!(let _ = #one;),
+        many => quote!(let _ = (#(#many),*);),
     };
     quote! {
         #pat => {
