@@ -11,6 +11,7 @@ pub mod names;
 pub mod reader;
 pub mod schema;
 mod security;
+mod transform;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -58,6 +59,8 @@ struct Cascade {
     security: Option<security::RawSecurity>,
     /// `rate_limit`.
     rate_limit: Option<(crate::model::RouteLimit, Location)>,
+    /// `transform`, checked against each operation's schemas later.
+    transform: Option<transform::Written>,
 }
 
 impl Cascade {
@@ -72,6 +75,7 @@ impl Cascade {
                 .or_else(|| base.multi_segment.clone()),
             security: self.security.clone().or_else(|| base.security.clone()),
             rate_limit: self.rate_limit.clone().or_else(|| base.rate_limit.clone()),
+            transform: self.transform.clone().or_else(|| base.transform.clone()),
         }
     }
 }
@@ -93,6 +97,8 @@ struct Draft {
     loc: Location,
     upstream_loc: Option<Location>,
     explicit_timeout: bool,
+    /// Where its `transform` is written.
+    transform_loc: Option<Location>,
 }
 
 /// Lowers the spec; `None` when any error was found (all of them are in `d`).
@@ -178,6 +184,9 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             &format!("{} {}", draft.op.method.as_str(), draft.op.path.raw),
             d,
         );
+        if let (Some(t), Some(loc)) = (&draft.op.transform, &draft.transform_loc) {
+            transform::check_caller(t, &draft.op.security, loc, d);
+        }
     }
     let any_route_limit = drafts.iter().any(|dr| !dr.rate_limits.is_empty());
     let (plans, limits) = limits::finish(
@@ -536,7 +545,8 @@ fn read_cascade(
         }
     }
     c.rate_limit = limits::read_rate_limit(&mut obj, d);
-    obj.unsupported(&["cache", "transform", "aggregate", "sunset"], d);
+    c.transform = transform::read(&mut obj, d);
+    obj.unsupported(&["cache", "aggregate", "sunset"], d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -672,6 +682,14 @@ fn operations(
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             let example = example::pick(spec, &op, version == Version::Swagger2);
+            let label = format!("{} {}", method.as_str(), path.raw);
+            let (transform, published_response_schema) = match &cascade.transform {
+                Some(w) => {
+                    let (t, published) = transform::lower(spec, w, &item, &op, &label, d);
+                    (Some(t), published)
+                }
+                None => (None, None),
+            };
             let security = match op.value.get("security") {
                 Some(v) => {
                     security::read_requirements(op.file, &child(&op.pointer, "security"), v, d)
@@ -698,12 +716,15 @@ fn operations(
                     example,
                     security: Vec::new(),
                     rate_limits: cascade.rate_limit.iter().map(|(l, _)| l.clone()).collect(),
+                    transform,
+                    published_response_schema,
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                 },
                 operation_id,
                 loc: Location::key(op.file, op.pointer.clone()),
                 upstream_loc: cascade.upstream.map(|(_, l)| l),
                 explicit_timeout,
+                transform_loc: cascade.transform.as_ref().map(|w| w.loc.clone()),
             });
         }
     }
