@@ -56,6 +56,9 @@ pub struct OperationDef {
     pub security: &'static [&'static [SchemeUse]],
     /// Route-level rate limits (`x-gateway.rate_limit`), applied on top of the plan's.
     pub rate_limits: &'static [RouteLimitDef],
+    /// Header, query and body edits and status mapping (`x-gateway.transform`); `None`
+    /// costs nothing on the request path.
+    pub transform: Option<&'static crate::transform::TransformDef>,
 }
 
 /// A rate: `limit` requests per `period`, with up to `burst` at once (GCRA).

@@ -19,6 +19,7 @@ pub mod param;
 pub mod problem;
 pub mod proxy;
 pub mod server;
+pub mod transform;
 
 pub use body::Body;
 pub use gateway::{
@@ -30,6 +31,7 @@ pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;
 pub use problem::Problem;
 pub use server::{Settings, main, serve};
+pub use transform::{BodyDef, EditsDef, JsonDef, MessageDef, Part, TransformDef};
 
 /// Re-exported so that generated code needs no dependency of its own on `http`.
 pub use http;

@@ -30,6 +30,7 @@ use crate::gateway::{Gateway, MockResponse};
 use crate::param;
 use crate::problem::Problem;
 use crate::proxy::{Peer, Proxy, Target};
+use crate::transform;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -99,6 +100,8 @@ struct State {
     targets: Vec<Target>,
     access: Access,
     cors: Option<Cors>,
+    /// Environment values transforms use.
+    env: transform::Env,
 }
 
 /// Resolves every upstream URL of `G` with `lookup` (the environment in production).
@@ -126,6 +129,10 @@ pub fn resolve_upstreams<G: Gateway>(
             Ok(t) => targets.push(t),
             Err(e) => errors.push(format!("upstream `{}`: {e}", up.name)),
         }
+    }
+    // Transform values read the environment too; one message names every missing variable.
+    if let Err(m) = transform::Env::resolve::<G>(lookup) {
+        missing.extend(m);
     }
     if !missing.is_empty() {
         let names: Vec<_> = missing.into_iter().collect();
@@ -264,6 +271,8 @@ pub async fn serve<G: Gateway>(
         targets,
         access,
         cors: Cors::of::<G>(),
+        // `main` has already stopped on any missing variable (`resolve_upstreams`).
+        env: transform::Env::resolve::<G>(&|n| std::env::var(n).ok()).unwrap_or_default(),
     }));
     let mut h1 = http1::Builder::new();
     h1.timer(TokioTimer::new())
@@ -406,23 +415,46 @@ async fn dispatch<G: Gateway>(
     }
     let plan = G::plan(req.method(), path).map_err(|e| e.into_problem())?;
     state.access.strip_forwarded(req.headers_mut());
-    if !plan.op.security.is_empty() {
+    let principal = if plan.op.security.is_empty() {
+        None
+    } else {
         let uri = req.uri().clone();
-        let _principal = state
+        state
             .access
             .check(plan.op, req.headers_mut(), uri.query())
-            .await?;
-    }
-    let target = &state.targets[plan.op.upstream];
-    match target {
-        Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),
+            .await?
+    };
+    let op = plan.op;
+    let target = &state.targets[op.upstream];
+    let req = req.map(|body| Body::limited(body, op.max_body));
+    let Some(t) = op.transform else {
+        return match target {
+            Target::Mock => mock(op.mock.as_ref(), op.id),
+            Target::Http { .. } => {
+                state
+                    .proxy
+                    .forward(op.upstream, target, plan, req, peer, request_id)
+                    .await
+            }
+        };
+    };
+    let cx = transform::Context {
+        env: &state.env,
+        request_id,
+        principal: principal.as_ref(),
+        head: req.method() == http::Method::HEAD,
+    };
+    let req = transform::request(op, t, req, &cx).await?;
+    let resp = match target {
+        Target::Mock => mock(op.mock.as_ref(), op.id)?,
         Target::Http { .. } => {
             state
                 .proxy
-                .forward(plan.op.upstream, target, plan, req, peer, request_id)
-                .await
+                .forward(op.upstream, target, plan, req, peer, request_id)
+                .await?
         }
-    }
+    };
+    transform::response(op, t, resp, &cx).await
 }
 
 fn mock(example: Option<&MockResponse>, operation: &str) -> Result<Response<Body>, Problem> {
