@@ -13,6 +13,7 @@
 
 mod limits;
 mod security;
+mod transform;
 
 use std::collections::BTreeMap;
 
@@ -117,6 +118,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         let max_body = op.max_body;
         let security = security::requirements(&op.security, &rt);
         let rate_limits = limits::route_limits(&op.rate_limits, &rt);
+        let transform = transform::def(op.transform.as_ref(), &rt);
         let mock = match &op.example {
             Some(ex) => {
                 let (s, ct, b) = (ex.status, &ex.content_type, &ex.body);
@@ -134,6 +136,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             mock: #mock,
             security: #security,
             rate_limits: #rate_limits,
+            transform: #transform,
         })
     });
     let plan_arms = model

@@ -391,6 +391,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             }),
             security: &[],
             rate_limits: &[],
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "listPets",
@@ -406,6 +407,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             }),
             security: &[],
             rate_limits: &[],
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "createPet",
@@ -428,6 +430,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 ],
             ],
             rate_limits: &[],
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "listMyPets",
@@ -450,6 +453,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 ],
             ],
             rate_limits: &[],
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "getPet",
@@ -465,6 +469,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             }),
             security: &[],
             rate_limits: &[],
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "deletePet",
@@ -487,6 +492,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 ],
             ],
             rate_limits: &[],
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "adoptPet",
@@ -509,6 +515,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                 ],
             ],
             rate_limits: &[],
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "getInventory",
@@ -524,6 +531,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             }),
             security: &[],
             rate_limits: &[],
+            transform: ::core::option::Option::None,
         },
     ];
     const SCHEMES: &'static [::gatewayc_runtime::SchemeDef] = &[
