@@ -9,6 +9,8 @@
 //!    with mock upstreams on 127.0.0.1 over real HTTP.
 //! 5. `security`: JWTs (the shared fixtures, a JWKS server that rotates its keys), API keys
 //!    from `gatewayc keys`, forwarded claims and CORS, against a real gateway process.
+//! 6. `transform`: header, query and nested JSON body edits both ways, status mapping and
+//!    the published response schema, against a real gateway process.
 
 mod accepted;
 mod cli;
@@ -19,3 +21,4 @@ mod rejected;
 mod routing;
 mod security;
 mod support;
+mod transform;
