@@ -2,9 +2,9 @@
 //!
 //! Phases, in order (see `docs/phases.md`): accept (HTTP/1.1 and h2c on one port, header
 //! read timeout, request id) → check the path → CORS preflight → route (generated `match`)
-//! → authenticate and authorize → forward to the upstream or answer from the spec's
-//! examples. Later phases (limits, transforms) slot in between authorization and
-//! forwarding.
+//! → authenticate and authorize → transform the request → forward to the upstream or answer
+//! from the spec's examples → transform the response. Transforms run only for operations
+//! that have one. Later phases (limits) slot in between authorization and forwarding.
 //!
 //! Shutdown: on SIGTERM or SIGINT the listener closes, in-flight requests finish (up to
 //! `GATEWAY_SHUTDOWN_GRACE`), then the process exits.
