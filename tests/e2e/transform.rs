@@ -54,7 +54,14 @@ async fn nested_request_body_header_and_query_edits() {
             "owner": { "name": "Ann", "mail": "ann@example.com", "verified": true },
             "debug": {},
             "tags": [ { "label": "a" }, { "label": "b" } ],
-            "meta": { "level": 3, "source": "gateway", "count": 1 }
+            "meta": {
+                "level": 3,
+                "source": "gateway",
+                "count": 1,
+                "delta": -2,
+                "ratio": 0.5,
+                "tags": [ "a", { "k": null } ]
+            }
         })
     );
     let seen = up.last();
