@@ -22,6 +22,7 @@
 mod aggregate;
 mod limits;
 mod security;
+mod transform;
 
 use std::collections::BTreeMap;
 
@@ -144,6 +145,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         let aggregate = aggregate::def(op, &upstream_index, &rt);
+        let transform = transform::def(op.transform.as_ref(), &rt);
         let mock = match &op.example {
             Some(ex) => {
                 let (s, ct, b) = (ex.status, &ex.content_type, &ex.body);
@@ -163,6 +165,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             rate_limits: #rate_limits,
             deprecation: #deprecation,
             aggregate: #aggregate,
+            transform: #transform,
         })
     });
     let plan_arms: Vec<TokenStream> = model
@@ -293,10 +296,11 @@ fn plan_arm(index: usize, op: &Operation) -> TokenStream {
         .filter(|(i, _)| !op.rewrite.contains(&Rewrite::Param(*i)))
         .map(|(_, p)| format_ident!("{}", p.ident))
         .collect();
-    let drops = if unused.is_empty() {
-        quote!()
-    } else {
-        quote!(let _ = (#(#unused),*);)
+    let drops = match unused.as_slice() {
+        [] => quote!(),
+        // One name alone: parentheses around it would be `unused_parens`.
+        [one] => quote!(let _ = #one;),
+        many => quote!(let _ = (#(#many),*);),
     };
     quote! {
         #pat => {

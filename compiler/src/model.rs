@@ -527,6 +527,12 @@ pub struct Operation {
     pub deprecation: Option<Deprecation>,
     /// Index into [`Model::versions`] when a header or media type chooses its version.
     pub version: Option<usize>,
+    /// `x-gateway.transform`: what the gateway changes on the way through.
+    pub transform: Option<Transform>,
+    /// The success response's JSON schema as clients see it, after the response body
+    /// transform (what `gatewayc docs` publishes); `None` without a response body
+    /// transform or without a declared schema.
+    pub published_response_schema: Option<serde_json::Value>,
     /// Where the operation is defined: (file, pointer), for generated comments.
     pub source: String,
     /// `x-gateway.aggregate`: the operation answers by combining several upstream calls
@@ -594,4 +600,115 @@ pub enum PartPiece {
         /// RFC 6901 pointer into that part's answer.
         pointer: String,
     },
+}
+
+/// `x-gateway.transform` of an operation (see docs/x-gateway.md#transforms).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Transform {
+    /// Changes to the request before it is forwarded.
+    pub request: MessageTransform,
+    /// Changes to the response before it is returned.
+    pub response: MessageTransform,
+    /// Response status mapping: (upstream status, status sent to the client), sorted.
+    pub status: Vec<(u16, u16)>,
+}
+
+/// Changes to one message, applied in this order: body, headers, query.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MessageTransform {
+    /// Header edits; names are lower case.
+    pub headers: Edits,
+    /// Query parameter edits (requests only); `set` holds `add`.
+    pub query: Edits,
+    /// JSON body edits.
+    pub body: Option<BodyTransform>,
+}
+
+/// Edits of named values (headers, query parameters), applied remove, rename, set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Edits {
+    /// Names removed.
+    pub remove: Vec<String>,
+    /// (from, to): values moved to another name, replacing what it had.
+    pub rename: Vec<(String, String)>,
+    /// Names given a value, replacing what they had.
+    pub set: Vec<(String, Template)>,
+}
+
+impl Edits {
+    /// Whether nothing is edited.
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.rename.is_empty() && self.set.is_empty()
+    }
+}
+
+/// A JSON pointer split into unescaped reference tokens; `*` on an array is every element.
+pub type Pointer = Vec<String>;
+
+/// JSON body edits, applied pick, moves, remove, set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BodyTransform {
+    /// Allow-list: only these members are kept (empty: everything is kept).
+    pub pick: Vec<Pointer>,
+    /// (from, to): `rename` and `move` entries, in that order.
+    pub moves: Vec<(Pointer, Pointer)>,
+    /// Members removed.
+    pub remove: Vec<Pointer>,
+    /// Members set, missing parents created.
+    pub set: Vec<(Pointer, JsonValue)>,
+}
+
+/// A JSON value to set in a body; strings may hold `${...}` references.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonValue {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A negative integer.
+    Int(i64),
+    /// A non-negative integer.
+    UInt(u64),
+    /// Any other number.
+    Float(f64),
+    /// A string, built from a template.
+    Str(Template),
+    /// An array.
+    Array(Vec<JsonValue>),
+    /// An object, members in the order written.
+    Object(Vec<(String, JsonValue)>),
+}
+
+/// A text value: literal text and `${...}` references.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template(pub Vec<TemplatePart>);
+
+impl Template {
+    /// Whether a part names the caller (consumer or claim), which an anonymous request
+    /// lacks.
+    pub fn names_caller(&self) -> bool {
+        self.0
+            .iter()
+            .any(|p| matches!(p, TemplatePart::Consumer | TemplatePart::Claim(_)))
+    }
+}
+
+/// A piece of a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    /// Literal text.
+    Lit(String),
+    /// `${NAME}` or `${NAME:-default}`: an environment variable, read at start-up.
+    Env {
+        /// The variable.
+        name: String,
+        /// Used when it is unset or empty.
+        default: Option<String>,
+    },
+    /// `${request.id}`.
+    RequestId,
+    /// `${request.consumer}`.
+    Consumer,
+    /// `${request.claim.NAME}`.
+    Claim(String),
 }

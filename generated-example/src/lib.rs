@@ -306,6 +306,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
             aggregate: ::core::option::Option::None,
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "listPets",
@@ -323,6 +324,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
             aggregate: ::core::option::Option::None,
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "createPet",
@@ -347,6 +349,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
             aggregate: ::core::option::Option::None,
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "listMyPets",
@@ -371,6 +374,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
             aggregate: ::core::option::Option::None,
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "getPet",
@@ -388,6 +392,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
             aggregate: ::core::option::Option::None,
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "deletePet",
@@ -412,6 +417,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
             aggregate: ::core::option::Option::None,
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "adoptPet",
@@ -436,6 +442,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
             aggregate: ::core::option::Option::None,
+            transform: ::core::option::Option::None,
         },
         ::gatewayc_runtime::OperationDef {
             id: "getInventory",
@@ -453,6 +460,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             rate_limits: &[],
             deprecation: ::core::option::Option::None,
             aggregate: ::core::option::Option::None,
+            transform: ::core::option::Option::None,
         },
     ];
     const SCHEMES: &'static [::gatewayc_runtime::SchemeDef] = &[

@@ -63,6 +63,9 @@ pub struct OperationDef {
     /// forwarding. For such an operation the plan's path holds the operation's path
     /// parameters, each as `/` and the value percent-encoded as one segment, in order.
     pub aggregate: Option<&'static AggregateDef>,
+    /// Header, query and body edits and status mapping (`x-gateway.transform`); `None`
+    /// costs nothing on the request path.
+    pub transform: Option<&'static crate::transform::TransformDef>,
 }
 
 /// What the responses of a deprecated operation say about it.

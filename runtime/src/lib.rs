@@ -24,6 +24,7 @@ pub mod server;
 #[cfg(test)]
 mod test_redis;
 pub mod traffic;
+pub mod transform;
 
 pub use aggregate::{AggregateDef, PartDef, Piece, Shape};
 pub use body::Body;
@@ -37,6 +38,7 @@ pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;
 pub use problem::Problem;
 pub use server::{Settings, main, serve};
+pub use transform::{BodyDef, EditsDef, JsonDef, MessageDef, Part, TransformDef};
 
 /// Re-exported so that generated code needs no dependency of its own on `http`.
 pub use http;

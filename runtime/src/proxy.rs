@@ -294,13 +294,14 @@ impl Proxy {
     }
 
     /// Sends the request to `target` along the plan and returns the upstream's response,
-    /// with its body streamed.
+    /// with its body streamed. The request body is the client's, already limited to the
+    /// operation's `max_body` ([`Body::limited`]), or the one a request transform made.
     pub async fn forward(
         &self,
         index: usize,
         target: &Target,
         plan: Plan,
-        req: Request<Incoming>,
+        req: Request<Body>,
         peer: &Peer,
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, Problem> {
@@ -370,8 +371,7 @@ impl Proxy {
         }
         h.insert(X_REQUEST_ID.clone(), request_id.clone());
 
-        let upstream_req = req.map(|body| Body::limited(body, op.max_body));
-        let sent = self.send(index, connect_uri, upstream_req);
+        let sent = self.send(index, connect_uri, req);
         let resp = match tokio::time::timeout(op.timeout, sent).await {
             Err(_) => {
                 tracing::warn!(
@@ -424,14 +424,14 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn too_large(limit: u64) -> Problem {
+pub(crate) fn too_large(limit: u64) -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("the request body exceeds this operation's limit of {limit} bytes"),
     )
 }
 
-fn is_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if err.is::<BodyTooLarge>() {

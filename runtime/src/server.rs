@@ -2,8 +2,9 @@
 //!
 //! Phases, in order (see `docs/phases.md`): accept (HTTP/1.1 and h2c on one port, header
 //! read timeout, request id) → check the path → CORS preflight → route (generated `match`)
-//! → authenticate and authorize → limit → forward to the upstream or answer from the
-//! spec's examples. Later phases (transforms) slot in between limiting and forwarding.
+//! → authenticate and authorize → limit → transform the request → forward to the upstream
+//! (or answer from the spec's examples, or aggregate several upstreams) → transform the
+//! response. Transforms run only for operations that have one.
 //!
 //! Shutdown: on SIGTERM or SIGINT the listener closes, in-flight requests finish (up to
 //! `GATEWAY_SHUTDOWN_GRACE`), then the process exits.
@@ -30,6 +31,7 @@ use crate::param;
 use crate::problem::Problem;
 use crate::proxy::{Peer, Proxy, Target};
 use crate::traffic::Limits;
+use crate::transform;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -100,6 +102,8 @@ struct State {
     access: Access,
     cors: Option<Cors>,
     limits: Option<Limits>,
+    /// Environment values transforms use.
+    env: transform::Env,
 }
 
 /// Resolves every upstream URL of `G` with `lookup` (the environment in production).
@@ -127,6 +131,10 @@ pub fn resolve_upstreams<G: Gateway>(
             Ok(t) => targets.push(t),
             Err(e) => errors.push(format!("upstream `{}`: {e}", up.name)),
         }
+    }
+    // Transform values read the environment too; one message names every missing variable.
+    if let Err(m) = transform::Env::resolve::<G>(lookup) {
+        missing.extend(m);
     }
     if !missing.is_empty() {
         let names: Vec<_> = missing.into_iter().collect();
@@ -274,6 +282,8 @@ pub async fn serve<G: Gateway>(
         access,
         cors: Cors::of::<G>(),
         limits,
+        // `main` has already stopped on any missing variable (`resolve_upstreams`).
+        env: transform::Env::resolve::<G>(&|n| std::env::var(n).ok()).unwrap_or_default(),
     }));
     let mut h1 = http1::Builder::new();
     h1.timer(TokioTimer::new())
@@ -475,17 +485,54 @@ async fn serve_operation(
         .await;
         return with_limit_headers(result, limit_headers);
     }
-    let target = &state.targets[plan.op.upstream];
-    let result = match target {
-        Target::Mock => mock(plan.op.mock.as_ref(), plan.op.id),
-        Target::Http { .. } => {
-            state
-                .proxy
-                .forward(plan.op.upstream, target, plan, req, peer, request_id)
-                .await
+    let op = plan.op;
+    let target = &state.targets[op.upstream];
+    let req = req.map(|body| Body::limited(body, op.max_body));
+    let result = match op.transform {
+        None => match target {
+            Target::Mock => mock(op.mock.as_ref(), op.id),
+            Target::Http { .. } => {
+                state
+                    .proxy
+                    .forward(op.upstream, target, plan, req, peer, request_id)
+                    .await
+            }
+        },
+        Some(t) => {
+            let cx = transform::Context {
+                env: &state.env,
+                request_id,
+                principal: principal.as_ref(),
+                head: req.method() == http::Method::HEAD,
+            };
+            transformed(state, peer, req, plan, t, &cx).await
         }
     };
     with_limit_headers(result, limit_headers)
+}
+
+/// Forwards with the operation's transform applied both ways.
+async fn transformed(
+    state: &'static State,
+    peer: &Peer,
+    req: Request<Body>,
+    plan: crate::gateway::Plan,
+    t: &'static transform::TransformDef,
+    cx: &transform::Context<'_>,
+) -> Result<Response<Body>, Problem> {
+    let op = plan.op;
+    let target = &state.targets[op.upstream];
+    let req = transform::request(op, t, req, cx).await?;
+    let resp = match target {
+        Target::Mock => mock(op.mock.as_ref(), op.id)?,
+        Target::Http { .. } => {
+            state
+                .proxy
+                .forward(op.upstream, target, plan, req, peer, cx.request_id)
+                .await?
+        }
+    };
+    transform::response(op, t, resp, cx).await
 }
 
 /// A counted request reports its limits whatever happened next (413, 502, 504, ...).

@@ -14,6 +14,8 @@
 //! 7. `versions`: two spec files, one per version, in one gateway; deprecation headers.
 //! 8. `aggregate`: aggregates over a fast, a slow and a failing upstream: parallel parts,
 //!    dependent parts, optional and required failures, the deadline, encoding, mock mode.
+//! 9. `transform`: header, query and nested JSON body edits both ways, status mapping and
+//!    the published response schema, against a real gateway process.
 
 mod accepted;
 mod aggregate;
@@ -26,4 +28,5 @@ mod rejected;
 mod routing;
 mod security;
 mod support;
+mod transform;
 mod versions;

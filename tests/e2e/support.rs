@@ -86,6 +86,9 @@ pub struct Seen {
 /// In that last answer, each query parameter is a string member too (percent-decoded), and
 /// two change the behaviour: `delay=MS` answers after MS milliseconds, `status=CODE` with
 /// that status.
+/// `/reflect` streams the request body back with the request's `Content-Type` and an
+/// `X-Internal: yes` header; `/status/N` answers status N with `{"status": N, "internal":
+/// true}` as JSON.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -186,6 +189,33 @@ async fn upstream_handler(
     }
     if path == "/echo" {
         return Ok(Response::new(req.into_body().boxed()));
+    }
+    if path == "/reflect" {
+        let ct = req.headers().get("content-type").cloned();
+        let mut resp = Response::new(req.into_body().boxed());
+        if let Some(ct) = ct {
+            resp.headers_mut().insert("content-type", ct);
+        }
+        resp.headers_mut()
+            .insert("x-internal", http::HeaderValue::from_static("yes"));
+        return Ok(resp);
+    }
+    if let Some(code) = num("/status/") {
+        let body = serde_json::json!({ "status": code, "internal": true }).to_string();
+        let mut resp = Response::new(
+            Full::new(Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        *resp.status_mut() = u16::try_from(code)
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::IM_A_TEAPOT);
+        resp.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        return Ok(resp);
     }
     if let Some(n) = num("/bytes/") {
         return Ok(Response::new(
@@ -446,12 +476,22 @@ impl Reply {
 
 /// Sends a request with an empty body and reads the response whole.
 pub async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    send_body(method, url, headers, Bytes::new()).await
+}
+
+/// Sends a request with `body` and reads the response whole.
+pub async fn send_body(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Reply {
     let mut req = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let req = req
-        .body(Full::new(Bytes::new()))
+        .body(Full::new(body.into()))
         .unwrap_or_else(|e| panic!("bad request: {e}"));
     let resp = client()
         .request(req)

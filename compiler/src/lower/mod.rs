@@ -12,6 +12,7 @@ pub mod names;
 pub mod reader;
 pub mod schema;
 mod security;
+mod transform;
 mod version;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -66,6 +67,8 @@ struct Cascade {
     version: Option<version::VersionDecl>,
     /// `aggregate`: an operation's own, never inherited.
     aggregate: Option<aggregate::Raw>,
+    /// `transform`, checked against each operation's schemas later.
+    transform: Option<transform::Written>,
 }
 
 impl Cascade {
@@ -83,6 +86,7 @@ impl Cascade {
             sunset: self.sunset.or(base.sunset),
             version: self.version.clone().or_else(|| base.version.clone()),
             aggregate: self.aggregate.clone(),
+            transform: self.transform.clone().or_else(|| base.transform.clone()),
         }
     }
 }
@@ -106,6 +110,8 @@ struct Draft {
     explicit_timeout: bool,
     /// Its `aggregate`, as written; resolved by [`aggregate::finish`].
     aggregate: Option<aggregate::Raw>,
+    /// Where its `transform` is written.
+    transform_loc: Option<Location>,
 }
 
 /// Lowers the spec; `None` when any error was found (all of them are in `d`).
@@ -211,6 +217,9 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             &format!("{} {}", draft.op.method.as_str(), draft.op.path.raw),
             d,
         );
+        if let (Some(t), Some(loc)) = (&draft.op.transform, &draft.transform_loc) {
+            transform::check_caller(t, &draft.op.security, loc, d);
+        }
     }
     let any_route_limit = drafts.iter().any(|dr| !dr.rate_limits.is_empty());
     let (plans, limits) = limits::finish(
@@ -585,7 +594,8 @@ fn read_cascade(
     c.rate_limit = limits::read_rate_limit(&mut obj, d);
     c.sunset = version::read_sunset(&mut obj, d);
     c.aggregate = aggregate::read(&mut obj, what.starts_with("an operation"), d);
-    obj.unsupported(&["cache", "transform"], d);
+    c.transform = transform::read(&mut obj, d);
+    obj.unsupported(&["cache"], d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -740,6 +750,14 @@ fn operations(
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             let example = example::pick(spec, &op, version == Version::Swagger2);
+            let label = format!("{} {}", method.as_str(), path.raw);
+            let (transform, published_response_schema) = match &cascade.transform {
+                Some(w) => {
+                    let (t, published) = transform::lower(spec, w, &item, &op, &label, d);
+                    (Some(t), published)
+                }
+                None => (None, None),
+            };
             let security = match op.value.get("security") {
                 Some(v) => {
                     security::read_requirements(op.file, &child(&op.pointer, "security"), v, d)
@@ -770,6 +788,8 @@ fn operations(
                     version: api_version
                         .filter(|v| !matches!(v.selector, crate::model::VersionSelector::Prefix(_)))
                         .map(|v| v.index),
+                    transform,
+                    published_response_schema,
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                     aggregate: None,
                 },
@@ -778,6 +798,7 @@ fn operations(
                 upstream_loc: cascade.upstream.map(|(_, l)| l),
                 explicit_timeout,
                 aggregate: cascade.aggregate,
+                transform_loc: cascade.transform.as_ref().map(|w| w.loc.clone()),
             });
         }
     }
