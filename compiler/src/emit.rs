@@ -45,7 +45,19 @@ pub fn render(model: &Model, lib_rs: String, opts: &EmitOptions) -> Result<Crate
     let package = format!("{}-gateway", model.name);
     let lib = package.replace('-', "_");
     let env = Environment::new();
+    // The runtime's optional parts this gateway uses: a gateway without a Redis store does
+    // not build the Redis client.
+    let uses_redis = matches!(model.consumers, Some(crate::model::ConsumerStore::Redis(_)))
+        || model
+            .limits
+            .as_ref()
+            .is_some_and(|l| matches!(l.store, crate::model::LimitStore::Redis { .. }));
+    let mut features = vec!["tls", "mimalloc"];
+    if uses_redis {
+        features.push("redis");
+    }
     let ctx = context! {
+        features => features,
         name => &model.name,
         package => &package,
         lib => &lib,

@@ -9,11 +9,17 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+#[cfg(feature = "redis")]
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+#[cfg(feature = "redis")]
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+#[cfg(feature = "redis")]
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
+#[cfg(feature = "redis")]
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -37,6 +43,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Most ids a Redis store's cache holds; past this, expired answers are dropped, and if that
 /// is not enough (a flood of made-up ids), all of them.
+#[cfg(feature = "redis")]
 const CACHE_CAP: usize = 100_000;
 /// Longest consumer or plan name.
 const MAX_NAME: usize = 128;
@@ -71,6 +78,7 @@ pub struct KeyStore {
 
 enum Store {
     File(FileStore),
+    #[cfg(feature = "redis")]
     Redis(RedisStore),
 }
 
@@ -79,6 +87,7 @@ struct FileStore {
     keys: ArcSwap<KeySet>,
 }
 
+#[cfg(feature = "redis")]
 struct RedisStore {
     conn: ConnectionManager,
     timeout: Duration,
@@ -90,6 +99,7 @@ struct RedisStore {
 }
 
 /// An answer from Redis: the entry, or `None` when there is no (valid) entry for the id.
+#[cfg(feature = "redis")]
 struct Cached {
     at: Instant,
     entry: Option<Entry>,
@@ -141,6 +151,9 @@ impl KeyStore {
                     }),
                 })
             }
+            #[cfg(not(feature = "redis"))]
+            ConsumerStoreDef::Redis(_) => Err("the API key store is Redis, but this gateway was built without the `redis` feature of gatewayc-runtime".to_owned()),
+            #[cfg(feature = "redis")]
             ConsumerStoreDef::Redis(template) => {
                 let url = resolve(template, lookup)?;
                 let timeout = millis(lookup, "GATEWAY_KEYS_TIMEOUT_MS", DEFAULT_TIMEOUT)?;
@@ -186,6 +199,7 @@ impl KeyStore {
         let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         match &self.store {
             Store::File(file) => Ok(file.keys.load().by_id.get(id).and_then(|e| e.verify(&hash))),
+            #[cfg(feature = "redis")]
             Store::Redis(redis) => {
                 let entry = match redis.cached(id) {
                     Some(entry) => entry,
@@ -214,6 +228,7 @@ impl KeyStore {
                 file.keys.store(Arc::new(keys));
                 Ok(count)
             }
+            #[cfg(feature = "redis")]
             Store::Redis(redis) => {
                 redis
                     .cache
@@ -253,6 +268,7 @@ impl KeyStore {
                             Store::File(f) => tracing::info!(
                                 path = %f.path.display(), keys, "SIGHUP: API key store reloaded"
                             ),
+                            #[cfg(feature = "redis")]
                             Store::Redis(_) => {
                                 tracing::info!("SIGHUP: API key cache emptied")
                             }
@@ -279,6 +295,7 @@ impl fmt::Debug for KeyStore {
                 .field("file", &file.path)
                 .field("keys", &file.keys.load().by_id.len())
                 .finish(),
+            #[cfg(feature = "redis")]
             Store::Redis(redis) => f
                 .debug_struct("KeyStore")
                 .field("store", &"redis")
@@ -289,6 +306,7 @@ impl fmt::Debug for KeyStore {
     }
 }
 
+#[cfg(feature = "redis")]
 impl RedisStore {
     /// Logs whether Redis answers now; never fails.
     async fn probe(&self) {
@@ -560,6 +578,7 @@ fn resolve(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
 }
 
 /// A duration in milliseconds from the variable `name`, or `default` when it is unset.
+#[cfg(feature = "redis")]
 fn millis(
     lookup: &dyn Fn(&str) -> Option<String>,
     name: &str,
@@ -576,6 +595,7 @@ fn millis(
 }
 
 #[cfg(test)]
+#[cfg(feature = "redis")]
 mod tests {
     use std::net::TcpListener;
     use std::process::Command;

@@ -22,6 +22,7 @@ pub mod problem;
 pub mod proxy;
 pub mod server;
 #[cfg(test)]
+#[cfg(feature = "redis")]
 mod test_redis;
 pub mod traffic;
 pub mod transform;

@@ -54,6 +54,7 @@ impl Span {
 /// The window's name in a Redis key: `2026-05` for a month, `2026-05-01` for a day,
 /// `2026-05-01T10` for an hour, `2026-05-01T10:42` for a minute. Windows of different kinds
 /// never share a name, even when they start at the same second.
+#[cfg(feature = "redis")]
 pub(crate) fn label(window: Window, start: u64) -> String {
     let (year, month, day) = civil_from_days(days(start));
     let hour = start % 86_400 / 3_600;
