@@ -200,14 +200,7 @@ pub fn part_headers<B>(
     let mut h = HeaderMap::with_capacity(6 + forwarded.len());
     h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     h.insert(X_REQUEST_ID.clone(), request_id.clone());
-    let xff = match req
-        .headers()
-        .get(&X_FORWARDED_FOR)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", peer.ip)).ok(),
-        None => Some(peer.ip_header.clone()),
-    };
+    let xff = crate::proxy::forwarded_for(req.headers(), peer);
     if let Some(v) = xff {
         h.insert(X_FORWARDED_FOR.clone(), v);
     }

@@ -178,12 +178,22 @@ impl Cors {
         Ok(resp)
     }
 
-    /// Adds the CORS headers to the response of an actual (not preflight) request.
+    /// Adds the CORS headers to the response of an actual request (and to a preflight's
+    /// answer, which has them already). The gateway's policy is the only one: the headers
+    /// that grant a script access, if an upstream sent them, are removed first, whatever
+    /// the origin.
     pub fn decorate(&self, origin: Option<&HeaderValue>, resp: &mut Response<Body>) {
+        let h = resp.headers_mut();
+        for name in [
+            &ACCESS_CONTROL_ALLOW_ORIGIN,
+            &ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            &ACCESS_CONTROL_EXPOSE_HEADERS,
+        ] {
+            h.remove(name);
+        }
         let Some(origin) = origin.filter(|o| self.allows(o)) else {
             return;
         };
-        let h = resp.headers_mut();
         self.allow_origin(origin, h);
         if let Some(expose) = &self.expose {
             h.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());

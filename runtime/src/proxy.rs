@@ -344,9 +344,9 @@ impl Proxy {
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         let orig_host = req.headers().get(header::HOST).cloned().or(uri_host);
-        // Hop-by-hop headers go first, so a client's `Connection: host, x-forwarded-for`
-        // cannot remove what the gateway sets below.
-        remove_hop_by_hop(req.headers_mut());
+        // Hop-by-hop headers were removed when the request was routed
+        // (`server::serve_operation`), before the gateway set any header of its own, so a
+        // client's `Connection: host, x-user-id` cannot remove what the gateway sets.
         // Room for the five headers below at once, rather than growing the map per insert.
         req.headers_mut().reserve(5);
         req.headers_mut().insert(header::HOST, host.clone());
@@ -358,10 +358,7 @@ impl Proxy {
         *req.version_mut() = Version::HTTP_11;
 
         let h = req.headers_mut();
-        let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", peer.ip)).ok(),
-            None => Some(peer.ip_header.clone()),
-        };
+        let xff = forwarded_for(h, peer);
         if let Some(v) = xff {
             h.insert(X_FORWARDED_FOR.clone(), v);
         }
@@ -498,6 +495,23 @@ fn hop_index(name: &str) -> Option<usize> {
     match name.len() {
         2 | 7 | 10 | 16 | 17 | 18 | 19 => HOP_BY_HOP_NAMES.iter().position(|h| h.as_str() == name),
         _ => None,
+    }
+}
+
+/// The `X-Forwarded-For` to send upstream: every line the client (and the proxies before
+/// us) sent, in order, then the peer's address.
+pub(crate) fn forwarded_for(h: &HeaderMap, peer: &Peer) -> Option<HeaderValue> {
+    let mut lines = h.get_all(&X_FORWARDED_FOR).iter();
+    match lines.next().and_then(|v| v.to_str().ok()) {
+        None => Some(peer.ip_header.clone()),
+        Some(first) => {
+            let mut all = first.to_owned();
+            for more in lines.filter_map(|v| v.to_str().ok()) {
+                all.push_str(", ");
+                all.push_str(more);
+            }
+            HeaderValue::from_str(&format!("{all}, {}", peer.ip)).ok()
+        }
     }
 }
 

@@ -431,7 +431,15 @@ async fn dispatch<G: Gateway>(
     match (deprecation, result) {
         (None, result) => result,
         (Some(dep), Ok(mut resp)) => {
-            resp.headers_mut().extend(deprecation_headers(dep));
+            // Ours replace the upstream's `Deprecation` and `Sunset`; links add up.
+            let h = resp.headers_mut();
+            for (name, value) in deprecation_headers(dep) {
+                if name == http::header::LINK {
+                    h.append(name, value);
+                } else {
+                    h.insert(name, value);
+                }
+            }
             Ok(resp)
         }
         (Some(dep), Err(mut problem)) => {
@@ -449,6 +457,10 @@ async fn serve_operation(
     request_id: &HeaderValue,
     plan: crate::gateway::Plan,
 ) -> Result<Response<Body>, Problem> {
+    // Hop-by-hop headers go first, before the gateway sets any header (forwarded claims,
+    // transforms, X-Forwarded-*), so that a client's `Connection: x-user-id` cannot remove
+    // one of them.
+    crate::proxy::remove_hop_by_hop(req.headers_mut());
     state.access.strip_forwarded(req.headers_mut());
     let principal = if plan.op.security.is_empty() {
         None

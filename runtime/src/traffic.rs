@@ -91,23 +91,25 @@ impl Limits {
                         consumer.map_or_else(|| ip_key.clone(), |c| format!("{g}:c:{c}"))
                     }
                     LimitKey::Ip => ip_key.clone(),
+                    // Header and claim values may be credentials: only a digest of them
+                    // becomes a key, in memory or in Redis.
                     LimitKey::Header(h) => format!(
                         "h:{}",
-                        headers
-                            .get(h)
-                            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                            .unwrap_or_default()
+                        digest(headers.get(h).map_or(&[][..], |v| v.as_bytes()))
                     ),
                     LimitKey::Claim(c) => format!(
                         "j:{}",
-                        principal
-                            .and_then(|p| p.token.as_ref())
-                            .and_then(|t| t.claims.get(c))
-                            .map(claim_text)
-                            .unwrap_or_default()
+                        digest(
+                            principal
+                                .and_then(|p| p.token.as_ref())
+                                .and_then(|t| t.claims.get(c))
+                                .map(claim_text)
+                                .unwrap_or_default()
+                                .as_bytes()
+                        )
                     ),
                 };
-                format!("{}:{who}", op.id)
+                format!("{g}:{}:{who}", op.id)
             })
             .collect();
         let mut checks = Vec::with_capacity(1 + route_keys.len());
@@ -154,6 +156,17 @@ impl Limits {
             .with_header(RETRY_AFTER, HeaderValue::from_static("1"))),
         }
     }
+}
+
+/// The first 16 bytes of a value's SHA-256, in hex: a bucket name that does not reveal the
+/// value.
+fn digest(value: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(value)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A claim as a bucket name: strings as they are, other values as JSON.

@@ -303,7 +303,17 @@ pub async fn request(
                     "this operation edits JSON request bodies, which must be sent without Content-Encoding",
                 ));
             }
-            let bytes = body.collect().await.map_err(|e| {
+            // Read within the operation's timeout: a client that trickles its body must not
+            // hold the request (and up to `max_body` of memory) for ever.
+            let collected = tokio::time::timeout(op.timeout, body.collect())
+                .await
+                .map_err(|_| {
+                    Problem::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the request body did not arrive in time",
+                    )
+                })?;
+            let bytes = collected.map_err(|e| {
                 if crate::proxy::is_too_large(&*e) {
                     crate::proxy::too_large(op.max_body)
                 } else {

@@ -459,6 +459,8 @@ async fn forwarded_claims_replace_what_the_client_sent() {
             ("authorization", &bearer),
             ("x-user-id", "mallory"),
             ("x-tenant", "evil"),
+            // `Connection` naming them must not remove what the gateway sets.
+            ("connection", "keep-alive, x-user-id, x-tenant"),
         ],
     )
     .await;

@@ -279,6 +279,17 @@ fn resolve(
     d: &mut Diagnostics,
 ) -> Option<Aggregation> {
     let mut ok = !raw.broken;
+    if draft.op.transform.is_some() {
+        d.push(
+            Diagnostic::error(
+                "E0911",
+                Some(raw.loc.clone()),
+                "`aggregate` and `transform` on one operation: an aggregate's answer is not transformed, so the transform would not apply",
+            )
+            .hint("remove the transform (or the path item's) from this operation, or shape the parts' answers with `shape`"),
+        );
+        ok = false;
+    }
     if draft.op.method != Method::Get {
         d.push(
             Diagnostic::error(

@@ -219,6 +219,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         );
         if let (Some(t), Some(loc)) = (&draft.op.transform, &draft.transform_loc) {
             transform::check_caller(t, &draft.op.security, loc, d);
+            transform::check_claim_headers(t, &model_schemes, loc, d);
         }
     }
     let any_route_limit = drafts.iter().any(|dr| !dr.rate_limits.is_empty());

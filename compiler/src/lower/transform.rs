@@ -589,15 +589,20 @@ fn read_status(s: &mut Obj<'_>, d: &mut Diagnostics) -> Vec<(u16, u16)> {
                 .hint("status codes are whole numbers from 100 to 599"),
             );
         }
-        let to_code = code(to);
+        // A response cannot become informational: a 1xx (101 above all) would end it.
+        let to_code = code(to).filter(|c| *c >= 200);
         if to_code.is_none() {
             d.push(
                 Diagnostic::error(
                     "E0806",
                     Some(Location::value(file, ptr)),
-                    format!("`{}` is not an HTTP status code", show(to)),
+                    if code(to).is_some() {
+                        format!("a response cannot be mapped to `{}`: an informational status would end it", show(to))
+                    } else {
+                        format!("`{}` is not an HTTP status code", show(to))
+                    },
                 )
-                .hint("status codes are whole numbers from 100 to 599"),
+                .hint("a response can be mapped to a status from 200 to 599"),
             );
         }
         if let (Some(f), Some(t)) = (from_code, to_code) {
@@ -1475,6 +1480,53 @@ fn prune(schema: &mut Value, picks: &[&[String]]) {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// A request transform may not touch a header that carries a forwarded JWT claim: the
+/// upstream trusts those headers to come from the gateway's verification, and a `rename`
+/// from a client header (or a `set`) would let a client put its own value there.
+pub(super) fn check_claim_headers(
+    t: &Transform,
+    schemes: &[crate::model::Scheme],
+    loc: &Location,
+    d: &mut Diagnostics,
+) {
+    let claim_headers: Vec<&str> = schemes
+        .iter()
+        .filter_map(|s| match &s.kind {
+            crate::model::SchemeKind::Jwt(j) => Some(j),
+            crate::model::SchemeKind::ApiKey { .. } => None,
+        })
+        .flat_map(|j| j.forward_claims.iter().map(|(_, h)| h.as_str()))
+        .collect();
+    let edits = &t.request.headers;
+    let touched = edits
+        .remove
+        .iter()
+        .map(String::as_str)
+        .chain(
+            edits
+                .rename
+                .iter()
+                .flat_map(|(a, b)| [a.as_str(), b.as_str()]),
+        )
+        .chain(edits.set.iter().map(|(n, _)| n.as_str()));
+    let mut reported = Vec::new();
+    for name in touched {
+        if claim_headers.contains(&name) && !reported.contains(&name) {
+            reported.push(name);
+            d.push(
+                Diagnostic::error(
+                    "E0805",
+                    Some(loc.clone()),
+                    format!(
+                        "a request transform cannot change `{name}`: it carries a forwarded JWT claim, which the upstream trusts to come from the gateway"
+                    ),
+                )
+                .hint("forward the claim with the scheme's `forward_claims`, or use another header"),
+            );
         }
     }
 }
