@@ -7,6 +7,7 @@
 //! files; only the binary writes them. Apart from the pipeline, [`keys`] manages API key
 //! stores for `gatewayc keys`, and reads and writes key files.
 
+pub mod calendar;
 pub mod cli;
 pub mod codegen;
 pub mod diagnostic;

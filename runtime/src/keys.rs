@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 #[cfg(feature = "redis")]
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -161,15 +161,7 @@ impl KeyStore {
                     return Err("GATEWAY_KEYS_TIMEOUT_MS must be above 0".to_owned());
                 }
                 let ttl = millis(lookup, "GATEWAY_KEYS_CACHE_MS", DEFAULT_CACHE_TTL)?;
-                let client = redis::Client::open(url.as_str())
-                    .map_err(|e| format!("the API key store's Redis URL is not valid: {e}"))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_secs(1));
-                let conn = ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| format!("cannot set up the API key store's Redis client: {e}"))?;
+                let conn = crate::redis_conn::connect(&url, timeout, "the API key store")?;
                 let store = RedisStore {
                     conn,
                     timeout,

@@ -20,6 +20,8 @@ pub mod limit;
 pub mod param;
 pub mod problem;
 pub mod proxy;
+#[cfg(feature = "redis")]
+mod redis_conn;
 pub mod server;
 #[cfg(test)]
 #[cfg(feature = "redis")]

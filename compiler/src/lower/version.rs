@@ -36,17 +36,6 @@ pub struct VersionDecl {
     pub loc: Location,
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DD` → days since the epoch, for real dates only.
 pub fn parse_date(s: &str) -> Option<i64> {
     let mut parts = s.splitn(3, '-');
@@ -72,7 +61,7 @@ pub fn parse_date(s: &str) -> Option<i64> {
         31,
     ];
     let max = *days_in_month.get(usize::try_from(m - 1).ok()?)?;
-    (d <= max).then(|| days_from_civil(y, m, d))
+    (d <= max).then(|| crate::calendar::days_from_civil(y, m, d))
 }
 
 /// Today, in days since the epoch (UTC). `GATEWAYC_TODAY=YYYY-MM-DD` pins it, so that

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::memory::MemoryStore;
 use super::window::{self, Span};
@@ -53,16 +53,7 @@ impl RedisStore {
         if timeout.is_zero() {
             return Err("the limit store's Redis timeout must be above 0".to_owned());
         }
-        // The error never quotes the URL, which may hold a password.
-        let client = redis::Client::open(url)
-            .map_err(|e| format!("the limit store's Redis URL is not valid: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| format!("cannot set up the limit store's Redis client: {e}"))?;
+        let conn = crate::redis_conn::connect(url, timeout, "the limit store")?;
         let store = RedisStore {
             conn,
             timeout,
