@@ -72,7 +72,9 @@ impl Cors {
             headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         } else {
             headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            headers.append(VARY, HeaderValue::from_static("origin"));
+            if !headers.get_all(VARY).iter().any(|v| v == "origin") {
+                headers.append(VARY, HeaderValue::from_static("origin"));
+            }
         }
         if self.def.credentials {
             headers.insert(
