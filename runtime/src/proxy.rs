@@ -548,6 +548,9 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
                         .any(|h| h.as_str().eq_ignore_ascii_case(n))
             })
             .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            // What the gateway itself reads from the request (the client's host and the
+            // forwarding chain) is end-to-end, whatever `Connection` says.
+            .filter(|n| *n != header::HOST && *n != X_FORWARDED_FOR)
             .collect();
         for name in named {
             h.remove(name);
@@ -581,5 +584,22 @@ mod tests {
         let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-type", "x-kept"]);
+    }
+
+    #[test]
+    fn connection_cannot_remove_host_or_the_forwarding_chain() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "host, x-forwarded-for, x-user-id"),
+            ("host", "api.example.test"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-user-id", "mallory"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        remove_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["host", "x-forwarded-for"]);
     }
 }

@@ -72,25 +72,26 @@ impl Limits {
         let xff = headers.get_all(&X_FORWARDED_FOR).iter().next_back();
         let ip = client_ip(peer, xff, &self.trusted);
         let g = self.gateway;
-        let ip_key = format!("{g}:ip:{ip}");
-        let (plan, plan_key) = match consumer {
-            Some(name) => {
+        // `who` is the same for a plan and a route limit; the gateway's name (and, for a
+        // route limit, the operation) goes in front.
+        let ip_who = format!("ip:{ip}");
+        let consumer_who = consumer.map(|c| format!("c:{c}"));
+        let (plan, plan_key) = match &consumer_who {
+            Some(who) => {
                 let named = principal
                     .and_then(|p| p.plan.as_deref())
                     .and_then(|p| self.by_name.get(p).copied());
-                (named.or(self.default_plan), format!("{g}:c:{name}"))
+                (named.or(self.default_plan), format!("{g}:{who}"))
             }
-            None => (self.anonymous_plan, ip_key.clone()),
+            None => (self.anonymous_plan, format!("{g}:{ip_who}")),
         };
         let route_keys: Vec<String> = op
             .rate_limits
             .iter()
             .map(|l| {
                 let who = match l.key {
-                    LimitKey::Consumer => {
-                        consumer.map_or_else(|| ip_key.clone(), |c| format!("{g}:c:{c}"))
-                    }
-                    LimitKey::Ip => ip_key.clone(),
+                    LimitKey::Consumer => consumer_who.clone().unwrap_or_else(|| ip_who.clone()),
+                    LimitKey::Ip => ip_who.clone(),
                     // Header and claim values may be credentials: only a digest of them
                     // becomes a key, in memory or in Redis.
                     LimitKey::Header(h) => format!(

@@ -219,6 +219,12 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
         );
         if let (Some(t), Some(loc)) = (&draft.op.transform, &draft.transform_loc) {
             transform::check_caller(t, &draft.op.security, loc, d);
+        }
+    }
+    // Once every scheme in use is known: a transform on any operation may not write the
+    // header of a claim some scheme forwards.
+    for draft in &drafts {
+        if let (Some(t), Some(loc)) = (&draft.op.transform, &draft.transform_loc) {
             transform::check_claim_headers(t, &model_schemes, loc, d);
         }
     }

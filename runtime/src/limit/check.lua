@@ -1,4 +1,4 @@
--- Every limit of one request, evaluated atomically (runtime/src/limit/redis.rs builds the call).
+-- Every limit of one request, evaluated atomically (runtime/src/limit/shared.rs builds the call).
 --
 -- KEYS[i] holds the state of limit i; ARGV[3i-2], ARGV[3i-1], ARGV[3i] describe it:
 --   "r", T, tau     a GCRA rate: T = emission interval, tau = T * (burst - 1), in microseconds;
