@@ -725,15 +725,9 @@ fn array_item<'s>(spec: &'s Spec, conj: &[Resolved<'s>], token: &str) -> Member<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::source::Format;
 
     fn spec(yaml: &str) -> Spec {
-        let mut spec = Spec::default();
-        let value = crate::spec::yaml::parse(yaml).expect("test YAML parses");
-        spec.sources.add("t.yaml".into(), yaml.into(), Format::Yaml);
-        spec.docs.push(value);
-        spec.roots.push(0);
-        spec
+        crate::spec::from_yaml(yaml)
     }
 
     fn node<'s>(spec: &'s Spec, pointer: &str) -> Resolved<'s> {

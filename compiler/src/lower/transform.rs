@@ -1534,16 +1534,10 @@ pub(super) fn check_claim_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::source::Format;
     use serde_json::json;
 
     fn spec(yaml: &str) -> Spec {
-        let mut spec = Spec::default();
-        let value = crate::spec::yaml::parse(yaml).expect("test YAML parses");
-        spec.sources.add("t.yaml".into(), yaml.into(), Format::Yaml);
-        spec.docs.push(value);
-        spec.roots.push(0);
-        spec
+        crate::spec::from_yaml(yaml)
     }
 
     fn ptr(p: &str) -> Pointer {

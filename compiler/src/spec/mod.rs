@@ -158,6 +158,18 @@ pub fn pointer_get<'v>(root: &'v Value, pointer: &str) -> Option<&'v Value> {
 /// Reads the spec files named in `paths` and every file they reference.
 ///
 /// Paths are shown relative to `base` when they are under it.
+/// A spec of one YAML document held in memory (`t.yaml`), for unit tests.
+#[cfg(test)]
+pub(crate) fn from_yaml(yaml: &str) -> Spec {
+    let mut spec = Spec::default();
+    let value = yaml::parse(yaml).expect("test YAML parses");
+    spec.sources
+        .add("t.yaml".into(), yaml.into(), Format::Yaml);
+    spec.docs.push(value);
+    spec.roots.push(0);
+    spec
+}
+
 pub fn load(paths: &[PathBuf], base: &Path, diags: &mut Diagnostics) -> Spec {
     let mut spec = Spec::default();
     let mut by_path: HashMap<PathBuf, usize> = HashMap::new();
