@@ -244,7 +244,7 @@ fn rust_type(ty: &ParamType) -> TokenStream {
         ParamType::Number => quote!(f64),
         ParamType::Boolean => quote!(bool),
         ParamType::String | ParamType::Enum(_) | ParamType::Uuid | ParamType::Path => {
-            quote!(::std::borrow::Cow<'p, str>)
+            quote!(::gatewayc_runtime::param::Text<'p>)
         }
     }
 }
@@ -279,9 +279,11 @@ fn plan_arm(index: usize, op: &Operation) -> TokenStream {
                 // As sent, segments and encoding kept; the path check already refused dot
                 // segments, and a path holds no `?` or `#`. (An aggregate's plan path carries
                 // each parameter as one encoded segment instead: the runtime splits it.)
-                quote!(__p.lit(&#f);)
+                quote!(__p.lit(#f.as_raw());)
+            } else if param.ty == ParamType::Path {
+                quote!(__p.segment(#f.as_raw());)
             } else if is_borrowed(&param.ty) {
-                quote!(__p.segment(&#f);)
+                quote!(__p.segment(&#f.decoded());)
             } else {
                 quote!(__p.display(#f);)
             }
@@ -830,7 +832,7 @@ struct Raw {
     text: TokenStream,
     /// The same, `&'p [u8]`.
     bytes: TokenStream,
-    /// The value as a string parameter, `Option<Cow<'p, str>>`.
+    /// The value as a string parameter, `Option<Text<'p>>`.
     string: TokenStream,
     /// Whether the segment holds a `%`.
     pct: syn::Ident,
@@ -905,13 +907,13 @@ fn build_route(op: &Operation) -> TokenStream {
             ParamType::Boolean => (quote!(#rt::param::boolean(#raw)), "`true` or `false`".to_owned()),
             ParamType::Uuid => (quote!(#rt::param::uuid(#raw)), "a UUID".to_owned()),
             ParamType::Path => (
-                quote!(::core::option::Option::Some(::std::borrow::Cow::Borrowed(#raw))),
+                quote!(::core::option::Option::Some(#rt::param::Text::new(#raw))),
                 "a path".to_owned(),
             ),
             ParamType::Enum(values) => {
                 let list = values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
                 (
-                    quote!(#string_call.filter(|s| matches!(s.as_ref(), #(#values)|*))),
+                    quote!(#string_call.filter(|s| matches!(s.decoded().as_ref(), #(#values)|*))),
                     format!("one of {list}"),
                 )
             }

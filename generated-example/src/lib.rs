@@ -11,7 +11,7 @@ pub enum Route<'p> {
     /// `GET /owners/{ownerId}` (getOwner)
     GetOwner {
         /// Path parameter `ownerId`.
-        owner_id: ::std::borrow::Cow<'p, str>,
+        owner_id: ::gatewayc_runtime::param::Text<'p>,
     },
     /// `GET /pets` (listPets)
     ListPets,
@@ -37,7 +37,7 @@ pub enum Route<'p> {
     /// `GET /stores/{region}/inventory` (getInventory)
     GetInventory {
         /// Path parameter `region`.
-        region: ::std::borrow::Cow<'p, str>,
+        region: ::gatewayc_runtime::param::Text<'p>,
     },
 }
 impl Route<'_> {
@@ -253,8 +253,9 @@ pub fn route<'p>(
                                                     __t1,
                                                     __pct1,
                                                 )
-                                                .filter(|s| matches!(s.as_ref(), "eu" | "us" | "apac"))
-                                            else {
+                                                .filter(|s| {
+                                                    matches!(s.decoded().as_ref(), "eu" | "us" | "apac")
+                                                }) else {
                                                 return ::core::result::Result::Err(::gatewayc_runtime::RouteError::BadParam {
                                                     name: "region",
                                                     expected: "one of `eu`, `us`, `apac`",
@@ -502,7 +503,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                         24usize,
                     );
                     __p.lit("/owners/");
-                    __p.segment(&owner_id);
+                    __p.segment(&owner_id.decoded());
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[0usize],
                         path: __p,
@@ -577,7 +578,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
                         34usize,
                     );
                     __p.lit("/stores/");
-                    __p.segment(&region);
+                    __p.segment(&region.decoded());
                     __p.lit("/inventory");
                     ::gatewayc_runtime::Plan {
                         op: &Self::OPERATIONS[7usize],

@@ -193,28 +193,81 @@ fn same<const N: usize>(a: &[u8; N], b: &[u8; N]) -> bool {
     }
 }
 
+/// A text path parameter as the router found it: a slice of the request path, already
+/// checked (it decodes to valid UTF-8, and is neither empty nor `.` or `..`), decoded only
+/// when asked. It is `Copy` and owns nothing, so a route holding it costs nothing to drop.
+/// Equality and `Debug` are by decoded value.
+#[derive(Clone, Copy)]
+pub struct Text<'p>(&'p str);
+
+impl<'p> Text<'p> {
+    /// A value from its raw (possibly percent-encoded) text, unchecked: for tests and for
+    /// comparing with a route's value.
+    pub fn new(raw: &'p str) -> Self {
+        Text(raw)
+    }
+
+    /// The value as it appears in the path, percent-encoding kept.
+    pub fn as_raw(&self) -> &'p str {
+        self.0
+    }
+
+    /// The value percent-decoded (borrowed unless it holds a `%`).
+    pub fn decoded(&self) -> Cow<'p, str> {
+        if self.0.as_bytes().contains(&b'%') {
+            percent_decode_str(self.0).decode_utf8_lossy()
+        } else {
+            Cow::Borrowed(self.0)
+        }
+    }
+}
+
+impl PartialEq for Text<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.decoded() == other.decoded()
+    }
+}
+
+impl PartialEq<str> for Text<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.decoded() == other
+    }
+}
+
+impl std::fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.decoded(), f)
+    }
+}
+
+impl std::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.decoded())
+    }
+}
+
 /// A string parameter whose segment is known to hold no `%` (`pct == false`) or may
-/// (`pct == true`); otherwise as [`string`].
+/// (`pct == true`); accepts what [`string`] accepts.
 #[inline(always)]
-pub fn string_in(raw: &str, pct: bool) -> Option<Cow<'_, str>> {
+pub fn string_in(raw: &str, pct: bool) -> Option<Text<'_>> {
     if pct {
-        return decoded(raw);
+        return checked(raw);
     }
     if raw.len() <= 2 && matches!(raw, "" | "." | "..") {
         return None;
     }
-    Some(Cow::Borrowed(raw))
+    Some(Text(raw))
 }
 
-/// [`string`], out of line: the rare value that holds a `%`.
+/// [`string`]'s checks, out of line: the rare value that holds a `%`.
 #[inline(never)]
-fn decoded(raw: &str) -> Option<Cow<'_, str>> {
-    string(raw)
+fn checked(raw: &str) -> Option<Text<'_>> {
+    string(raw).map(|_| Text(raw))
 }
 
 /// A string parameter whose raw value is `path[start..end]`; otherwise as [`string_in`].
 #[inline(always)]
-pub fn string_at(path: &str, start: usize, end: usize, pct: bool) -> Option<Cow<'_, str>> {
+pub fn string_at(path: &str, start: usize, end: usize, pct: bool) -> Option<Text<'_>> {
     let (head, _) = path.split_at_checked(end)?;
     let (_, raw) = head.split_at_checked(start)?;
     string_in(raw, pct)
@@ -287,7 +340,7 @@ pub fn boolean(raw: &str) -> Option<bool> {
 
 /// A `format: uuid` parameter: 8-4-4-4-12 hexadecimal digits.
 #[inline]
-pub fn uuid(raw: &str) -> Option<Cow<'_, str>> {
+pub fn uuid(raw: &str) -> Option<Text<'_>> {
     let value = string(raw)?;
     let b = value.as_bytes();
     let ok = b.len() == 36
@@ -295,7 +348,7 @@ pub fn uuid(raw: &str) -> Option<Cow<'_, str>> {
             8 | 13 | 18 | 23 => c == b'-',
             _ => c.is_ascii_hexdigit(),
         });
-    ok.then_some(value)
+    ok.then_some(Text(raw))
 }
 
 /// The path sent upstream, built from literal pieces and encoded parameter values.

@@ -3,8 +3,8 @@
 
 use gatewayc_runtime::RouteError;
 use gatewayc_runtime::http::Method;
+use gatewayc_runtime::param::Text;
 use gatewayc_tests::proxy::{Route, route};
-use std::borrow::Cow;
 
 fn id(method: Method, path: &str) -> Result<&'static str, RouteError> {
     route(&method, path).map(|r| r.operation_id())
@@ -25,7 +25,7 @@ fn a_literal_branch_that_fails_deeper_falls_back_to_the_parameter() {
     assert_eq!(
         route(&Method::GET, "/users/@me/items/5"),
         Ok(Route::UserItem {
-            user_id: Cow::Borrowed("@me"),
+            user_id: Text::new("@me"),
             item_id: 5
         })
     );
@@ -38,7 +38,7 @@ fn typed_parameters_parse_or_give_400() {
         Ok(Route::Typed {
             on: true,
             ratio: 2.5,
-            kind: Cow::Borrowed("cat")
+            kind: Text::new("cat")
         })
     );
     let bad = |p: &str| match route(&Method::GET, p) {
@@ -57,7 +57,7 @@ fn percent_encoded_values_are_decoded() {
     assert_eq!(
         route(&Method::GET, "/files/a%20b%2Fc"),
         Ok(Route::GetFile {
-            name: Cow::Owned("a b/c".into())
+            name: Text::new("a b/c")
         })
     );
     assert_eq!(
@@ -65,7 +65,7 @@ fn percent_encoded_values_are_decoded() {
         Ok(Route::Typed {
             on: true,
             ratio: 1.0,
-            kind: Cow::Owned("cat".into())
+            kind: Text::new("cat")
         })
     );
 }
@@ -75,13 +75,13 @@ fn segments_mixing_literals_and_parameters() {
     assert_eq!(
         route(&Method::GET, "/Accounts/AC123.json"),
         Ok(Route::Account {
-            sid: Cow::Borrowed("AC123")
+            sid: Text::new("AC123")
         })
     );
     assert_eq!(
         route(&Method::GET, "/Accounts/AC.1.json"),
         Ok(Route::Account {
-            sid: Cow::Borrowed("AC.1")
+            sid: Text::new("AC.1")
         })
     );
     assert_eq!(
@@ -95,7 +95,7 @@ fn segments_mixing_literals_and_parameters() {
     assert_eq!(
         route(&Method::POST, "/v1/job-7:cancel"),
         Ok(Route::Cancel {
-            name: Cow::Borrowed("job-7")
+            name: Text::new("job-7")
         })
     );
     assert_eq!(id(Method::POST, "/v1/job-7"), Err(RouteError::NotFound));
@@ -139,7 +139,7 @@ fn the_example_router_agrees_with_its_spec() {
     assert_eq!(
         proute(&Method::GET, "/stores/eu/inventory"),
         Ok(P::GetInventory {
-            region: Cow::Borrowed("eu")
+            region: Text::new("eu")
         })
     );
 }

@@ -163,8 +163,7 @@ pub fn pointer_get<'v>(root: &'v Value, pointer: &str) -> Option<&'v Value> {
 pub(crate) fn from_yaml(yaml: &str) -> Spec {
     let mut spec = Spec::default();
     let value = yaml::parse(yaml).expect("test YAML parses");
-    spec.sources
-        .add("t.yaml".into(), yaml.into(), Format::Yaml);
+    spec.sources.add("t.yaml".into(), yaml.into(), Format::Yaml);
     spec.docs.push(value);
     spec.roots.push(0);
     spec
