@@ -425,12 +425,13 @@ async fn dispatch<G: Gateway>(
         return answer;
     }
     let plan = G::plan_for(req.method(), path, req.headers()).map_err(|e| e.into_problem())?;
-    let deprecation = plan.op.deprecation.as_ref();
-    let result = serve_operation(state, peer, req, request_id, plan).await;
+    // The usual case returns the answer as it is (no move through a match).
+    let Some(dep) = plan.op.deprecation.as_ref() else {
+        return serve_operation(state, peer, req, request_id, plan).await;
+    };
     // Deprecation applies to every answer of a deprecated operation, errors included.
-    match (deprecation, result) {
-        (None, result) => result,
-        (Some(dep), Ok(mut resp)) => {
+    match serve_operation(state, peer, req, request_id, plan).await {
+        Ok(mut resp) => {
             // Ours replace the upstream's `Deprecation` and `Sunset`; links add up.
             let h = resp.headers_mut();
             for (name, value) in deprecation_headers(dep) {
@@ -442,7 +443,7 @@ async fn dispatch<G: Gateway>(
             }
             Ok(resp)
         }
-        (Some(dep), Err(mut problem)) => {
+        Err(mut problem) => {
             problem.headers.extend(deprecation_headers(dep));
             Err(problem)
         }
@@ -520,6 +521,9 @@ async fn serve_operation(
             transformed(state, peer, req, plan, t, &cx).await
         }
     };
+    if limit_headers.is_empty() {
+        return result;
+    }
     with_limit_headers(result, limit_headers)
 }
 
