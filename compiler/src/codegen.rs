@@ -129,15 +129,18 @@ pub fn tokens(model: &Model) -> TokenStream {
         let rate_limits = limits::route_limits(&op.rate_limits, &rt);
         let deprecation = match &op.deprecation {
             Some(dep) => {
-                let deprecated = dep.deprecated;
+                let deprecation = dep
+                    .deprecated
+                    .then(|| format!("@{}", dep.since.unwrap_or(0)));
                 let opt = |v: Option<String>| match v {
                     Some(s) => quote!(::core::option::Option::Some(#s)),
                     None => quote!(::core::option::Option::None),
                 };
+                let deprecation = opt(deprecation);
                 let sunset = opt(dep.sunset_http_date());
                 let link = opt(dep.link.clone());
                 quote!(::core::option::Option::Some(#rt::DeprecationDef {
-                    deprecated: #deprecated,
+                    deprecation: #deprecation,
                     sunset: #sunset,
                     link: #link,
                 }))

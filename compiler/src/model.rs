@@ -70,6 +70,8 @@ pub enum VersionSelector {
 pub struct Deprecation {
     /// Whether it is deprecated (it may only have a sunset date).
     pub deprecated: bool,
+    /// When it was (or will be) deprecated, in seconds since the epoch, when the spec says.
+    pub since: Option<i64>,
     /// When it stops working, in seconds since the epoch.
     pub sunset: Option<i64>,
     /// Where its documentation is.

@@ -71,9 +71,10 @@ pub struct OperationDef {
 /// What the responses of a deprecated operation say about it.
 #[derive(Debug)]
 pub struct DeprecationDef {
-    /// `Deprecation` (RFC 9745), when the operation is deprecated: `@0` (deprecated, the
-    /// spec gives no date).
-    pub deprecated: bool,
+    /// The `Deprecation` value (RFC 9745), when the operation is deprecated: `@` and the
+    /// seconds since the epoch of `x-gateway.deprecation`, or `@0` when the spec gives no
+    /// date (deprecated already).
+    pub deprecation: Option<&'static str>,
     /// `Sunset` (RFC 8594): an HTTP date.
     pub sunset: Option<&'static str>,
     /// Its documentation, sent as `Link: <url>; rel="deprecation"` (and `rel="sunset"`).

@@ -576,14 +576,14 @@ fn deprecation_headers(dep: &DeprecationDef) -> Vec<(HeaderName, HeaderValue)> {
     static DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
     static SUNSET: HeaderName = HeaderName::from_static("sunset");
     let mut headers = Vec::with_capacity(4);
-    if dep.deprecated {
-        headers.push((DEPRECATION.clone(), HeaderValue::from_static("@0")));
+    if let Some(value) = dep.deprecation {
+        headers.push((DEPRECATION.clone(), HeaderValue::from_static(value)));
     }
     if let Some(date) = dep.sunset.and_then(|d| HeaderValue::from_str(d).ok()) {
         headers.push((SUNSET.clone(), date));
     }
     if let Some(link) = dep.link {
-        if dep.deprecated
+        if dep.deprecation.is_some()
             && let Ok(v) = HeaderValue::from_str(&format!(
                 "<{link}>; rel=\"deprecation\"; type=\"text/html\""
             ))

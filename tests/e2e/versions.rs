@@ -41,7 +41,8 @@ async fn two_versions_side_by_side_with_deprecation_on_the_old_one() {
     // One deprecated operation inside the current version.
     let list = get(&gw.url("/v2/pets")).await;
     assert_eq!(list.status, 200);
-    assert_eq!(h(&list, "deprecation"), ["@0"]);
+    // The date `x-gateway.deprecation` gives, as RFC 9745 writes it.
+    assert_eq!(h(&list, "deprecation"), ["@1780272000"]);
     assert_eq!(h(&list, "sunset"), ["Wed, 01 Jan 2098 00:00:00 GMT"]);
     assert!(h(&list, "link")[0].starts_with("<https://docs.example.test/pets/v2#list>"));
 

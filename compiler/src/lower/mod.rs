@@ -63,6 +63,8 @@ struct Cascade {
     rate_limit: Option<(crate::model::RouteLimit, Location)>,
     /// `sunset`, in days since the epoch.
     sunset: Option<i64>,
+    /// `deprecation`: when it is deprecated, in days since the epoch.
+    deprecation: Option<i64>,
     /// The document's version, when it has one.
     version: Option<version::VersionDecl>,
     /// `aggregate`: an operation's own, never inherited.
@@ -84,6 +86,7 @@ impl Cascade {
             security: self.security.clone().or_else(|| base.security.clone()),
             rate_limit: self.rate_limit.clone().or_else(|| base.rate_limit.clone()),
             sunset: self.sunset.or(base.sunset),
+            deprecation: self.deprecation.or(base.deprecation),
             version: self.version.clone().or_else(|| base.version.clone()),
             aggregate: self.aggregate.clone(),
             transform: self.transform.clone().or_else(|| base.transform.clone()),
@@ -522,6 +525,7 @@ fn read_document(
     if let Some(s) = version::read_sunset(&mut obj, d) {
         defaults.sunset = Some(s);
     }
+    defaults.deprecation = version::read_deprecation_date(&mut obj, d);
     obj.finish(d);
 }
 
@@ -600,6 +604,7 @@ fn read_cascade(
     }
     c.rate_limit = limits::read_rate_limit(&mut obj, d);
     c.sunset = version::read_sunset(&mut obj, d);
+    c.deprecation = version::read_deprecation_date(&mut obj, d);
     c.aggregate = aggregate::read(&mut obj, what.starts_with("an operation"), d);
     c.transform = transform::read(&mut obj, d);
     obj.unsupported(&["cache"], d);
@@ -748,6 +753,7 @@ fn operations(
             let deprecation = version::deprecation(
                 op.value.get("deprecated") == Some(&Value::Bool(true)),
                 api_version.is_some_and(|v| v.deprecated),
+                cascade.deprecation,
                 cascade.sunset,
                 link,
             );

@@ -395,14 +395,36 @@ pub fn prefix_template(prefix: &str, path: &mut PathTemplate) {
 pub fn deprecation(
     op_deprecated: bool,
     version_deprecated: bool,
+    since: Option<i64>,
     sunset: Option<i64>,
     link: Option<String>,
 ) -> Option<Deprecation> {
-    (op_deprecated || version_deprecated || sunset.is_some()).then(|| Deprecation {
-        deprecated: op_deprecated || version_deprecated,
+    let deprecated = op_deprecated || version_deprecated || since.is_some();
+    (deprecated || sunset.is_some()).then(|| Deprecation {
+        deprecated,
+        since: since.map(|day| day * 86_400),
         sunset: sunset.map(|day| day * 86_400),
         link,
     })
+}
+
+/// Reads a `deprecation` member: the date the operation is (or will be) deprecated, sent
+/// as RFC 9745's `Deprecation: @<seconds>`; it makes the operation deprecated.
+pub fn read_deprecation_date(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<i64> {
+    let loc = obj.loc("deprecation");
+    let v = obj.raw("deprecation")?;
+    let day = v.as_str().and_then(parse_date);
+    if day.is_none() {
+        d.push(
+            Diagnostic::error(
+                "E0701",
+                Some(loc),
+                format!("`deprecation` must be a date, found {v}"),
+            )
+            .hint("write `deprecation: 2026-06-30`"),
+        );
+    }
+    day
 }
 
 #[cfg(test)]
