@@ -529,7 +529,47 @@ fn versioned_router(
         quote!(#i => #m::route(method, path),)
     });
     let _ = names;
+    let tries: Vec<TokenStream> = (0..model.versions.len())
+        .map(|i| {
+            let m = module(i);
+            quote! {
+                match #m::route(method, path) {
+                    ::core::result::Result::Err(#rt::RouteError::NotFound) => {}
+                    ::core::result::Result::Ok(__r) => {
+                        return ::core::result::Result::Ok(match __r {
+                            #(#plan_arms)*
+                        });
+                    }
+                    ::core::result::Result::Err(__e) => __found = ::core::result::Result::Err(__e),
+                }
+            }
+        })
+        .collect();
+    let (version_header, vary) = match &model.versions[default].selector {
+        VersionSelector::Header { name, .. } => (
+            quote!(::core::option::Option::Some(#name)),
+            quote!(::core::option::Option::Some(#name)),
+        ),
+        _ => (
+            quote!(::core::option::Option::None),
+            quote!(::core::option::Option::Some("accept")),
+        ),
+    };
     let plan_for = quote! {
+        const VERSION_HEADER: ::core::option::Option<&'static str> = #version_header;
+        const VARY: ::core::option::Option<&'static str> = #vary;
+
+        fn preflight_plan(
+            method: &#rt::http::Method,
+            path: &str,
+        ) -> ::core::result::Result<#rt::Plan, #rt::RouteError> {
+            // A preflight names no version: the path counts if any version has it.
+            let mut __found = ::core::result::Result::Err(#rt::RouteError::NotFound);
+            #(#tries)*
+            __found
+        }
+
+
         fn plan_for(
             method: &#rt::http::Method,
             path: &str,

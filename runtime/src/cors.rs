@@ -39,6 +39,9 @@ impl Cors {
         if allowed_headers.is_empty() {
             allowed_headers.push("content-type".into());
             allowed_headers.push("authorization".into());
+            if let Some(h) = G::VERSION_HEADER {
+                allowed_headers.push(h.to_owned());
+            }
             for s in G::SCHEMES {
                 if let SchemeKind::ApiKey(k) = &s.kind
                     && k.location == KeyLocation::Header
@@ -118,7 +121,7 @@ impl Cors {
                 "Access-Control-Request-Method is not a method",
             )
         })?;
-        let path_allows = match G::plan(&requested, path) {
+        let path_allows = match G::preflight_plan(&requested, path) {
             Ok(_) | Err(RouteError::BadParam { .. } | RouteError::UnknownVersion { .. }) => true,
             Err(RouteError::MethodNotAllowed(_)) => false,
             Err(RouteError::NotFound) => return Err(Problem::not_found()),

@@ -380,6 +380,17 @@ pub trait Gateway: 'static {
     /// Routes a request path (already checked by [`crate::param::check_path`]) to a plan.
     fn plan(method: &Method, path: &str) -> Result<Plan, RouteError>;
 
+    /// The header that names the API version, when versions are chosen by a header.
+    const VERSION_HEADER: Option<&'static str> = None;
+    /// The request header responses vary by because it chooses the version (`Vary`).
+    const VARY: Option<&'static str> = None;
+
+    /// Routes a CORS preflight, which names no version: the path counts if any version has
+    /// it. Otherwise the same as [`Gateway::plan`].
+    fn preflight_plan(method: &Method, path: &str) -> Result<Plan, RouteError> {
+        Self::plan(method, path)
+    }
+
     /// Routes a request, choosing the API version from its headers when versions are
     /// chosen by a header or a media type; otherwise the same as [`Gateway::plan`].
     fn plan_for(

@@ -407,6 +407,10 @@ async fn handle<G: Gateway>(
     if let Some(cors) = &state.cors {
         cors.decorate(origin.as_ref(), &mut resp);
     }
+    if let Some(vary) = G::VARY {
+        resp.headers_mut()
+            .append(http::header::VARY, HeaderValue::from_static(vary));
+    }
     resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
     Ok(resp)
 }

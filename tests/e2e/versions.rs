@@ -79,6 +79,33 @@ async fn a_header_chooses_the_version_with_a_default() {
     let unknown = send("GET", &gw.url("/pets/7"), &[("api-version", "3")]).await;
     unknown.assert_problem(400);
     assert!(unknown.body.contains("1, 2"), "{}", unknown.body);
+    // Caches must keep the versions apart.
+    assert!(
+        two.headers
+            .get_all("vary")
+            .iter()
+            .any(|v| v == "api-version"),
+        "{:?}",
+        two.headers
+    );
+    // A preflight names no version; the version header may be sent cross-origin.
+    let pre = send(
+        "OPTIONS",
+        &gw.url("/pets/rex"),
+        &[
+            ("origin", "https://app.example.test"),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "api-version"),
+        ],
+    )
+    .await;
+    assert_eq!(pre.status, 204, "{}", pre.body);
+    assert_eq!(
+        pre.headers
+            .get("access-control-allow-headers")
+            .and_then(|v| v.to_str().ok()),
+        Some("api-version")
+    );
 }
 
 #[tokio::test]
