@@ -471,10 +471,23 @@ async fn serve_operation(
         None
     } else {
         let uri = req.uri().clone();
-        state
+        match state
             .access
             .check(plan.op, req.headers_mut(), uri.query())
-            .await?
+            .await
+        {
+            Ok(principal) => principal,
+            Err(problem) => {
+                // A request whose credential fails counts as anonymous: guessing keys or
+                // tokens spends the anonymous plan of the client's address.
+                if problem.status == http::StatusCode::UNAUTHORIZED
+                    && let Some(limits) = &state.limits
+                {
+                    limits.check(plan.op, None, peer.ip, req.headers()).await?;
+                }
+                return Err(problem);
+            }
+        }
     };
     let limit_headers = match &state.limits {
         Some(limits) => {

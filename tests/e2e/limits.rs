@@ -135,6 +135,22 @@ async fn anonymous_traffic_is_limited_per_ip_and_routes_per_header() {
 }
 
 #[tokio::test]
+async fn failed_credentials_spend_the_anonymous_plan() {
+    let r = replicas("guessing").await;
+    // free: 2 per minute per address; wrong keys count as anonymous requests.
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let guess = format!("gwk_00000000000{i}_{}", "x".repeat(43));
+        let reply = timed("GET", &r.gws[i % 2].url("/pets"), &[("x-api-key", &guess)]).await;
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    // The real key still works: the consumer has its own plan.
+    let ok = timed("GET", &r.gws[0].url("/pets"), &[("x-api-key", &r.key)]).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+#[tokio::test]
 async fn route_limits_count_per_header_on_top_of_the_plan() {
     let r = replicas("route").await;
     let key = r.key.clone();
