@@ -478,7 +478,6 @@ fn versioned_router(
             #dm::route(__method, __path)
         }
     };
-    let names: Vec<&str> = model.versions.iter().map(|v| v.name.as_str()).collect();
     let select = match &model.versions[default].selector {
         VersionSelector::Header { name, .. } => {
             let arms = model
@@ -528,18 +527,13 @@ fn versioned_router(
         let m = module(i);
         quote!(#i => #m::route(method, path),)
     });
-    let _ = names;
     let tries: Vec<TokenStream> = (0..model.versions.len())
         .map(|i| {
             let m = module(i);
             quote! {
                 match #m::route(method, path) {
                     ::core::result::Result::Err(#rt::RouteError::NotFound) => {}
-                    ::core::result::Result::Ok(__r) => {
-                        return ::core::result::Result::Ok(match __r {
-                            #(#plan_arms)*
-                        });
-                    }
+                    ::core::result::Result::Ok(__r) => break 'found ::core::result::Result::Ok(__r),
                     ::core::result::Result::Err(__e) => __found = ::core::result::Result::Err(__e),
                 }
             }
@@ -564,9 +558,14 @@ fn versioned_router(
             path: &str,
         ) -> ::core::result::Result<#rt::Plan, #rt::RouteError> {
             // A preflight names no version: the path counts if any version has it.
-            let mut __found = ::core::result::Result::Err(#rt::RouteError::NotFound);
-            #(#tries)*
-            __found
+            let __r = 'found: {
+                let mut __found = ::core::result::Result::Err(#rt::RouteError::NotFound);
+                #(#tries)*
+                __found
+            }?;
+            ::core::result::Result::Ok(match __r {
+                #(#plan_arms)*
+            })
         }
 
 

@@ -59,7 +59,7 @@ struct Decl {
     index: Option<usize>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum DeclKind {
     Verified(SchemeKind),
     /// The gateway cannot check it; the reason, for the diagnostic.
@@ -101,7 +101,7 @@ pub fn read_schemes(
         let (kind, scopes) = scheme(node.file, &node.pointer, node.value, swagger2, d);
         if let Some(prev) = out.decls.get(name) {
             // One gateway, one meaning per name: versions of an API share their schemes.
-            if format!("{:?}", prev.kind) != format!("{kind:?}") {
+            if prev.kind != kind {
                 d.push(
                     Diagnostic::error(
                         "E0506",
@@ -636,54 +636,46 @@ impl Schemes {
                 };
                 let first_use = !decl.used;
                 decl.used = true;
+                // A scheme the gateway cannot check: an error in a document annotated for
+                // the gateway, a warning (the upstream checks) in a plain one.
+                let unverifiable = match &decl.kind {
+                    DeclKind::Unverified(why) => Some((
+                        Diagnostic::error(
+                            "E0503",
+                            Some(decl.loc.clone()),
+                            format!("operations require security scheme `{name}`, but the gateway cannot verify it: {why}"),
+                        )
+                        .hint("give it `x-gateway: { jwt: { ... } }` settings, or use a scheme the gateway verifies"),
+                        format!("security scheme `{name}` is not verified by the gateway ({why})"),
+                    )),
+                    DeclKind::Verified(SchemeKind::ApiKey { .. }) if !have_consumers => Some((
+                        Diagnostic::error(
+                            "E0505",
+                            Some(decl.loc.clone()),
+                            format!("API key scheme `{name}` is used, but the gateway has no key store"),
+                        )
+                        .hint("add `consumers: { store: file, path: keys.toml }` to the document's `x-gateway`"),
+                        format!("API key scheme `{name}` is not verified by the gateway (it has no key store)"),
+                    )),
+                    _ => None,
+                };
+                if let Some((error, unverified)) = unverifiable {
+                    if first_use {
+                        d.push(if decl.annotated {
+                            error.related(loc.clone(), "required here")
+                        } else {
+                            Diagnostic::warning(
+                                "W0503",
+                                Some(decl.loc.clone()),
+                                format!("{unverified}; requests that use it are passed to the upstream, which must check them"),
+                            )
+                        });
+                    }
+                    upstream_decides = true;
+                    continue;
+                }
                 match &decl.kind {
-                    DeclKind::Broken => usable = false,
-                    DeclKind::Unverified(why) => {
-                        if first_use {
-                            if decl.annotated {
-                                d.push(
-                                    Diagnostic::error(
-                                        "E0503",
-                                        Some(decl.loc.clone()),
-                                        format!("operations require security scheme `{name}`, but the gateway cannot verify it: {why}"),
-                                    )
-                                    .related(loc.clone(), "required here")
-                                    .hint("give it `x-gateway: { jwt: { ... } }` settings, or use a scheme the gateway verifies"),
-                                );
-                            } else {
-                                d.push(
-                                    Diagnostic::warning(
-                                        "W0503",
-                                        Some(decl.loc.clone()),
-                                        format!("security scheme `{name}` is not verified by the gateway ({why}); requests that use it are passed to the upstream, which must check them"),
-                                    ),
-                                );
-                            }
-                        }
-                        upstream_decides = true;
-                    }
-                    DeclKind::Verified(SchemeKind::ApiKey { .. }) if !have_consumers => {
-                        if first_use {
-                            if decl.annotated {
-                                d.push(
-                                    Diagnostic::error(
-                                        "E0505",
-                                        Some(decl.loc.clone()),
-                                        format!("API key scheme `{name}` is used, but the gateway has no key store"),
-                                    )
-                                    .related(loc.clone(), "required here")
-                                    .hint("add `consumers: { store: file, path: keys.toml }` to the document's `x-gateway`"),
-                                );
-                            } else {
-                                d.push(Diagnostic::warning(
-                                    "W0503",
-                                    Some(decl.loc.clone()),
-                                    format!("API key scheme `{name}` is not verified by the gateway (it has no key store); requests that use it are passed to the upstream, which must check them"),
-                                ));
-                            }
-                        }
-                        upstream_decides = true;
-                    }
+                    DeclKind::Broken | DeclKind::Unverified(_) => usable = false,
                     DeclKind::Verified(kind) => {
                         let index = *decl.index.get_or_insert_with(|| {
                             model.push(Scheme {
