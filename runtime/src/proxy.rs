@@ -16,6 +16,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -173,10 +174,10 @@ async fn poll_ready_once(tx: &mut http1::SendRequest<Body>) -> Option<bool> {
         return Some(true);
     }
     std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(match tx.poll_ready(cx) {
-            std::task::Poll::Ready(Ok(())) => Some(true),
-            std::task::Poll::Ready(Err(_)) => Some(false),
-            std::task::Poll::Pending => None,
+        Poll::Ready(match tx.poll_ready(cx) {
+            Poll::Ready(Ok(())) => Some(true),
+            Poll::Ready(Err(_)) => Some(false),
+            Poll::Pending => None,
         })
     })
     .await
@@ -260,7 +261,9 @@ impl Proxy {
                 },
             }
         }
-        let mut tx = self.connect(connect_uri).await?;
+        // Boxed: connecting is rare, and its future would otherwise set the size (and the
+        // cost of every move) of each request's future.
+        let mut tx = Box::pin(self.connect(connect_uri)).await?;
         let resp = tx.send_request(req).await?;
         Ok(lease(resp, tx, pool))
     }
@@ -368,9 +371,18 @@ impl Proxy {
         }
         h.insert(X_REQUEST_ID.clone(), request_id.clone());
 
-        let sent = self.send(index, connect_uri, req);
-        let resp = match tokio::time::timeout(op.timeout, sent).await {
-            Err(_) => {
+        // The request's future is polled where it lies: `tokio::time::timeout` would move it
+        // (about a kilobyte) into a wrapper on every request.
+        let mut sent = std::pin::pin!(self.send(index, connect_uri, req));
+        let mut deadline = std::pin::pin!(tokio::time::sleep(op.timeout));
+        let outcome = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = sent.as_mut().poll(cx) {
+                return Poll::Ready(Ok(r));
+            }
+            deadline.as_mut().poll(cx).map(Err)
+        });
+        let resp = match outcome.await {
+            Err(()) => {
                 tracing::warn!(
                     operation = op.id,
                     timeout_ms = op.timeout.as_millis() as u64,
