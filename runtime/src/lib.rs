@@ -12,6 +12,7 @@ pub mod access;
 pub mod aggregate;
 pub mod auth;
 pub mod body;
+mod conns;
 pub mod cors;
 pub mod env;
 pub mod gateway;

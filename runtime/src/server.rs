@@ -20,11 +20,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::access::Access;
 use crate::body::Body;
+use crate::conns::{self, Conn, Connections, Reply};
 use crate::cors::Cors;
 use crate::gateway::{DeprecationDef, Gateway, MockResponse};
 use crate::param;
@@ -44,7 +44,8 @@ pub struct Settings {
     pub workers: usize,
     /// `GATEWAY_SHUTDOWN_GRACE`: how long in-flight requests may take after SIGTERM.
     pub shutdown_grace: Duration,
-    /// `GATEWAY_HEADER_TIMEOUT`: how long a client may take to send request headers.
+    /// `GATEWAY_HEADER_TIMEOUT`: how long an HTTP/1 client may take to send a request head,
+    /// and may stay idle between requests; 0 for no limit.
     pub header_timeout: Duration,
 }
 
@@ -285,20 +286,25 @@ pub async fn serve<G: Gateway>(
         // `main` has already stopped on any missing variable (`resolve_upstreams`).
         env: transform::Env::resolve::<G>(&|n| std::env::var(n).ok()).unwrap_or_default(),
     }));
-    let mut h1 = http1::Builder::new();
-    h1.timer(TokioTimer::new())
-        .header_read_timeout(settings.header_timeout);
+    // No hyper `header_read_timeout`: the head timeout is `conns`' (see there why).
+    let h1 = http1::Builder::new();
     let mut h2 = http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new());
     let builders: &'static (http1::Builder, http2::Builder<TokioExecutor>) =
         Box::leak(Box::new((h1, h2)));
     let header_timeout = settings.header_timeout;
-    let graceful = GracefulShutdown::new();
-    // Tells connections that have not sent a byte yet to give up at shutdown: they hold a
-    // graceful-shutdown watcher, and would otherwise delay exit by the header timeout.
+    let conns = Connections::new(header_timeout);
+    // The first bytes of a connection are due within the head timeout too (0: no limit).
+    let first_bytes = if header_timeout.is_zero() {
+        Duration::from_secs(365 * 24 * 3600)
+    } else {
+        header_timeout
+    };
+    // Tells connections that have not sent a byte yet to give up at shutdown: they count as
+    // live, and would otherwise delay exit by the header timeout.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
-    tokio::spawn(timer_heartbeat());
+    tokio::spawn(conns.run());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -312,9 +318,7 @@ pub async fn serve<G: Gateway>(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let peer = std::sync::Arc::new(Peer::new(peer));
-                let service = service_fn(move |req| handle::<G>(state, peer.clone(), req));
-                let watcher = graceful.watcher();
+                let live = conns.enter();
                 let stop = stop.clone();
                 tokio::spawn(async move {
                     // HTTP/2 over cleartext starts with the preface `PRI * HTTP/2.0`; no
@@ -323,20 +327,25 @@ pub async fn serve<G: Gateway>(
                     // re-reading wrapper on every read.
                     let mut stop = stop;
                     let is_h2 = tokio::select! {
-                        peeked = tokio::time::timeout(header_timeout, sniff_h2(&stream)) => peeked,
+                        peeked = tokio::time::timeout(first_bytes, sniff_h2(&stream)) => peeked,
                         _ = stop.wait_for(|s| *s) => return,
                     };
                     let Ok(Some(is_h2)) = is_h2 else { return };
+                    let client = conns.open(peer, !is_h2);
+                    let for_service = client.clone();
+                    let service =
+                        service_fn(move |req| handle::<G>(state, for_service.clone(), req));
                     let io = TokioIo::new(stream);
                     let (h1, h2) = builders;
                     let result = if is_h2 {
-                        watcher.watch(h2.serve_connection(io, service)).await
+                        conns::drive(h2.serve_connection(io, service), client).await
                     } else {
-                        watcher.watch(h1.serve_connection(io, service)).await
+                        conns::drive(h1.serve_connection(io, service), client).await
                     };
                     if let Err(e) = result {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(live);
                 });
             }
             () = &mut shutdown => break,
@@ -345,8 +354,14 @@ pub async fn serve<G: Gateway>(
     drop(listener);
     let _ = stopping.send(true);
     tracing::info!("shutting down: draining in-flight requests");
+    conns.stop();
+    let drained = async {
+        while conns.live() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = drained => {}
         () = tokio::time::sleep(settings.shutdown_grace) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
@@ -375,32 +390,18 @@ async fn sniff_h2(stream: &tokio::net::TcpStream) -> Option<bool> {
     }
 }
 
-/// Keeps a timer due within 100 ms at all times.
-///
-/// tokio wakes its driver (a write to an eventfd, then an extra `epoll_wait`) whenever a new
-/// timer is due before the driver's next planned wake-up. Without another timer pending,
-/// that was every request's upstream timeout: two system calls per request. With this timer
-/// always nearer, per-request timers (seconds away) never move the wake-up earlier. It costs
-/// ten idle wake-ups a second.
-async fn timer_heartbeat() {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tick.tick().await;
-    }
-}
-
 async fn handle<G: Gateway>(
     state: &'static State,
-    peer: std::sync::Arc<Peer>,
+    client: std::sync::Arc<Conn>,
     req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Response<Reply>, Infallible> {
+    client.busy();
     let request_id = request_id(&req);
     let origin = match &state.cors {
         Some(_) => req.headers().get(http::header::ORIGIN).cloned(),
         None => None,
     };
-    let mut resp = match dispatch::<G>(state, &peer, req, &request_id).await {
+    let mut resp = match dispatch::<G>(state, &client.peer, req, &request_id).await {
         Ok(r) => r,
         Err(problem) => problem.into_response(request_id.to_str().ok()),
     };
@@ -412,7 +413,7 @@ async fn handle<G: Gateway>(
             .append(http::header::VARY, HeaderValue::from_static(vary));
     }
     resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
-    Ok(resp)
+    Ok(resp.map(|body| Reply::new(body, client)))
 }
 
 async fn dispatch<G: Gateway>(

@@ -431,3 +431,102 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
         "still accepting after shutdown"
     );
 }
+
+/// Reads from `stream` until the gateway closes it; the time that took.
+async fn until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+            Err(_) => panic!("the connection was still open after {limit:?}"),
+            Ok(Ok(0) | Err(_)) => return start.elapsed(),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_closed_but_busy_connections_are_not() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start().await;
+    let gw = Gateway::start(
+        "proxy",
+        &[
+            ("BACKEND_URL", up.url()),
+            ("GATEWAY_HEADER_TIMEOUT", "1".to_owned()),
+        ],
+    );
+    let connect = || async {
+        tokio::net::TcpStream::connect(gw.addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    // A head that never completes.
+    let slow_head = async {
+        let mut s = connect().await;
+        s.write_all(b"GET /items/1 HTTP/1.1\r\nHost: gw\r\nX-Slow: ")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        until_closed(&mut s, Duration::from_secs(5)).await
+    };
+    // A keep-alive connection left idle after one exchange.
+    let idle = async {
+        let mut s = connect().await;
+        s.write_all(b"GET /items/1 HTTP/1.1\r\nHost: gw\r\n\r\n")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&head, b"HTTP/1.1 200");
+        until_closed(&mut s, Duration::from_secs(5)).await
+    };
+    // A request waiting for its upstream longer than the head timeout.
+    let drain = gw.url("/drain/2500");
+    let waiting = get(&drain);
+    // A download read slowly, with pauses longer than the head timeout.
+    let slow_reader = async {
+        let mut s = connect().await;
+        s.write_all(b"GET /bytes/8000000 HTTP/1.1\r\nHost: gw\r\n\r\n")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..3 {
+            let n = s.read(&mut buf).await.unwrap_or_else(|e| panic!("{e}"));
+            got.extend_from_slice(&buf[..n]);
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        let start = got
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|p| p + 4)
+            .unwrap_or_else(|| panic!("no response head"));
+        let mut body = got.split_off(start);
+        while body.len() < 8_000_000 {
+            let n = s.read(&mut buf).await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(n > 0, "closed after {} of 8000000 body bytes", body.len());
+            body.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            body.iter()
+                .enumerate()
+                .all(|(i, b)| *b == Pattern::byte(i as u64))
+        );
+    };
+
+    let (slow_head, idle, waiting, ()) = tokio::join!(slow_head, idle, waiting, slow_reader);
+    for (what, took) in [
+        ("an unfinished head", slow_head),
+        ("an idle connection", idle),
+    ] {
+        assert!(
+            took >= Duration::from_millis(900) && took <= Duration::from_millis(3000),
+            "{what} was closed after {took:?}; the head timeout is 1 s"
+        );
+    }
+    assert_eq!(waiting.status, 200, "{}", waiting.body);
+}
