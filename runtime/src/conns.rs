@@ -29,7 +29,7 @@ use crate::body::{Body, BoxError};
 use crate::proxy::Peer;
 
 /// One tick of the connections' clock.
-const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 /// Ticks between two looks over the connections.
 const SWEEP_EVERY: u64 = 5;
 
@@ -129,6 +129,7 @@ impl Connections {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
+            clock::tick();
             let now = self.ticks.fetch_add(1, Ordering::Relaxed) + 1;
             if now.is_multiple_of(SWEEP_EVERY) {
                 self.sweep(now);
@@ -177,6 +178,42 @@ impl Conn {
             && let Some(w) = waker.as_ref()
         {
             w.wake_by_ref();
+        }
+    }
+}
+
+/// A clock that costs no system call to read: the time of the last tick of the server's
+/// tick task ([`Connections::run`]). Without that task (in tests), it reads the real clock.
+pub(crate) mod clock {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::TICK;
+
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    /// Nanoseconds from `BASE` to the last tick, plus one; 0 while no tick task runs.
+    static LAST: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn tick() {
+        let base = *BASE.get_or_init(Instant::now);
+        let nanos = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        LAST.store(nanos + 1, Ordering::Relaxed);
+    }
+
+    /// The time, to within one tick (never later than the real time).
+    pub(crate) fn recent() -> Instant {
+        match (LAST.load(Ordering::Relaxed), BASE.get()) {
+            (0, _) | (_, None) => Instant::now(),
+            (n, Some(base)) => *base + Duration::from_nanos(n - 1),
+        }
+    }
+
+    /// An instant `after` from now, give or take: never early, at most one tick late.
+    pub(crate) fn deadline(after: Duration) -> Instant {
+        match LAST.load(Ordering::Relaxed) {
+            0 => Instant::now() + after,
+            _ => recent() + after + TICK,
         }
     }
 }

@@ -28,6 +28,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
 use crate::body::{Body, BodyTooLarge, BoxError};
+use crate::conns::clock;
 use crate::gateway::Plan;
 use crate::problem::Problem;
 
@@ -129,7 +130,7 @@ impl Pool {
     fn take(&self) -> Option<http1::SendRequest<Body>> {
         let mut idle = self.idle.lock().ok()?;
         while let Some((tx, since)) = idle.pop() {
-            if !tx.is_closed() && since.elapsed() < IDLE_TIMEOUT {
+            if !tx.is_closed() && clock::recent().saturating_duration_since(since) < IDLE_TIMEOUT {
                 return Some(tx);
             }
         }
@@ -140,7 +141,7 @@ impl Pool {
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < MAX_IDLE
         {
-            idle.push((tx, Instant::now()));
+            idle.push((tx, clock::recent()));
         }
     }
 }
@@ -374,7 +375,10 @@ impl Proxy {
         // The request's future is polled where it lies: `tokio::time::timeout` would move it
         // (about a kilobyte) into a wrapper on every request.
         let mut sent = std::pin::pin!(self.send(index, connect_uri, req));
-        let mut deadline = std::pin::pin!(tokio::time::sleep(op.timeout));
+        // Within a tick (100 ms) late, to save a clock read per request.
+        let mut deadline = std::pin::pin!(tokio::time::sleep_until(
+            tokio::time::Instant::from_std(clock::deadline(op.timeout))
+        ));
         let outcome = std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = sent.as_mut().poll(cx) {
                 return Poll::Ready(Ok(r));
