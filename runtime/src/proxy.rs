@@ -149,8 +149,8 @@ impl Pool {
 /// A connection lent to one response; it goes back to its pool when the response body is
 /// dropped, unless the connection has closed.
 ///
-/// The connection may still be finishing the response at that moment; checkout polls it
-/// for readiness before use (see [`Proxy::send`]). Returning it here instead of waiting in
+/// The connection may still be finishing the response at that moment; checkout checks it
+/// is ready before use (see [`Proxy::send`]). Returning it here instead of waiting in
 /// a task of its own keeps the hot path free of spawns and cross-thread wake-ups.
 #[derive(Debug)]
 pub struct Lease {
@@ -166,22 +166,6 @@ impl Drop for Lease {
             self.pool.put(tx);
         }
     }
-}
-
-/// Polls a pooled connection once for readiness: `Some(true)` ready, `Some(false)` closed or
-/// failed, `None` still busy.
-async fn poll_ready_once(tx: &mut http1::SendRequest<Body>) -> Option<bool> {
-    if tx.is_ready() {
-        return Some(true);
-    }
-    std::future::poll_fn(|cx| {
-        Poll::Ready(match tx.poll_ready(cx) {
-            Poll::Ready(Ok(())) => Some(true),
-            Poll::Ready(Err(_)) => Some(false),
-            Poll::Pending => None,
-        })
-    })
-    .await
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -237,15 +221,14 @@ impl Proxy {
         let mut req = req;
         let mut busy = Vec::new();
         let mut chosen = None;
-        while let Some(mut tx) = pool.take() {
-            match poll_ready_once(&mut tx).await {
-                Some(true) => {
-                    chosen = Some(tx);
-                    break;
-                }
-                Some(false) => {}
+        while let Some(tx) = pool.take() {
+            if tx.is_ready() {
+                chosen = Some(tx);
+                break;
+            }
+            if !tx.is_closed() {
                 // Still finishing its last response: leave it for a later request.
-                None => busy.push(tx),
+                busy.push(tx);
             }
         }
         for b in busy {
