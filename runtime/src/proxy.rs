@@ -310,9 +310,17 @@ impl Proxy {
         }
 
         let query = req.uri().query();
-        let pq = if base_path.is_empty() && query.is_none() {
-            // The common case needs no second buffer.
-            plan.path.into_string()
+        // The usual case: no base path, no rewrite, and the request in origin form, so the
+        // upstream path is byte for byte the one the client sent. Its URI then goes upstream
+        // as it is instead of being built and parsed again. (Only an identical path is kept:
+        // a parameter value is never sent in any form but the router's encoding.)
+        let pq = if base_path.is_empty()
+            && req.uri().scheme().is_none()
+            && req.uri().path() == plan.path.as_str()
+        {
+            None
+        } else if base_path.is_empty() && query.is_none() {
+            Some(plan.path.into_string())
         } else {
             let mut pq = String::with_capacity(
                 base_path.len() + plan.path.as_str().len() + query.map_or(0, |q| q.len() + 1),
@@ -323,7 +331,7 @@ impl Proxy {
                 pq.push('?');
                 pq.push_str(q);
             }
-            pq
+            Some(pq)
         };
         // HTTP/2 clients send the authority in the URI rather than a Host header.
         let uri_host = req
@@ -338,10 +346,12 @@ impl Proxy {
         req.headers_mut().reserve(5);
         req.headers_mut().insert(header::HOST, host.clone());
         // Origin form (`/path?query`): what an HTTP/1.1 request to a server carries.
-        *req.uri_mut() = Uri::from(
-            PathAndQuery::from_maybe_shared(pq)
-                .map_err(|_| Problem::bad_path("the request path cannot be forwarded"))?,
-        );
+        if let Some(pq) = pq {
+            *req.uri_mut() = Uri::from(
+                PathAndQuery::from_maybe_shared(pq)
+                    .map_err(|_| Problem::bad_path("the request path cannot be forwarded"))?,
+            );
+        }
         *req.version_mut() = Version::HTTP_11;
 
         let h = req.headers_mut();
