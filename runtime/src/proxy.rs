@@ -201,7 +201,8 @@ impl Proxy {
     async fn connect(&self, connect_uri: &Uri) -> Result<http1::SendRequest<Body>, BoxError> {
         let mut connector = self.connector.clone();
         let io = connector.call(connect_uri.clone()).await?;
-        let (tx, conn) = http1::Builder::new().handshake(io).await?;
+        // Single-buffer writes, as towards clients (`server::serve`).
+        let (tx, conn) = http1::Builder::new().writev(false).handshake(io).await?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "upstream connection closed with an error");
