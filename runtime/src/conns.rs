@@ -29,7 +29,7 @@ use crate::body::{Body, BoxError};
 use crate::proxy::Peer;
 
 /// One tick of the connections' clock.
-pub(crate) const TICK: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(100);
 /// Ticks between two looks over the connections.
 const SWEEP_EVERY: u64 = 5;
 
@@ -58,6 +58,8 @@ pub(crate) struct Conn {
     h1: bool,
     /// No request in flight: the connection waits for a request head.
     idle: AtomicBool,
+    /// It has received at least one request head.
+    served: AtomicBool,
     /// The tick at which it last became idle.
     since: AtomicU64,
     /// Set by the sweep: idle for longer than the head timeout.
@@ -93,6 +95,7 @@ impl Connections {
             conns: self,
             h1,
             idle: AtomicBool::new(true),
+            served: AtomicBool::new(false),
             since: AtomicU64::new(self.ticks.load(Ordering::Relaxed)),
             expired: AtomicBool::new(false),
             waker: Mutex::new(None),
@@ -125,6 +128,14 @@ impl Connections {
     /// driver's next planned wake-up. With this timer always nearer, a request's upstream
     /// timeout (seconds away) never moves the wake-up earlier.
     pub(crate) async fn run(&'static self) {
+        // When this task ends, the tick clock falls back to the system clock.
+        struct Stopped;
+        impl Drop for Stopped {
+            fn drop(&mut self) {
+                clock::stop();
+            }
+        }
+        let _stopped = Stopped;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -147,10 +158,9 @@ impl Connections {
             let Some(conn) = weak.upgrade() else {
                 return false;
             };
-            if self.limit > 0
-                && conn.h1
+            if conn.h1
                 && conn.idle.load(Ordering::Relaxed)
-                && now.saturating_sub(conn.since.load(Ordering::Relaxed)) > self.limit
+                && conn.stale(now)
                 && !conn.expired.swap(true, Ordering::Relaxed)
             {
                 conn.wake();
@@ -164,6 +174,13 @@ impl Conn {
     /// A request head has arrived: the head timeout stops until the response is done.
     pub(crate) fn busy(&self) {
         self.idle.store(false, Ordering::Relaxed);
+        self.served.store(true, Ordering::Relaxed);
+    }
+
+    /// Idle for longer than the head timeout, at tick `now`.
+    fn stale(&self, now: u64) -> bool {
+        self.conns.limit > 0
+            && now.saturating_sub(self.since.load(Ordering::Relaxed)) > self.conns.limit
     }
 
     /// The response has been written (or abandoned): the wait for the next head begins.
@@ -183,13 +200,13 @@ impl Conn {
 }
 
 /// A clock that costs no system call to read: the time of the last tick of the server's
-/// tick task ([`Connections::run`]). Without that task (in tests), it reads the real clock.
+/// tick task ([`Connections::run`]), so up to a tick behind (more when the runtime is too
+/// busy to run that task on time). Only for what tolerates that (the upstream pool's idle
+/// stamps); deadlines use tokio's timer. Without the task (in tests), it reads the real clock.
 pub(crate) mod clock {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
-
-    use super::TICK;
 
     static BASE: OnceLock<Instant> = OnceLock::new();
     /// Nanoseconds from `BASE` to the last tick, plus one; 0 while no tick task runs.
@@ -201,7 +218,7 @@ pub(crate) mod clock {
         LAST.store(nanos + 1, Ordering::Relaxed);
     }
 
-    /// The time, to within one tick (never later than the real time).
+    /// The time of the last tick (never later than the real time).
     pub(crate) fn recent() -> Instant {
         match (LAST.load(Ordering::Relaxed), BASE.get()) {
             (0, _) | (_, None) => Instant::now(),
@@ -209,12 +226,8 @@ pub(crate) mod clock {
         }
     }
 
-    /// An instant `after` from now, give or take: never early, at most one tick late.
-    pub(crate) fn deadline(after: Duration) -> Instant {
-        match LAST.load(Ordering::Relaxed) {
-            0 => Instant::now() + after,
-            _ => recent() + after + TICK,
-        }
+    pub(super) fn stop() {
+        LAST.store(0, Ordering::Relaxed);
     }
 }
 
@@ -237,6 +250,7 @@ where
     let mut conn = std::pin::pin!(conn);
     let mut known: Option<Waker> = None;
     let mut draining = false;
+    let mut winding_down = false;
     std::future::poll_fn(move |cx| {
         // A task's waker stays the same from poll to poll; it is stored once, not cloned
         // each time.
@@ -247,13 +261,24 @@ where
             }
             known = Some(waker);
         }
-        if client.expired.load(Ordering::Relaxed) {
-            if client.idle.load(Ordering::Relaxed) {
-                // Dropping hyper's connection closes the socket.
+        // Looked at again here: a request may have come and gone since the sweep looked.
+        if client.expired.swap(false, Ordering::Relaxed)
+            && client.idle.load(Ordering::Relaxed)
+            && client.stale(client.conns.ticks.load(Ordering::Relaxed))
+        {
+            if !client.served.load(Ordering::Relaxed) || winding_down {
+                // Still on its first head (nothing to send), or already given one more
+                // timeout to take the end of its last response: dropping hyper's connection
+                // closes the socket.
                 return Poll::Ready(Ok(()));
             }
-            // A request arrived since the sweep looked.
-            client.expired.store(false, Ordering::Relaxed);
+            // The end of the last response may still be in hyper's buffer (the body is
+            // dropped once copied there, not once sent): hyper sends it, then closes. A
+            // client that does not take it within another timeout is closed then.
+            winding_down = true;
+            draining = true;
+            client.rest();
+            conn.as_mut().graceful_shutdown();
         }
         if !draining && client.conns.stopping.load(Ordering::SeqCst) {
             draining = true;
@@ -356,6 +381,15 @@ mod tests {
         let h1 = none.open(SocketAddr::from(([127, 0, 0, 1], 1)), true);
         none.sweep(1000);
         assert!(!h1.expired.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn the_tick_clock_is_never_ahead_and_reads_the_system_clock_when_stopped() {
+        clock::tick();
+        assert!(clock::recent() <= std::time::Instant::now());
+        clock::stop();
+        let before = std::time::Instant::now();
+        assert!(clock::recent() >= before);
     }
 
     #[test]

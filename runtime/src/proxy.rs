@@ -118,6 +118,10 @@ pub struct Proxy {
 const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 /// Idle connections kept per upstream.
 const MAX_IDLE: usize = 512;
+/// hyper's read and write buffers, at most, per connection (both ways). With single-buffer
+/// writes a connection keeps its write buffer at the largest size it reached, so this
+/// bounds what an idle keep-alive connection holds; it also caps a message head.
+pub(crate) const MAX_BUF: usize = 64 * 1024;
 
 /// Idle connections to one upstream, most recently used last.
 #[derive(Debug, Default)]
@@ -202,7 +206,11 @@ impl Proxy {
         let mut connector = self.connector.clone();
         let io = connector.call(connect_uri.clone()).await?;
         // Single-buffer writes, as towards clients (`server::serve`).
-        let (tx, conn) = http1::Builder::new().writev(false).handshake(io).await?;
+        let (tx, conn) = http1::Builder::new()
+            .writev(false)
+            .max_buf_size(MAX_BUF)
+            .handshake(io)
+            .await?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "upstream connection closed with an error");
@@ -369,10 +377,7 @@ impl Proxy {
         // The request's future is polled where it lies: `tokio::time::timeout` would move it
         // (about a kilobyte) into a wrapper on every request.
         let mut sent = std::pin::pin!(self.send(index, connect_uri, req));
-        // Within a tick (100 ms) late, to save a clock read per request.
-        let mut deadline = std::pin::pin!(tokio::time::sleep_until(
-            tokio::time::Instant::from_std(clock::deadline(op.timeout))
-        ));
+        let mut deadline = std::pin::pin!(tokio::time::sleep(op.timeout));
         let outcome = std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = sent.as_mut().poll(cx) {
                 return Poll::Ready(Ok(r));

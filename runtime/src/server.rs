@@ -290,8 +290,11 @@ pub async fn serve<G: Gateway>(
     let mut h1 = http1::Builder::new();
     // One buffer per write (the body copied after the head) rather than a queue of buffers
     // for `writev`: API responses are small, and the queue cost about 400 instructions per
-    // request (bench/proxy_instructions.py). A large body pays one memory copy per chunk.
-    h1.writev(false);
+    // request (bench/proxy_instructions.py). A large body pays one memory copy per chunk,
+    // and a connection keeps a write buffer of up to `MAX_BUF` (64 KiB) once it needed one.
+    h1.writev(false)
+        .max_buf_size(crate::proxy::MAX_BUF)
+        .max_header_size(crate::proxy::MAX_BUF);
     let mut h2 = http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new());
     let builders: &'static (http1::Builder, http2::Builder<TokioExecutor>) =
@@ -331,6 +334,9 @@ pub async fn serve<G: Gateway>(
                     // re-reading wrapper on every read.
                     let mut stop = stop;
                     let is_h2 = tokio::select! {
+                        // A connection whose first bytes are there is served, even if
+                        // shutdown begins at the same moment.
+                        biased;
                         peeked = tokio::time::timeout(first_bytes, sniff_h2(&stream)) => peeked,
                         _ = stop.wait_for(|s| *s) => return,
                     };

@@ -530,3 +530,30 @@ async fn slow_and_idle_clients_are_closed_but_busy_connections_are_not() {
     }
     assert_eq!(waiting.status, 200, "{}", waiting.body);
 }
+
+#[tokio::test]
+async fn request_heads_over_64_kib_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (gw, up) = gateway().await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut head = b"GET /items/1 HTTP/1.1\r\nHost: gw\r\nX-Big: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 70 * 1024));
+    head.extend_from_slice(b"\r\n\r\n");
+    // The gateway may stop reading (and close) before the whole head is written.
+    let _ = s.write_all(&head).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert_eq!(up.count(), 0, "an oversized head reached the upstream");
+    // A head under the limit still passes.
+    let r = send(
+        "GET",
+        &gw.url("/items/1"),
+        &[("x-big", &"a".repeat(32 * 1024))],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
