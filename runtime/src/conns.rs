@@ -262,7 +262,9 @@ where
             known = Some(waker);
         }
         // Looked at again here: a request may have come and gone since the sweep looked.
-        if client.expired.swap(false, Ordering::Relaxed)
+        // A plain load first: on the usual poll nothing is written.
+        if client.expired.load(Ordering::Relaxed)
+            && client.expired.swap(false, Ordering::Relaxed)
             && client.idle.load(Ordering::Relaxed)
             && client.stale(client.conns.ticks.load(Ordering::Relaxed))
         {
