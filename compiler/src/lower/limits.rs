@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::header;
 use super::reader::{self, Obj, did_you_mean};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::{
@@ -336,11 +337,7 @@ pub fn read_rate_limit(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<(RouteL
         None | Some("consumer") => Some(LimitKey::Consumer),
         Some("ip") => Some(LimitKey::Ip),
         Some(k) => match k.split_once(':') {
-            Some(("header", h))
-                if !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) =>
-            {
+            Some(("header", h)) if header::is_token(h) => {
                 Some(LimitKey::Header(h.to_ascii_lowercase()))
             }
             Some(("claim", c)) if !c.is_empty() => Some(LimitKey::Claim(c.to_owned())),

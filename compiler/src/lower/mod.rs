@@ -7,6 +7,7 @@
 
 mod aggregate;
 mod example;
+mod header;
 mod limits;
 pub mod names;
 pub mod reader;

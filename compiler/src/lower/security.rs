@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::header;
 use super::reader::{self, Obj, did_you_mean};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::{
@@ -194,7 +195,7 @@ fn scheme(
                 ));
                 return (DeclKind::Broken, None);
             };
-            if location == KeyLocation::Header && http_token(name).is_none() {
+            if location == KeyLocation::Header && header::name(name).is_none() {
                 d.push(Diagnostic::error(
                     "E0503",
                     Some(Location::value(file, child(pointer, "name"))),
@@ -385,8 +386,8 @@ fn jwt(mut obj: Obj<'_>, discovery: Option<&str>, d: &mut Diagnostics) -> Option
             ));
             continue;
         };
-        match http_token(header) {
-            Some(h) if !RESERVED_HEADERS.contains(&h.as_str()) => forward_claims.push((claim, h)),
+        match header::name(header) {
+            Some(h) if may_carry_claim(&h) => forward_claims.push((claim, h)),
             _ => {
                 ok = false;
                 d.push(Diagnostic::error(
@@ -411,35 +412,12 @@ fn jwt(mut obj: Obj<'_>, discovery: Option<&str>, d: &mut Diagnostics) -> Option
     })
 }
 
-/// Headers a claim may never be forwarded in: hop-by-hop headers, framing, and the
-/// headers the gateway sets itself.
-const RESERVED_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-    "content-type",
-    "authorization",
-    "cookie",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-request-id",
-];
-
-/// The lower-cased header name, when `name` is a valid one (an RFC 9110 token).
-fn http_token(name: &str) -> Option<String> {
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    valid.then(|| name.to_ascii_lowercase())
+/// Whether a claim may be forwarded in header `h` (lower case): not a hop-by-hop header, not
+/// one the gateway sets when it forwards, not framing, and not a credential.
+fn may_carry_claim(h: &str) -> bool {
+    !header::HOP_BY_HOP.contains(&h)
+        && !header::FORWARDING.contains(&h)
+        && !["content-length", "content-type", "authorization", "cookie"].contains(&h)
 }
 
 fn boolean(obj: &mut Obj<'_>, key: &'static str, d: &mut Diagnostics) -> Option<bool> {
@@ -811,7 +789,7 @@ pub fn read_cors(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<Cors> {
     let mut methods_upper = Vec::new();
     for m in methods {
         let up = m.to_ascii_uppercase();
-        if http_token(&up).is_none() {
+        if header::name(&up).is_none() {
             d.push(Diagnostic::error(
                 "E0510",
                 Some(here.clone()),
@@ -825,7 +803,7 @@ pub fn read_cors(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<Cors> {
         names
             .into_iter()
             .filter_map(|h| {
-                let t = http_token(&h);
+                let t = header::name(&h);
                 if t.is_none() {
                     d.push(Diagnostic::error(
                         "E0510",

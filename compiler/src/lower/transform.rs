@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::header;
 use super::reader::{self, Obj, did_you_mean};
 use super::schema::{self, Lookup, SchemaRef, Types};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -84,38 +85,14 @@ enum Dir {
     Response,
 }
 
-/// Headers a transform may not touch: hop-by-hop headers, framing, and (on requests) the
-/// headers the gateway sets when it forwards; `X-Request-Id` both ways.
-const RESERVED_REQUEST: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-request-id",
-];
-const RESERVED_RESPONSE: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "x-request-id",
-];
+/// Whether header `h` (lower case) is the gateway's own in direction `dir`, out of a
+/// transform's reach: hop-by-hop headers, framing, `X-Request-Id`, and on requests the
+/// headers the gateway sets when it forwards.
+fn reserved(h: &str, dir: Dir) -> bool {
+    header::HOP_BY_HOP.contains(&h)
+        || ["content-length", "x-request-id"].contains(&h)
+        || (dir == Dir::Request && header::FORWARDING.contains(&h))
+}
 
 /// Reads the `transform` member of an `x-gateway` object, if there is one.
 pub(super) fn read(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<Written> {
@@ -194,11 +171,7 @@ fn name(names: Names, text: &str, loc: Location, d: &mut Diagnostics) -> Option<
             Some(text.to_owned())
         }
         Names::Header(dir) => {
-            let valid = !text.is_empty()
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !valid {
+            let Some(lower) = header::name(text) else {
                 d.push(
                     Diagnostic::error(
                         "E0805",
@@ -208,13 +181,8 @@ fn name(names: Names, text: &str, loc: Location, d: &mut Diagnostics) -> Option<
                     .hint("a header name is letters, digits and ``!#$%&'*+-.^_`|~``"),
                 );
                 return None;
-            }
-            let lower = text.to_ascii_lowercase();
-            let reserved = match dir {
-                Dir::Request => RESERVED_REQUEST,
-                Dir::Response => RESERVED_RESPONSE,
             };
-            if reserved.contains(&lower.as_str()) {
+            if reserved(&lower, dir) {
                 d.push(
                     Diagnostic::error(
                         "E0805",

@@ -12,6 +12,7 @@
 
 use serde_json::Value;
 
+use super::header;
 use super::reader::Obj;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::{Deprecation, PathTemplate, Segment, Version, VersionSelector};
@@ -166,11 +167,6 @@ pub fn read_version(
             .as_ref()
             .map(|p| p.trim_start_matches('/').to_owned())
     });
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    };
     let selector = match (prefix, header, media_type) {
         (Some(prefix), None, None) => {
             if !valid_prefix(&prefix) {
@@ -188,7 +184,7 @@ pub fn read_version(
         }
         (None, Some(header), None) => {
             let value = value.or_else(|| name.clone()).unwrap_or_default();
-            if !token(&header) || !token(&value) {
+            if !header::is_token(&header) || !header::is_token(&value) {
                 d.push(Diagnostic::error(
                     "E0703",
                     Some(loc),
@@ -204,7 +200,7 @@ pub fn read_version(
         (None, None, Some(media)) => {
             let valid = media
                 .split_once('/')
-                .is_some_and(|(t, s)| token(t) && token(s));
+                .is_some_and(|(t, s)| header::is_token(t) && header::is_token(s));
             if !valid {
                 d.push(Diagnostic::error(
                     "E0703",
