@@ -2,7 +2,8 @@
 //! or Redis.
 //!
 //! The gateway reads what this module writes (`gatewayc_runtime::keys`), but the two crates
-//! never link to each other, so the format is written down once, in `docs/keys.md`, and the
+//! never link to each other: the format is described in `docs/keys.md`, its facts (the key
+//! syntax, field names and rules) live in `gatewayc_vocab::keys`, which both use, and the
 //! tests of both read `specs/keys/sample-keys.toml`. A key is returned once, by [`create`],
 //! and stored only as its SHA-256; nothing here prints or returns a hash in an error.
 //!
@@ -16,17 +17,13 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatewayc_vocab::calendar::DateTime;
+use gatewayc_vocab::keys::{self, EntryError, Field, Fields, ID_BYTES, SECRET_BYTES};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Every key starts with this.
-pub const KEY_PREFIX: &str = "gwk_";
-/// Length of a key's id, in lower-case hex characters (6 random bytes).
-pub const ID_LEN: usize = 12;
-/// Longest consumer or plan name.
-pub const MAX_NAME: usize = 128;
-/// A key's entry in a Redis store is the hash at this prefix followed by its id.
-pub const REDIS_PREFIX: &str = "gatewayc:key:";
+pub use gatewayc_vocab::keys::{ID_LEN, KEY_PREFIX, MAX_NAME, REDIS_PREFIX};
+
 /// The key file used when no store is named.
 pub const DEFAULT_FILE: &str = "keys.toml";
 /// The first line of every key file.
@@ -86,6 +83,20 @@ pub struct Entry {
         deserialize_with = "optional_timestamp"
     )]
     pub revoked: Option<String>,
+}
+
+impl Entry {
+    /// The entry's fields, as the shared format names and checks them.
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            id: &self.id,
+            sha256: &self.sha256,
+            consumer: &self.consumer,
+            plan: self.plan.as_deref(),
+            created: &self.created,
+            revoked: self.revoked.as_deref(),
+        }
+    }
 }
 
 /// A key just made: the key itself, to be shown once, and its stored entry.
@@ -186,7 +197,7 @@ pub fn create(store: &Store, consumer: &str, plan: Option<&str>) -> Result<NewKe
     if let Some(plan) = plan {
         check_name("plan", plan)?;
     }
-    let created = rfc3339(now());
+    let created = now();
     match store {
         Store::File(path) => {
             let _lock = lock(path)?;
@@ -210,16 +221,16 @@ pub fn create(store: &Store, consumer: &str, plan: Option<&str>) -> Result<NewKe
             let new = loop {
                 let new = generate(consumer, plan, &created)?;
                 let exists: bool = redis::cmd("EXISTS")
-                    .arg(redis_key(&new.entry.id))
+                    .arg(keys::redis_key(&new.entry.id))
                     .query(&mut conn)?;
                 if !exists {
                     break new;
                 }
             };
             let mut hset = redis::cmd("HSET");
-            hset.arg(redis_key(&new.entry.id));
-            for (field, value) in fields(&new.entry) {
-                hset.arg(field).arg(value);
+            hset.arg(keys::redis_key(&new.entry.id));
+            for (field, value) in new.entry.fields().pairs() {
+                hset.arg(field.name()).arg(value);
             }
             hset.exec(&mut conn)?;
             Ok(new)
@@ -269,7 +280,7 @@ pub fn list(store: &Store) -> Result<Vec<Entry>, KeysError> {
 /// Revokes the key with this id. Revoking a revoked key succeeds and keeps the first
 /// revocation time; an id the store does not hold is [`KeysError::UnknownId`].
 pub fn revoke(store: &Store, id: &str) -> Result<Revocation, KeysError> {
-    if !is_id(id) {
+    if !keys::is_id(id) {
         return Err(KeysError::NotAnId);
     }
     let unknown = || KeysError::UnknownId {
@@ -291,7 +302,7 @@ pub fn revoke(store: &Store, id: &str) -> Result<Revocation, KeysError> {
                     already: true,
                 });
             }
-            entry.revoked = Some(rfc3339(now()));
+            entry.revoked = Some(now());
             let entry = entry.clone();
             write_file(path, &entries)?;
             Ok(Revocation {
@@ -301,17 +312,17 @@ pub fn revoke(store: &Store, id: &str) -> Result<Revocation, KeysError> {
         }
         Store::Redis(url) => {
             let mut conn = connect(url)?;
-            let mut entry = redis_entry(&mut conn, &redis_key(id))?.ok_or_else(unknown)?;
+            let mut entry = redis_entry(&mut conn, &keys::redis_key(id))?.ok_or_else(unknown)?;
             if entry.revoked.is_some() {
                 return Ok(Revocation {
                     entry,
                     already: true,
                 });
             }
-            let revoked = rfc3339(now());
+            let revoked = now();
             redis::cmd("HSET")
-                .arg(redis_key(id))
-                .arg("revoked")
+                .arg(keys::redis_key(id))
+                .arg(Field::Revoked.name())
                 .arg(&revoked)
                 .exec(&mut conn)?;
             entry.revoked = Some(revoked);
@@ -332,9 +343,12 @@ pub fn render_list(entries: &[Entry]) -> String {
             e.consumer.clone(),
             e.plan.clone().unwrap_or_else(|| "-".to_owned()),
             e.created.clone(),
-            match &e.revoked {
-                None => "active".to_owned(),
-                Some(at) => format!("revoked {at}"),
+            {
+                let status = e.fields().status().name();
+                match &e.revoked {
+                    None => status.to_owned(),
+                    Some(at) => format!("{status} {at}"),
+                }
             },
         ]);
     }
@@ -357,16 +371,16 @@ pub fn render_list(entries: &[Entry]) -> String {
     out
 }
 
-/// A new random key and its entry. The id is 6 bytes and the secret 32 bytes from the
-/// operating system's random number generator.
+/// A new random key and its entry. The id's and the secret's bytes come from the operating
+/// system's random number generator.
 fn generate(consumer: &str, plan: Option<&str>, created: &str) -> Result<NewKey, KeysError> {
-    let mut id = [0u8; ID_LEN / 2];
-    let mut secret = [0u8; 32];
+    let mut id = [0u8; ID_BYTES];
+    let mut secret = [0u8; SECRET_BYTES];
     getrandom::fill(&mut id)
         .and_then(|()| getrandom::fill(&mut secret))
         .map_err(|e| KeysError::Random(e.to_string()))?;
-    let id = hex(&id);
-    let key = format!("{KEY_PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
+    let id = keys::hex(&id);
+    let key = keys::key(&id, &URL_SAFE_NO_PAD.encode(secret));
     let entry = Entry {
         sha256: sha256_hex(&key),
         id,
@@ -380,59 +394,17 @@ fn generate(consumer: &str, plan: Option<&str>, created: &str) -> Result<NewKey,
 
 /// SHA-256 of a whole key, as stored.
 pub fn sha256_hex(key: &str) -> String {
-    hex(&Sha256::digest(key.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    keys::hex(&Sha256::digest(key.as_bytes()))
 }
 
 fn check_name(what: &'static str, value: &str) -> Result<(), KeysError> {
-    if is_name(value) {
+    if keys::is_name(value) {
         Ok(())
     } else {
         Err(KeysError::InvalidName {
             what,
             value: value.to_owned(),
         })
-    }
-}
-
-/// Consumer and plan names: 1 to 128 visible ASCII characters (they travel in headers).
-fn is_name(s: &str) -> bool {
-    (1..=MAX_NAME).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
-}
-
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn is_id(s: &str) -> bool {
-    is_hex(s, ID_LEN)
-}
-
-/// What is wrong with an entry's values, if anything (never quoting them).
-fn entry_problem(e: &Entry) -> Option<String> {
-    if !is_id(&e.id) {
-        Some(format!("`id` must be {ID_LEN} lower-case hex characters"))
-    } else if !is_hex(&e.sha256, 64) {
-        Some("`sha256` must be 64 lower-case hex characters".to_owned())
-    } else if !is_name(&e.consumer) {
-        Some(format!(
-            "`consumer` must be 1 to {MAX_NAME} visible ASCII characters (no spaces)"
-        ))
-    } else if e.plan.as_deref().is_some_and(|p| !is_name(p)) {
-        Some(format!(
-            "`plan` must be 1 to {MAX_NAME} visible ASCII characters (no spaces)"
-        ))
-    } else {
-        None
     }
 }
 
@@ -453,7 +425,7 @@ fn parse_file(path: &Path, text: &str) -> Result<Vec<Entry>, KeysError> {
     let file: KeyFile = toml::from_str(text).map_err(|e| {
         let at = match e.span() {
             Some(span) => {
-                let (line, column) = position(text, span.start);
+                let (line, column) = keys::line_column(text, span.start);
                 format!("{}:{line}:{column}", path.display())
             }
             None => path.display().to_string(),
@@ -465,33 +437,25 @@ fn parse_file(path: &Path, text: &str) -> Result<Vec<Entry>, KeysError> {
         }
     })?;
     for (n, entry) in file.key.iter().enumerate() {
-        let problem = entry_problem(entry).or_else(|| {
+        let problem = entry.fields().check().err().or_else(|| {
             file.key[..n]
                 .iter()
                 .any(|other| other.id == entry.id)
-                .then(|| "another key has the same id".to_owned())
+                .then_some(EntryError::DuplicateId)
         });
-        if let Some(message) = problem {
-            let id = if is_id(&entry.id) {
+        if let Some(problem) = problem {
+            let id = if keys::is_id(&entry.id) {
                 format!(" (id {})", entry.id)
             } else {
                 String::new()
             };
             return Err(KeysError::Invalid {
                 at: format!("{}: key {}{id}", path.display(), n + 1),
-                message,
+                message: problem.to_string(),
             });
         }
     }
     Ok(file.key)
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn position(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 fn render_file(entries: &[Entry]) -> Result<String, KeysError> {
@@ -580,27 +544,6 @@ fn connect(url: &str) -> Result<redis::Connection, KeysError> {
     Ok(conn)
 }
 
-fn redis_key(id: &str) -> String {
-    format!("{REDIS_PREFIX}{id}")
-}
-
-/// An entry's fields as stored in Redis (absent optional fields left out).
-fn fields(e: &Entry) -> Vec<(&'static str, &str)> {
-    let mut out = vec![
-        ("id", e.id.as_str()),
-        ("sha256", e.sha256.as_str()),
-        ("consumer", e.consumer.as_str()),
-    ];
-    if let Some(plan) = &e.plan {
-        out.push(("plan", plan));
-    }
-    out.push(("created", &e.created));
-    if let Some(revoked) = &e.revoked {
-        out.push(("revoked", revoked));
-    }
-    out
-}
-
 /// The entry at a Redis key, `None` when there is none; errors name the Redis key.
 fn redis_entry(conn: &mut redis::Connection, name: &str) -> Result<Option<Entry>, KeysError> {
     let map: std::collections::BTreeMap<String, String> =
@@ -612,40 +555,19 @@ fn redis_entry(conn: &mut redis::Connection, name: &str) -> Result<Option<Entry>
         at: name.to_owned(),
         message,
     };
-    let mut entry = Entry {
-        id: String::new(),
-        sha256: String::new(),
-        consumer: String::new(),
-        plan: None,
-        created: String::new(),
-        revoked: None,
-    };
-    let mut seen = Vec::new();
-    for (field, value) in map {
-        let slot = match field.as_str() {
-            "id" => &mut entry.id,
-            "sha256" => &mut entry.sha256,
-            "consumer" => &mut entry.consumer,
-            "created" => &mut entry.created,
-            "plan" => entry.plan.insert(String::new()),
-            "revoked" => entry.revoked.insert(String::new()),
-            _ => return Err(invalid(format!("unknown field {field:?}"))),
-        };
-        *slot = value;
-        seen.push(field);
-    }
-    for required in ["id", "sha256", "consumer", "created"] {
-        if !seen.iter().any(|f| f == required) {
-            return Err(invalid(format!("`{required}` is missing")));
-        }
-    }
-    if let Some(message) = entry_problem(&entry) {
-        return Err(invalid(message));
-    }
-    if redis_key(&entry.id) != name {
+    let fields = Fields::parse(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| invalid(e.to_string()))?;
+    if keys::redis_key(fields.id) != name {
         return Err(invalid("`id` is not the id in the key's name".to_owned()));
     }
-    Ok(Some(entry))
+    Ok(Some(Entry {
+        id: fields.id.to_owned(),
+        sha256: fields.sha256.to_owned(),
+        consumer: fields.consumer.to_owned(),
+        plan: fields.plan.map(str::to_owned),
+        created: fields.created.to_owned(),
+        revoked: fields.revoked.map(str::to_owned),
+    }))
 }
 
 fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -662,19 +584,13 @@ fn optional_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
     timestamp(d).map(Some)
 }
 
-fn now() -> u64 {
-    SystemTime::now()
+/// Now, as an entry's `created` or `revoked` time: RFC 3339 in UTC
+/// (`2026-11-27T10:00:00Z`).
+fn now() -> String {
+    let secs = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Seconds since 1970 as RFC 3339 in UTC (`2026-11-27T10:00:00Z`).
-fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let (year, month, day) = crate::calendar::civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+        .map_or(0, |d| d.as_secs());
+    DateTime::from_unix(i64::try_from(secs).unwrap_or(i64::MAX)).to_string()
 }
 
 #[cfg(test)]
@@ -703,7 +619,7 @@ mod tests {
     /// What the gateway does with a presented key, per docs/keys.md: find the entry by the
     /// id inside the key, compare hashes, refuse revoked keys.
     fn accepts<'a>(entries: &'a [Entry], key: &str) -> Option<&'a Entry> {
-        let id = key.strip_prefix(KEY_PREFIX)?.get(..ID_LEN)?;
+        let id = keys::key_id(key)?;
         entries
             .iter()
             .find(|e| e.id == id)
@@ -714,7 +630,7 @@ mod tests {
         assert_eq!(key.len(), 60, "{key}");
         let rest = key.strip_prefix("gwk_").unwrap();
         let (id, secret) = rest.split_at(ID_LEN);
-        assert!(is_id(id), "{id}");
+        assert!(keys::is_id(id), "{id}");
         let secret = secret.strip_prefix('_').unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(secret).unwrap().len(), 32);
     }
@@ -737,31 +653,27 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_000_000_000), "2001-09-09T01:46:40Z");
-        assert_eq!(rfc3339(1_795_775_999), "2026-11-27T10:39:59Z");
-        assert_eq!(rfc3339(4_102_444_800), "2100-01-01T00:00:00Z");
-        assert_eq!(rfc3339(now()).len(), 20);
+    fn entries_are_written_with_the_shared_field_names_in_order() {
+        let entry = Entry {
+            id: "0123456789ab".to_owned(),
+            sha256: "0".repeat(64),
+            consumer: "dave".to_owned(),
+            plan: Some("gold".to_owned()),
+            created: now(),
+            revoked: Some(now()),
+        };
+        assert_eq!(entry.created.len(), 20, "{}", entry.created);
+        let text = render_file(std::slice::from_ref(&entry)).unwrap();
+        let written: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once(" = "))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(written, Field::ALL.map(Field::name));
     }
 
     #[test]
-    fn names_are_visible_ascii() {
-        for good in ["alice", "team-42", "a.b@c", &"x".repeat(128)] {
-            assert!(is_name(good), "{good:?}");
-        }
-        for bad in [
-            "",
-            "al ice",
-            "tab\there",
-            "new\nline",
-            "bell\u{7}",
-            "José",
-            &"x".repeat(129),
-        ] {
-            assert!(!is_name(bad), "{bad:?}");
-        }
+    fn invalid_names_are_refused_before_anything_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::File(dir.path().join("keys.toml"));
         let err = create(&store, "al ice", None).unwrap_err();

@@ -7,9 +7,9 @@
 //! files; only the binary writes them. Apart from the pipeline, [`keys`] manages API key
 //! stores for `gatewayc keys`, and reads and writes key files.
 
-pub mod calendar;
 pub mod cli;
 pub mod codegen;
+pub mod dashboard;
 pub mod diagnostic;
 pub mod emit;
 pub mod keys;

@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gatewayc_vocab::calendar::DateTime;
+
 /// A whole gateway.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
@@ -19,6 +21,8 @@ pub struct Model {
     pub name: String,
     /// The spec files the gateway came from, as shown to users.
     pub sources: Vec<String>,
+    /// SHA-256 (hex) of the names and contents of every file read.
+    pub spec_digest: String,
     /// Upstream services by name.
     pub upstreams: BTreeMap<String, Upstream>,
     /// Every operation, sorted by path template then method.
@@ -81,21 +85,16 @@ pub struct Deprecation {
 impl Deprecation {
     /// The sunset as an HTTP date (`Wed, 30 Jun 2027 00:00:00 GMT`).
     pub fn sunset_http_date(&self) -> Option<String> {
-        let secs = self.sunset?;
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (year, month, day) = crate::calendar::civil_from_days(days);
-        const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        let t = DateTime::from_unix(self.sunset?);
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
         const MONTHS: [&str; 12] = [
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];
-        let weekday = DAYS[usize::try_from(days.rem_euclid(7)).ok()?];
-        let month_name = MONTHS[usize::try_from(month - 1).ok()?];
+        let weekday = DAYS.get(usize::try_from(t.weekday).ok()?)?;
+        let month_name = MONTHS.get(usize::try_from(t.month.checked_sub(1)?).ok()?)?;
         Some(format!(
-            "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
+            "{weekday}, {:02} {month_name} {} {:02}:{:02}:{:02} GMT",
+            t.day, t.year, t.hour, t.minute, t.second
         ))
     }
 }
@@ -111,18 +110,8 @@ pub struct Rate {
     pub burst: u64,
 }
 
-/// A quota's calendar window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Window {
-    /// Minute.
-    Minute,
-    /// Hour.
-    Hour,
-    /// Day.
-    Day,
-    /// Calendar month.
-    Month,
-}
+/// A quota's calendar window: the runtime counts in the same UTC windows.
+pub use gatewayc_vocab::calendar::Window;
 
 /// `limit` requests per calendar window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -531,6 +520,8 @@ pub struct Operation {
     /// `x-gateway.aggregate`: the operation answers by combining several upstream calls
     /// instead of forwarding to one upstream.
     pub aggregate: Option<Aggregation>,
+    /// `x-gateway.health_check`: never counted by limits.
+    pub health_check: bool,
 }
 
 /// An aggregate operation's parts and how their answers are combined.

@@ -1,7 +1,8 @@
 //! API keys: checks a key a client presents against the consumer key store that
 //! `gatewayc keys` writes (a TOML file, or hashes in Redis).
 //!
-//! The key and store formats are documented once, in `docs/keys.md` of the repository; the
+//! The key and store formats are documented once, in `docs/keys.md` of the repository, and
+//! their facts (key syntax, field names and rules) live in `gatewayc_vocab::keys`; the
 //! compiler implements the writing side, and neither crate links to the other. Only SHA-256
 //! hashes are stored, compared in constant time. Nothing here logs or returns a key or a
 //! hash: errors name files, lines, fields and key ids (which are public).
@@ -19,6 +20,7 @@ use std::time::Duration;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use gatewayc_vocab::keys::{EntryError, Field, Fields, decode_sha256, is_id, key_id, line_column};
 #[cfg(feature = "redis")]
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
@@ -26,16 +28,8 @@ use subtle::ConstantTimeEq;
 
 use crate::gateway::ConsumerStoreDef;
 
-/// Every key starts with this.
-pub const KEY_PREFIX: &str = "gwk_";
-/// Length of a key's id: lower-case hex characters.
-pub const ID_LEN: usize = 12;
-/// Length of a key's secret: 32 random bytes, base64url without padding.
-pub const SECRET_LEN: usize = 43;
-/// Length of every well-formed key: prefix, id, `_`, secret.
-pub const KEY_LEN: usize = KEY_PREFIX.len() + ID_LEN + 1 + SECRET_LEN;
-/// A key's entry in a Redis store is the hash at this prefix followed by its id.
-pub const REDIS_PREFIX: &str = "gatewayc:key:";
+pub use gatewayc_vocab::keys::{ID_LEN, KEY_LEN, KEY_PREFIX, REDIS_PREFIX, SECRET_LEN};
+
 /// How long one Redis look-up may take unless `GATEWAY_KEYS_TIMEOUT_MS` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long a Redis answer is reused unless `GATEWAY_KEYS_CACHE_MS` says otherwise: the
@@ -45,8 +39,6 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
 /// is not enough (a flood of made-up ids), all of them.
 #[cfg(feature = "redis")]
 const CACHE_CAP: usize = 100_000;
-/// Longest consumer or plan name.
-const MAX_NAME: usize = 128;
 
 /// The consumer a valid key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +198,16 @@ impl KeyStore {
         }
     }
 
+    /// Whether the store can answer: a file store always can (its keys are in memory), a
+    /// Redis store when Redis answers a PING (readiness).
+    pub async fn ready(&self) -> Result<(), String> {
+        match &self.store {
+            Store::File(_) => Ok(()),
+            #[cfg(feature = "redis")]
+            Store::Redis(r) => r.ping().await,
+        }
+    }
+
     /// Reads a file store again and replaces the keys in one atomic swap, so that no check
     /// running meanwhile sees a partial set; returns the number of keys. When the file is
     /// missing or invalid, the keys in force stay, and the error says why.
@@ -300,6 +302,17 @@ impl fmt::Debug for KeyStore {
 
 #[cfg(feature = "redis")]
 impl RedisStore {
+    /// Whether Redis answers a PING within the timeout (readiness).
+    async fn ping(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut conn)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("Redis: {e}")),
+            Err(_) => Err("Redis did not answer in time".to_owned()),
+        }
+    }
+
     /// Logs whether Redis answers now; never fails.
     async fn probe(&self) {
         let mut conn = self.conn.clone();
@@ -347,7 +360,7 @@ impl RedisStore {
     async fn fetch(&self, id: &str) -> Result<Option<Entry>, KeyStoreError> {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(format!("{REDIS_PREFIX}{id}"));
+        cmd.arg(gatewayc_vocab::keys::redis_key(id));
         let reply = tokio::time::timeout(
             self.timeout,
             cmd.query_async::<HashMap<String, String>>(&mut conn),
@@ -396,6 +409,7 @@ impl RedisStore {
     }
 
     fn down(&self, why: &str) {
+        crate::observe::metrics::key_store_error("redis");
         if self.reachable.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 error = why,
@@ -407,96 +421,24 @@ impl RedisStore {
     }
 }
 
-/// The id of a well-formed key; `None` for anything else, decided without a look-up.
-fn key_id(presented: &str) -> Option<&str> {
-    if presented.len() != KEY_LEN {
-        return None;
-    }
-    let rest = presented.strip_prefix(KEY_PREFIX)?;
-    let (id, secret) = rest.split_at_checked(ID_LEN)?;
-    let secret = secret.strip_prefix('_')?;
-    let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-    (is_id(id) && secret.bytes().all(base64url)).then_some(id)
-}
-
-fn is_id(s: &str) -> bool {
-    s.len() == ID_LEN && s.bytes().all(is_lower_hex)
-}
-
-fn is_lower_hex(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
-}
-
-/// Consumer and plan names: 1 to 128 visible ASCII characters.
-fn is_name(s: &str) -> bool {
-    (1..=MAX_NAME).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// 64 lower-case hex characters as 32 bytes.
-fn parse_sha256(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.bytes().all(is_lower_hex) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
-        let pair = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(pair, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// One entry from its fields (the same in both stores); the error names the field, never
 /// its value.
 fn parse_entry<'a>(
     fields: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<(Box<str>, Entry), String> {
-    let (mut id, mut sha256, mut consumer, mut plan) = (None, None, None, None);
-    let (mut created, mut revoked) = (false, false);
-    for (name, value) in fields {
-        match name {
-            "id" => id = Some(value),
-            "sha256" => sha256 = Some(value),
-            "consumer" => consumer = Some(value),
-            "plan" => plan = Some(value),
-            "created" => created = true,
-            "revoked" => revoked = true,
-            other => return Err(format!("unknown field {other:?}")),
-        }
-    }
-    let id = id.ok_or("`id` is missing")?;
-    if !is_id(id) {
-        return Err(format!("`id` must be {ID_LEN} lower-case hex characters"));
-    }
-    let sha256 = sha256
-        .ok_or("`sha256` is missing")
-        .map(parse_sha256)?
-        .ok_or("`sha256` must be 64 lower-case hex characters")?;
-    let consumer = consumer.ok_or("`consumer` is missing")?;
-    if !is_name(consumer) {
-        return Err(format!(
-            "`consumer` must be 1 to {MAX_NAME} visible ASCII characters (no spaces)"
-        ));
-    }
-    if let Some(plan) = plan
-        && !is_name(plan)
-    {
-        return Err(format!(
-            "`plan` must be 1 to {MAX_NAME} visible ASCII characters (no spaces)"
-        ));
-    }
-    if !created {
-        return Err("`created` is missing".to_owned());
-    }
+    let fields = Fields::parse(fields).map_err(|e| e.to_string())?;
+    let sha256 = decode_sha256(fields.sha256)
+        .ok_or_else(|| EntryError::Malformed(Field::Sha256).to_string())?;
     let entry = Entry {
         sha256,
         consumer: Arc::new(Consumer {
-            id: id.into(),
-            consumer: consumer.into(),
-            plan: plan.map(Into::into),
+            id: fields.id.into(),
+            consumer: fields.consumer.into(),
+            plan: fields.plan.map(Into::into),
         }),
-        revoked,
+        revoked: fields.revoked.is_some(),
     };
-    Ok((id.into(), entry))
+    Ok((fields.id.into(), entry))
 }
 
 fn load_file(path: &Path) -> Result<KeySet, String> {
@@ -509,7 +451,7 @@ fn load_file(path: &Path) -> Result<KeySet, String> {
 fn parse_file(text: &str) -> Result<KeySet, String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         // The error's `Display` quotes the offending line, which may hold a hash.
-        let (line, column) = e.span().map_or((1, 1), |s| position(text, s.start));
+        let (line, column) = e.span().map_or((1, 1), |s| line_column(text, s.start));
         format!("line {line}, column {column}: {}", e.message().trim_end())
     })?;
     if let Some(other) = table.keys().find(|k| *k != "key") {
@@ -529,7 +471,7 @@ fn parse_file(text: &str) -> Result<KeySet, String> {
         let toml::Value::Table(fields) = item else {
             return Err(format!("key {at} is not a table"));
         };
-        let named = match fields.get("id") {
+        let named = match fields.get(Field::Id.name()) {
             Some(toml::Value::String(id)) if is_id(id) => format!("key {at} (id {id})"),
             _ => format!("key {at}"),
         };
@@ -537,7 +479,11 @@ fn parse_file(text: &str) -> Result<KeySet, String> {
         for (name, value) in fields {
             let value = match value {
                 toml::Value::String(s) => s.clone(),
-                toml::Value::Datetime(d) if name == "created" || name == "revoked" => d.to_string(),
+                toml::Value::Datetime(d)
+                    if [Field::Created.name(), Field::Revoked.name()].contains(&name.as_str()) =>
+                {
+                    d.to_string()
+                }
                 _ => return Err(format!("{named}: `{name}` must be a string")),
             };
             pairs.push((name.as_str(), value));
@@ -545,18 +491,10 @@ fn parse_file(text: &str) -> Result<KeySet, String> {
         let (id, entry) = parse_entry(pairs.iter().map(|(k, v)| (*k, v.as_str())))
             .map_err(|e| format!("{named}: {e}"))?;
         if set.by_id.insert(id, entry).is_some() {
-            return Err(format!("{named}: another key has the same id"));
+            return Err(format!("{named}: {}", EntryError::DuplicateId));
         }
     }
     Ok(set)
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn position(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 fn resolve(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
@@ -611,10 +549,7 @@ mod tests {
     }
 
     fn sha256_hex(key: &str) -> String {
-        Sha256::digest(key.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        gatewayc_vocab::keys::hex(&Sha256::digest(key.as_bytes()))
     }
 
     static FILE_DEF: ConsumerStoreDef = ConsumerStoreDef::File("${KEYS_FILE}");
@@ -687,33 +622,6 @@ mod tests {
         ];
         for (why, key) in refused {
             assert_eq!(store.check(&key).await, Ok(None), "{why}");
-        }
-    }
-
-    #[test]
-    fn malformed_keys_are_refused_before_any_lookup() {
-        let alice = sample_key("alice");
-        assert_eq!(key_id(&alice), Some("3cad7a63124f"));
-        let secret = &alice[17..];
-        let malformed = [
-            String::new(),
-            "gwk_".to_owned(),
-            alice[..59].to_owned(),
-            format!("{alice}A"),
-            "x".repeat(100_000),
-            alice.replace("gwk_", "gwx_"),
-            alice.to_uppercase(),
-            format!("gwk_3cad7a63124F_{secret}"),
-            format!("gwk_3cad7a63124g_{secret}"),
-            format!("gwk_3cad7a63124f-{secret}"),
-            format!("gwk_3cad7a63124f_{}+", &secret[..42]),
-            format!("gwk_3cad7a63124f_{}=", &secret[..42]),
-            // Same byte length, but with a multi-byte character across the id's end.
-            format!("gwk_3cad7a63124é{}", &secret[..42]),
-            format!("gwk_3cad7a63124f_{}\n", &secret[..42]),
-        ];
-        for key in malformed {
-            assert_eq!(key_id(&key), None, "{key:?}");
         }
     }
 

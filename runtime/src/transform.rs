@@ -187,7 +187,8 @@ impl Env {
             let Some(t) = op.transform else { continue };
             t.parts(&mut |p| {
                 if let Part::Env(name, default) = p {
-                    match lookup(name).filter(|v| !v.is_empty()) {
+                    // An empty value counts as unset, so that the default applies.
+                    match gatewayc_vocab::env::var(lookup, name) {
                         Some(v) => {
                             env.values.insert(name, v);
                         }
@@ -269,14 +270,10 @@ impl Context<'_> {
 
 /// Whether a `Content-Type` is JSON (`application/json` or `+json`).
 pub fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || essence
-            .get(essence.len().saturating_sub(5)..)
-            .is_some_and(|s| s.eq_ignore_ascii_case("+json"))
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(gatewayc_vocab::media::is_json)
 }
 
 fn encoded(headers: &HeaderMap) -> bool {
@@ -971,18 +968,21 @@ mod tests {
 
     #[test]
     fn json_content_types() {
+        // Which media types are JSON is `gatewayc_vocab::media`'s, tested there.
         let mut h = HeaderMap::new();
+        assert!(!is_json(&h), "no Content-Type");
         for (ct, json) in [
-            ("application/json", true),
             ("Application/JSON; charset=utf-8", true),
-            ("application/problem+json", true),
             ("application/json5", false),
-            ("text/plain", false),
-            ("json", false),
         ] {
             h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
             assert_eq!(is_json(&h), json, "{ct}");
         }
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_bytes(b"application/json\xff").unwrap(),
+        );
+        assert!(!is_json(&h), "not visible ASCII");
     }
 
     #[test]

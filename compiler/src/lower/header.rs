@@ -1,28 +1,11 @@
 //! HTTP header names in `x-gateway` settings: what a valid one is, and the ones the gateway
 //! keeps for itself.
+//!
+//! The lists of the gateway's own headers are the runtime's: hop-by-hop headers, which it
+//! removes from every message it forwards, and the forwarding headers it sets on every
+//! request. They live in `gatewayc_vocab::headers`, which both crates read.
 
-/// Hop-by-hop headers (RFC 9110 section 7.6.1, and the legacy `Proxy-Connection`): the
-/// gateway removes them from every message it forwards.
-pub(crate) const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Headers the gateway sets on every request it forwards.
-pub(crate) const FORWARDING: &[&str] = &[
-    "host",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-request-id",
-];
+pub(crate) use gatewayc_vocab::headers::{FORWARDING, HOP_BY_HOP, X_REQUEST_ID};
 
 /// Whether `s` is an RFC 9110 token: what a header name, or a media type's type and
 /// subtype, must be.

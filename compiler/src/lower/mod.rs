@@ -19,6 +19,7 @@ mod version;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
+use gatewayc_vocab::env;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -72,6 +73,8 @@ struct Cascade {
     aggregate: Option<aggregate::Raw>,
     /// `transform`, checked against each operation's schemas later.
     transform: Option<transform::Written>,
+    /// `health_check`: a route load balancers probe, never counted by limits.
+    health_check: Option<bool>,
 }
 
 impl Cascade {
@@ -91,6 +94,7 @@ impl Cascade {
             version: self.version.clone().or_else(|| base.version.clone()),
             aggregate: self.aggregate.clone(),
             transform: self.transform.clone().or_else(|| base.transform.clone()),
+            health_check: self.health_check.or(base.health_check),
         }
     }
 }
@@ -278,6 +282,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
             .iter()
             .map(|&f| spec.sources.display(f).to_owned())
             .collect(),
+        spec_digest: spec_digest(spec),
         upstreams: upstreams
             .into_iter()
             .map(|(k, v)| (k, v.upstream))
@@ -532,31 +537,33 @@ fn read_document(
 
 /// An upstream URL: `${VAR}` references are fine; a literal URL must parse.
 fn check_url_template(url: &str, loc: Location, d: &mut Diagnostics) {
-    let mut rest = url;
-    while let Some(i) = rest.find("${") {
-        let Some(end) = rest[i..].find('}') else {
-            d.push(Diagnostic::error(
-                "E0209",
-                Some(loc),
-                format!("unclosed `${{` in upstream URL `{url}`"),
-            ));
-            return;
-        };
-        let inner = &rest[i + 2..i + end];
-        let var = inner.split_once(":-").map_or(inner, |(v, _)| v);
-        if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            d.push(
-                Diagnostic::error(
+    let mut literal_url = !url.is_empty();
+    for piece in env::pieces(url) {
+        match piece {
+            env::Piece::Text(_) => {}
+            env::Piece::Unclosed(_) => {
+                d.push(Diagnostic::error(
                     "E0209",
-                    Some(loc.clone()),
-                    format!("`${{{inner}}}` in upstream URL `{url}` is not a variable reference"),
-                )
-                .hint("write `${NAME}` or `${NAME:-default}`"),
-            );
+                    Some(loc),
+                    format!("unclosed `${{` in upstream URL `{url}`"),
+                ));
+                return;
+            }
+            env::Piece::Ref { raw, name, .. } => {
+                literal_url = false;
+                if !env::is_var_name(name) {
+                    d.push(
+                        Diagnostic::error(
+                            "E0209",
+                            Some(loc.clone()),
+                            format!("`{raw}` in upstream URL `{url}` is not a variable reference"),
+                        )
+                        .hint("write `${NAME}` or `${NAME:-default}`"),
+                    );
+                }
+            }
         }
-        rest = &rest[i + end + 1..];
     }
-    let literal_url = !url.contains("${") && !url.is_empty();
     if literal_url && !url.starts_with("http://") && !url.starts_with("https://") {
         d.push(Diagnostic::error(
             "E0209",
@@ -608,9 +615,25 @@ fn read_cascade(
     c.deprecation = version::read_deprecation_date(&mut obj, d);
     c.aggregate = aggregate::read(&mut obj, what.starts_with("an operation"), d);
     c.transform = transform::read(&mut obj, d);
+    c.health_check = obj.boolean("health_check", d);
     obj.unsupported(&["cache"], d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
+}
+
+/// The SHA-256 (hex) of every file the specs were read from, names and contents, in the
+/// order they were read: `gateway_build_info` says which specs a running gateway came from.
+fn spec_digest(spec: &Spec) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for i in 0..spec.sources.len() {
+        let f = spec.sources.file(i);
+        h.update(f.display.as_bytes());
+        h.update([0]);
+        h.update(f.text.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// RFC 3986 `pchar` (with `%` for text that is already percent-encoded).
@@ -806,6 +829,7 @@ fn operations(
                     published_response_schema,
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                     aggregate: None,
+                    health_check: cascade.health_check.unwrap_or(false),
                 },
                 operation_id,
                 loc: Location::key(op.file, op.pointer.clone()),

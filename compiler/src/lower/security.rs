@@ -15,6 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use gatewayc_vocab::env::{self, Piece};
+use gatewayc_vocab::jwt as jws;
 use serde_json::Value;
 
 use super::header;
@@ -25,12 +27,6 @@ use crate::model::{
 };
 use crate::spec::Spec;
 use crate::spec::source::child;
-
-/// Algorithms a JWT scheme may list.
-const ALGORITHMS: &[&str] = &[
-    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
-    "ES384", "EdDSA",
-];
 
 /// Default clock skew on `exp` and `nbf`.
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -295,7 +291,7 @@ fn jwt(mut obj: Obj<'_>, discovery: Option<&str>, d: &mut Diagnostics) -> Option
         }
     };
     if let KeySource::Secret(s) = &keys
-        && !(s.starts_with("${") && s.ends_with('}') && s.matches("${").count() == 1)
+        && !is_one_reference(s)
     {
         ok = false;
         d.push(
@@ -329,19 +325,21 @@ fn jwt(mut obj: Obj<'_>, discovery: Option<&str>, d: &mut Diagnostics) -> Option
                         Some(loc.clone()),
                         "`none` would accept unsigned tokens; it can never be allowed",
                     ));
-                } else if !ALGORITHMS.contains(&alg.as_str()) {
+                } else if !jws::is_known(alg) {
                     ok = false;
                     let mut diag = Diagnostic::error(
                         "E0504",
                         Some(loc.clone()),
                         format!("unknown JWT algorithm `{alg}`"),
                     );
-                    diag = match did_you_mean(alg, ALGORITHMS) {
+                    diag = match did_you_mean(alg, jws::ALGORITHMS) {
                         Some(best) => diag.hint(format!("did you mean `{best}`?")),
-                        None => diag.hint(format!("known algorithms: {}", ALGORITHMS.join(", "))),
+                        None => {
+                            diag.hint(format!("known algorithms: {}", jws::ALGORITHMS.join(", ")))
+                        }
                     };
                     d.push(diag);
-                } else if alg.starts_with("HS") != hmac_source {
+                } else if jws::is_hmac(alg) != hmac_source {
                     ok = false;
                     d.push(Diagnostic::error(
                         "E0504",
@@ -433,6 +431,15 @@ fn boolean(obj: &mut Obj<'_>, key: &'static str, d: &mut Diagnostics) -> Option<
             None
         }
     }
+}
+
+/// Whether `s` is one `${...}` reference and nothing else, as an HMAC secret must be.
+fn is_one_reference(s: &str) -> bool {
+    let mut pieces = env::pieces(s);
+    matches!(
+        (pieces.next(), pieces.next()),
+        (Some(Piece::Ref { .. }), None)
+    )
 }
 
 /// A string, or an array of strings.

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeSet;
 
+use gatewayc_vocab::env::{self, Piece};
 use serde_json::{Map, Value};
 
 use super::header;
@@ -90,7 +91,7 @@ enum Dir {
 /// headers the gateway sets when it forwards.
 fn reserved(h: &str, dir: Dir) -> bool {
     header::HOP_BY_HOP.contains(&h)
-        || ["content-length", "x-request-id"].contains(&h)
+        || ["content-length", header::X_REQUEST_ID].contains(&h)
         || (dir == Dir::Request && header::FORWARDING.contains(&h))
 }
 
@@ -311,15 +312,10 @@ fn template_is_header_safe(t: &Template) -> bool {
 pub(super) fn template(text: &str, loc: &Location, d: &mut Diagnostics) -> Template {
     let mut parts = Vec::new();
     let mut lit = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        lit.push_str(&rest[..i]);
-        rest = &rest[i..];
-        if let Some(after) = rest.strip_prefix("$$") {
-            lit.push('$');
-            rest = after;
-        } else if let Some(body) = rest.strip_prefix("${") {
-            let Some(end) = body.find('}') else {
+    for piece in env::pieces(text) {
+        match piece {
+            Piece::Text(s) => lit.push_str(s),
+            Piece::Unclosed(rest) => {
                 d.push(
                     Diagnostic::error(
                         "E0807",
@@ -329,11 +325,8 @@ pub(super) fn template(text: &str, loc: &Location, d: &mut Diagnostics) -> Templ
                     .hint("write `$$` for a literal `$`"),
                 );
                 lit.push_str(rest);
-                rest = "";
-                break;
-            };
-            let inner = &body[..end];
-            match reference(inner) {
+            }
+            Piece::Ref { raw, name, default } => match reference(name, default) {
                 Ok(part) => {
                     if !lit.is_empty() {
                         parts.push(TemplatePart::Lit(std::mem::take(&mut lit)));
@@ -344,35 +337,28 @@ pub(super) fn template(text: &str, loc: &Location, d: &mut Diagnostics) -> Templ
                     Diagnostic::error(
                         "E0807",
                         Some(loc.clone()),
-                        if text.len() == inner.len() + 3 {
+                        if raw == text {
                             format!("`{text}` {why}")
                         } else {
-                            format!("`${{{inner}}}` in `{text}` {why}")
+                            format!("`{raw}` in `{text}` {why}")
                         },
                     )
                     .hint(
                         "write `${NAME}` or `${NAME:-default}` for an environment variable, or `${request.id}`, `${request.consumer}`, `${request.claim.NAME}`",
                     ),
                 ),
-            }
-            rest = &body[end + 1..];
-        } else {
-            lit.push('$');
-            rest = &rest[1..];
+            },
         }
     }
-    lit.push_str(rest);
     if !lit.is_empty() {
         parts.push(TemplatePart::Lit(lit));
     }
     Template(parts)
 }
 
-fn reference(inner: &str) -> Result<TemplatePart, &'static str> {
-    let (name, default) = match inner.split_once(":-") {
-        Some((n, d)) => (n, Some(d)),
-        None => (inner, None),
-    };
+/// What `${name}` or `${name:-default}` stands for in a transform: an environment variable
+/// (the syntax `gatewayc_vocab::env` defines) or one of the request values.
+fn reference(name: &str, default: Option<&str>) -> Result<TemplatePart, &'static str> {
     if name.contains('.') {
         if default.is_some() {
             return Err("takes no default: only environment variables have one");
@@ -386,7 +372,7 @@ fn reference(inner: &str) -> Result<TemplatePart, &'static str> {
             },
         };
     }
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !env::is_var_name(name) {
         return Err("is not a variable reference");
     }
     Ok(TemplatePart::Env {

@@ -10,6 +10,7 @@
 //! `default` for requests that name none. `gatewayc check` warns when a sunset is less
 //! than [`SUNSET_WARNING_DAYS`] days away and fails once it has passed.
 
+use gatewayc_vocab::calendar;
 use serde_json::Value;
 
 use super::header;
@@ -41,28 +42,11 @@ pub struct VersionDecl {
 pub fn parse_date(s: &str) -> Option<i64> {
     let mut parts = s.splitn(3, '-');
     let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if s.len() != 10 || !(1..=12).contains(&m) || d < 1 {
-        return None;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    let max = *days_in_month.get(usize::try_from(m - 1).ok()?)?;
-    (d <= max).then(|| crate::calendar::days_from_civil(y, m, d))
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    // `days_in_month` is 0 for a month that does not exist.
+    let real = s.len() == 10 && (1..=calendar::days_in_month(y, m)).contains(&d);
+    real.then(|| calendar::days_from_civil(y, m, d))
 }
 
 /// Today, in days since the epoch (UTC). `GATEWAYC_TODAY=YYYY-MM-DD` pins it, so that

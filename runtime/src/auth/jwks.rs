@@ -168,6 +168,11 @@ impl RemoteKeys {
         self.held()
     }
 
+    /// Whether keys have been fetched at least once.
+    pub(crate) fn loaded(&self) -> bool {
+        self.held().generation > 0
+    }
+
     /// Fetches now, however recent the keys are: the start-up fetch.
     pub(crate) async fn prefetch(&self) {
         let mut log = self.fetches.lock().await;
@@ -212,6 +217,7 @@ impl RemoteKeys {
                 })
             });
         log.last_finished = Some(Instant::now());
+        crate::observe::metrics::jwks_refresh(self.scheme, fetched.is_ok());
         let next = match fetched {
             Ok((keys, jwks, refresh)) => {
                 self.install(keys, jwks);

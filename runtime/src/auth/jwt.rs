@@ -24,9 +24,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatewayc_vocab::jwt as jws;
 use http::{HeaderName, HeaderValue};
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::crypto::CryptoProvider;
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use quick_cache::sync::Cache;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -289,6 +290,20 @@ impl JwtVerifier {
 
     /// Fetches the JWKS (or discovery document, then JWKS) once, within about 5 s. A failure
     /// is logged, not fatal: the first token tries again. Does nothing for PEM and secret keys.
+    /// Whether the scheme's keys are there: always for a fixed key, after the first
+    /// successful fetch for a JWKS (readiness).
+    pub fn keys_loaded(&self) -> bool {
+        match &self.keys {
+            Keys::Remote(r) => r.loaded(),
+            _ => true,
+        }
+    }
+
+    /// The scheme's name.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
     pub async fn prefetch(&self) {
         if let Keys::Remote(remote) = &self.keys {
             remote.prefetch().await;
@@ -475,10 +490,11 @@ fn check_algorithms(
     def.algorithms
         .iter()
         .map(|&name| {
-            let alg: Algorithm = name
-                .parse()
-                .map_err(|_| format!("`{name}` is not a supported JWS algorithm"))?;
-            if (alg.family() == AlgorithmFamily::Hmac) != secret {
+            let alg = match name.parse::<Algorithm>() {
+                Ok(alg) if jws::is_known(name) => alg,
+                _ => return Err(format!("`{name}` is not a supported JWS algorithm")),
+            };
+            if jws::is_hmac(name) != secret {
                 return Err(if secret {
                     format!("{name} needs a public key, not an HMAC secret")
                 } else {
@@ -1095,6 +1111,16 @@ mod tests {
             outcome(&ed, "es256-valid").await.map(|_| ()),
             Err(JwtError::AlgorithmNotAllowed)
         );
+    }
+
+    #[test]
+    fn the_shared_algorithm_names_are_jsonwebtokens_with_the_same_families() {
+        use jsonwebtoken::AlgorithmFamily;
+        for name in jws::ALGORITHMS {
+            let alg: Algorithm = name.parse().unwrap_or_else(|_| panic!("{name}"));
+            let hmac = alg.family() == AlgorithmFamily::Hmac;
+            assert_eq!(hmac, jws::is_hmac(name), "{name}");
+        }
     }
 
     #[test]

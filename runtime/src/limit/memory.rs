@@ -29,7 +29,7 @@ use governor::nanos::Nanos;
 use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::state::{RateLimiter, StateStore};
 
-use super::window::{self, Span};
+use super::window;
 use super::{Gcra, Item, Limit, Outcome};
 
 /// How often idle state is evicted.
@@ -115,7 +115,7 @@ impl MemoryStore {
             let Limit::Quota(quota) = item.limit else {
                 continue;
             };
-            let span = Span::of(quota.window, now.as_secs());
+            let span = window::span(quota.window, now.as_secs());
             let id = QuotaId {
                 policy: item.policy,
                 window: window::name(quota.window),

@@ -51,7 +51,6 @@ pub use proxies::{TrustedProxies, client_ip};
 use memory::MemoryStore;
 #[cfg(feature = "redis")]
 use shared::RedisStore;
-use window::Span;
 
 /// The `RateLimit-Policy` header name.
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -108,6 +107,16 @@ enum Store {
 }
 
 impl Limiter {
+    /// Whether the store can answer: the memory store always, a Redis store when Redis
+    /// answers a PING (readiness). `None` for the memory store, which has nothing to check.
+    pub async fn ready(&self) -> Option<Result<(), String>> {
+        match &self.store {
+            Store::Memory(_) => None,
+            #[cfg(feature = "redis")]
+            Store::Redis(r) => Some(r.ping().await),
+        }
+    }
+
     /// Builds the limiter for `def` (the gateway's `LIMITS`); `lookup` resolves `${VAR}`
     /// references in a Redis URL (the process environment in production).
     ///
@@ -347,7 +356,10 @@ fn headers(
     for (i, item) in items.iter().enumerate() {
         let (q, w) = match item.limit {
             Limit::Rate(gcra) => gcra.policy(),
-            Limit::Quota(quota) => (quota.limit, Span::of(quota.window, now.as_secs()).len()),
+            Limit::Quota(quota) => (
+                quota.limit,
+                window::span(quota.window, now.as_secs()).seconds(),
+            ),
         };
         if i > 0 {
             policy.push_str(", ");

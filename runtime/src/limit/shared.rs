@@ -95,7 +95,7 @@ impl RedisStore {
                     spans.push(None);
                 }
                 Limit::Quota(quota) => {
-                    let span = Span::of(quota.window, now.as_secs());
+                    let span = window::span(quota.window, now.as_secs());
                     let label = window::label(quota.window, span.start);
                     call.key(format!("gatewayc:q:{}:{label}:{}", item.policy, item.key))
                         .arg("q")
@@ -127,6 +127,17 @@ impl RedisStore {
         Ok(outcomes)
     }
 
+    /// Whether Redis answers a PING within the timeout (readiness).
+    pub(crate) async fn ping(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut conn)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("Redis: {e}")),
+            Err(_) => Err("Redis did not answer in time".to_owned()),
+        }
+    }
+
     /// Logs whether Redis answers now; never fails.
     async fn probe(&self) {
         let mut conn = self.conn.clone();
@@ -145,6 +156,7 @@ impl RedisStore {
     }
 
     fn down(&self, why: &str) {
+        crate::observe::metrics::limit_store_error("redis");
         if self.reachable.swap(false, Ordering::Relaxed) {
             let then = match self.on_error {
                 OnError::Allow => "requests are let through unlimited",

@@ -288,7 +288,7 @@ async fn plan_headers(limiter: &Limiter) {
     let Decision::Allowed(headers) = &d else {
         panic!("{d:?}")
     };
-    let month = Span::of(Window::Month, unix_now().as_secs()).len();
+    let month = window::span(Window::Month, unix_now().as_secs()).seconds();
     assert_eq!(
         header(headers, &RATELIMIT_POLICY),
         format!(
@@ -577,7 +577,7 @@ async fn redis_store_semantics() {
     assert!(is_allowed(&limiter.check(&c).await));
     let label = window::label(
         Window::Day,
-        Span::of(Window::Day, unix_now().as_secs()).start,
+        window::span(Window::Day, unix_now().as_secs()).start,
     );
     let count: i64 = redis::cmd("GET")
         .arg(format!("gatewayc:q:gold:{label}:{key}"))
@@ -694,7 +694,7 @@ async fn redis_outage_applies_on_error_and_limits_resume_after_restart() {
     let mut conn = server.connection();
     let label = window::label(
         Window::Day,
-        Span::of(Window::Day, unix_now().as_secs()).start,
+        window::span(Window::Day, unix_now().as_secs()).start,
     );
     for (name, limiter) in [("allow", &allow), ("local", &local)] {
         let deadline = Instant::now() + Duration::from_secs(10);

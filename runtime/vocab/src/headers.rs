@@ -1,0 +1,65 @@
+//! The header names the gateway keeps for itself.
+//!
+//! The runtime removes hop-by-hop headers from every message it forwards and sets the
+//! forwarding headers on every request it sends upstream; the compiler refuses a transform
+//! or a forwarded claim that would write one of them, since the gateway would remove or
+//! overwrite it. Both read these lists, so what the compiler refuses is exactly what the
+//! runtime owns. Names are lower case, as HTTP/2 and `http::HeaderName` write them.
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1, plus `Keep-Alive` and the legacy
+/// `Proxy-Connection`, which are hop-by-hop in practice): the gateway removes them, and
+/// every header `Connection` names, from every message it forwards.
+///
+/// `connection` comes first: the runtime finds it by index, and at most 16 names fit the
+/// bit set it marks present names in.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// `X-Forwarded-For`: the client addresses, each proxy appending the one it saw.
+pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
+/// `X-Forwarded-Proto`: the scheme the client used.
+pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+/// `X-Forwarded-Host`: the `Host` the client sent.
+pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
+/// `X-Request-Id`: the request's id, passed on or made by the gateway, and echoed back.
+pub const X_REQUEST_ID: &str = "x-request-id";
+
+/// Headers the gateway sets on every request it forwards.
+pub const FORWARDING: &[&str] = &[
+    "host",
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    X_REQUEST_ID,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_hold_distinct_lower_case_names() {
+        assert_eq!(HOP_BY_HOP[0], "connection");
+        assert!(HOP_BY_HOP.len() <= 16);
+        let mut seen = std::collections::BTreeSet::new();
+        for name in HOP_BY_HOP.iter().chain(FORWARDING) {
+            assert!(seen.insert(*name), "{name} twice");
+            assert!(
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The vocabulary `gatewayc` (the compiler) and `gatewayc-runtime` must agree on.
+//!
+//! The runtime never depends on the compiler, yet both read and write the same things: the
+//! names of the metrics a gateway exports (the compiler writes dashboards that query them),
+//! and the formats and syntax listed in each module here. Each fact lives here once; a
+//! change here is a change of both sides, checked by both sides' tests.
+//!
+//! This crate has no dependencies, so it costs a generated gateway nothing to build.
+
+pub mod calendar;
+pub mod env;
+pub mod headers;
+pub mod jwt;
+pub mod keys;
+pub mod media;
+pub mod metrics;
+pub mod net;
+
+/// The version of the interface between generated gateway code and `gatewayc-runtime`: the
+/// shape of the runtime's `Gateway` trait and `*Def` types. The compiler writes it into
+/// every generated crate, which asserts at compile time that the runtime it builds against
+/// has the same. A field added with a default (`OperationDef::DEFAULT`) keeps it; removing,
+/// renaming or retyping one raises it.
+pub const INTERFACE: u32 = 2;
