@@ -16,7 +16,7 @@ use http::{HeaderMap, StatusCode};
 use crate::auth::jwt::{JwtError, JwtVerifier, Verified};
 use crate::gateway::{Gateway, KeyLocation, KeySource, OperationDef, SchemeKind};
 use crate::keys::{Consumer, KeyStore, KeyStoreError};
-use crate::problem::Problem;
+use crate::problem::{Kind, Problem};
 
 /// Who a request was authenticated as.
 #[derive(Debug, Default, Clone)]
@@ -39,6 +39,10 @@ pub struct Access {
     keys: Option<Arc<KeyStore>>,
     /// Headers that carry forwarded claims: removed from every client request.
     forwarded: Vec<HeaderName>,
+    /// Each scheme's name, by index.
+    names: Vec<&'static str>,
+    /// Query parameters API keys travel in: their values are never logged.
+    secret_params: Vec<&'static str>,
 }
 
 #[derive(Debug)]
@@ -181,7 +185,48 @@ impl Access {
             schemes,
             keys,
             forwarded,
+            names: G::SCHEMES.iter().map(|s| s.name).collect(),
+            secret_params: G::SCHEMES
+                .iter()
+                .filter_map(|s| match &s.kind {
+                    SchemeKind::ApiKey(k) if k.location == KeyLocation::Query => Some(k.name),
+                    _ => None,
+                })
+                .collect(),
         })
+    }
+
+    /// The query parameters API keys travel in, whose values the access log redacts.
+    pub fn secret_params(&self) -> &[&'static str] {
+        &self.secret_params
+    }
+
+    /// What readiness reports of authentication: the key store answering, and every JWKS
+    /// fetched at least once. Each entry is a check's name and `Ok` or what is wrong.
+    pub async fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let mut checks = Vec::new();
+        if let Some(keys) = &self.keys {
+            checks.push(("key_store", keys.ready().await));
+        }
+        let not_loaded: Vec<&str> = self
+            .schemes
+            .iter()
+            .filter_map(|s| match s {
+                Checker::Jwt(v) if !v.keys_loaded() => Some(v.scheme()),
+                _ => None,
+            })
+            .collect();
+        if self.schemes.iter().any(|s| matches!(s, Checker::Jwt(_))) {
+            checks.push((
+                "jwks",
+                if not_loaded.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("not loaded: scheme {}", not_loaded.join(", ")))
+                },
+            ));
+        }
+        checks
     }
 
     /// Removes client-sent copies of the headers forwarded claims travel in.
@@ -367,7 +412,24 @@ impl Access {
             }
             p
         };
-        match failure {
+        let name = self.names.get(scheme).copied().unwrap_or("");
+        let (metric_reason, kind) = match &failure {
+            Failure::Missing => ("missing", Kind::AuthMissing),
+            Failure::Invalid(_) => ("invalid", Kind::AuthInvalid),
+            Failure::StoreUnavailable => ("store_unavailable", Kind::KeyStoreUnavailable),
+            Failure::Scope(_) => ("insufficient_scope", Kind::AuthScope),
+        };
+        crate::observe::metrics::auth_failure(name, metric_reason);
+        // The operator's reason names the scheme and what failed; never the credential.
+        let reason = match &failure {
+            Failure::Missing => format!("scheme {name}: no credential"),
+            Failure::Invalid(why) => format!("scheme {name}: {why}"),
+            Failure::StoreUnavailable => format!("scheme {name}: the key store did not answer"),
+            Failure::Scope(missing) => {
+                format!("scheme {name}: missing scope {}", missing.join(" "))
+            }
+        };
+        let problem = match failure {
             Failure::Missing => with_challenges(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "this operation needs credentials",
@@ -397,7 +459,8 @@ impl Access {
                 }
                 p
             }
-        }
+        };
+        problem.because(kind, reason)
     }
 }
 

@@ -25,6 +25,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use gatewayc_vocab::headers;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body::Body as _;
@@ -34,8 +35,9 @@ use serde_json::{Map, Value};
 
 use crate::body::Body;
 use crate::param::UpstreamPath;
+use crate::phase::ctx::Ctx;
 use crate::problem::Problem;
-use crate::proxy::{Peer, Proxy, Target, error_chain};
+use crate::proxy::{Proxy, Target, error_chain};
 
 /// An aggregate operation: its parts and how their answers are combined.
 #[derive(Debug)]
@@ -175,10 +177,10 @@ impl Failure {
 }
 
 static X_AGGREGATE_MISSING: HeaderName = HeaderName::from_static("x-aggregate-missing");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static(headers::X_FORWARDED_FOR);
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static(headers::X_FORWARDED_PROTO);
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static(headers::X_FORWARDED_HOST);
+static X_REQUEST_ID: HeaderName = HeaderName::from_static(headers::X_REQUEST_ID);
 
 /// Characters escaped in a query value: all but RFC 3986 unreserved ones, so `&`, `=`, `+`,
 /// `#` and `%` in a value stay inside it.
@@ -191,16 +193,13 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// The headers every part call carries: `Accept: application/json`, `X-Request-Id`,
 /// `X-Forwarded-For` (appended), `-Proto` and `-Host`, and the forwarded claims that
 /// authentication set. Nothing else of the client's request reaches a part.
-pub fn part_headers<B>(
-    req: &Request<B>,
-    forwarded: &[HeaderName],
-    peer: &Peer,
-    request_id: &HeaderValue,
-) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(6 + forwarded.len());
+pub fn part_headers<B>(req: &Request<B>, forwarded: &[HeaderName], ctx: &Ctx) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(8 + forwarded.len());
     h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-    h.insert(X_REQUEST_ID.clone(), request_id.clone());
-    let xff = crate::proxy::forwarded_for(req.headers(), peer);
+    h.insert(X_REQUEST_ID.clone(), ctx.request_id.clone());
+    // Parts are calls of the request's own span: their `traceparent` names it.
+    ctx.trace.propagate(&mut h, &ctx.trace.span_id);
+    let xff = crate::proxy::forwarded_for(req.headers(), ctx.peer, &ctx.peer_header);
     if let Some(v) = xff {
         h.insert(X_FORWARDED_FOR.clone(), v);
     }

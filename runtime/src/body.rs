@@ -4,6 +4,8 @@
 //! response in memory. The enum avoids boxing on the hot path.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -38,6 +40,8 @@ pub enum Body {
         limit: u64,
         /// For an upstream's response: its connection, returned to the pool on drop.
         lease: Option<crate::proxy::Lease>,
+        /// For a client's request: where the bytes read so far are counted (access log).
+        counted: Option<Arc<AtomicU64>>,
     },
 }
 
@@ -54,6 +58,19 @@ impl Body {
             remaining: limit,
             limit,
             lease: None,
+            counted: None,
+        }
+    }
+
+    /// A streamed body like [`Body::limited`], whose bytes are added to `counter` as they
+    /// are read.
+    pub fn counted(inner: Incoming, limit: u64, counter: Arc<AtomicU64>) -> Self {
+        Body::Stream {
+            inner,
+            remaining: limit,
+            limit,
+            lease: None,
+            counted: Some(counter),
         }
     }
 }
@@ -73,6 +90,7 @@ impl http_body::Body for Body {
                 inner,
                 remaining,
                 limit,
+                counted,
                 ..
             } => match Pin::new(inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -84,6 +102,9 @@ impl http_body::Body for Body {
                             }))));
                         }
                         *remaining -= len;
+                        if let Some(c) = counted {
+                            c.fetch_add(len, Ordering::Relaxed);
+                        }
                     }
                     Poll::Ready(Some(Ok(frame)))
                 }

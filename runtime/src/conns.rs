@@ -26,6 +26,7 @@ use http_body::{Frame, SizeHint};
 use hyper_util::server::graceful::GracefulConnection;
 
 use crate::body::{Body, BoxError};
+use crate::phase::Finish;
 use crate::proxy::Peer;
 
 /// One tick of the connections' clock.
@@ -141,6 +142,7 @@ impl Connections {
         loop {
             tick.tick().await;
             clock::tick();
+            crate::observe::log::flush();
             let now = self.ticks.fetch_add(1, Ordering::Relaxed) + 1;
             if now.is_multiple_of(SWEEP_EVERY) {
                 self.sweep(now);
@@ -292,22 +294,33 @@ where
 }
 
 /// The body of a response to a client: the gateway's [`Body`], plus its connection, told
-/// when hyper has finished with the response (dropped it) so the head timeout starts again.
+/// when hyper has finished with the response (dropped it) so the head timeout starts again,
+/// and the request's context, reported then ([`Finish`]) with the bytes sent.
 #[derive(Debug)]
 pub(crate) struct Reply {
     body: Body,
     conn: Arc<Conn>,
+    finish: Option<Finish>,
+    sent: u64,
 }
 
 impl Reply {
-    pub(crate) fn new(body: Body, conn: Arc<Conn>) -> Self {
-        Reply { body, conn }
+    pub(crate) fn new(body: Body, conn: Arc<Conn>, finish: Option<Finish>) -> Self {
+        Reply {
+            body,
+            conn,
+            finish,
+            sent: 0,
+        }
     }
 }
 
 impl Drop for Reply {
     fn drop(&mut self) {
         self.conn.rest();
+        if let Some(finish) = self.finish.take() {
+            finish.done(self.sent);
+        }
     }
 }
 
@@ -319,7 +332,14 @@ impl http_body::Body for Reply {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.sent += data.len() as u64;
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -363,7 +383,7 @@ mod tests {
             "busy connections never expire"
         );
         c.ticks.store(100, Ordering::Relaxed);
-        drop(Reply::new(Body::Empty, conn.clone()));
+        drop(Reply::new(Body::Empty, conn.clone(), None));
         c.sweep(105);
         assert!(
             !conn.expired.load(Ordering::Relaxed),

@@ -35,11 +35,24 @@ pub struct MockResponse {
     pub body: &'static str,
 }
 
+/// The version of the interface between generated code and this runtime: the shape of
+/// [`Gateway`] and the `*Def` types. Generated code asserts at compile time that it equals
+/// the version it was generated for, so a mismatch is one clear compile error rather than
+/// many confusing ones. Adding a field with a default to [`OperationDef::DEFAULT`] does not
+/// change it; removing or retyping one does.
+pub const INTERFACE: u32 = gatewayc_vocab::INTERFACE;
+
 /// One operation's settings, as constants.
+///
+/// Generated code writes the fields it sets and fills the rest with
+/// `..OperationDef::DEFAULT`, so a runtime that gains a setting (with its default here)
+/// still builds crates generated before it.
 #[derive(Debug)]
 pub struct OperationDef {
     /// The operationId (or the generated name when the spec has none).
     pub id: &'static str,
+    /// Its index in [`Gateway::OPERATIONS`].
+    pub index: usize,
     /// The HTTP method as written in the spec, upper case.
     pub method: &'static str,
     /// The path template as written in the spec.
@@ -66,6 +79,28 @@ pub struct OperationDef {
     /// Header, query and body edits and status mapping (`x-gateway.transform`); `None`
     /// costs nothing on the request path.
     pub transform: Option<&'static crate::transform::TransformDef>,
+    /// `x-gateway.health_check`: a route load balancers probe, never counted by limits.
+    pub health_check: bool,
+}
+
+impl OperationDef {
+    /// The value of every setting a generated operation does not write.
+    pub const DEFAULT: OperationDef = OperationDef {
+        id: "",
+        index: 0,
+        method: "GET",
+        path: "/",
+        upstream: 0,
+        timeout: Duration::from_secs(30),
+        max_body: 1024 * 1024,
+        mock: None,
+        security: &[],
+        rate_limits: &[],
+        deprecation: None,
+        aggregate: None,
+        transform: None,
+        health_check: false,
+    };
 }
 
 /// What the responses of a deprecated operation say about it.
@@ -362,6 +397,8 @@ impl RouteError {
 pub trait Gateway: 'static {
     /// The gateway's name (`x-gateway.name`).
     const NAME: &'static str;
+    /// The SHA-256 of the spec files it was generated from (hex), for `gateway_build_info`.
+    const SPEC_DIGEST: &'static str = "";
     /// The upstreams, in the order operations index them.
     const UPSTREAMS: &'static [UpstreamDef];
     /// Every operation, in a stable order.

@@ -6,7 +6,8 @@
 //! It never depends on the compiler, and the compiler never links to it.
 //!
 //! The request phases, in the order they run, are described in `docs/phases.md` of the
-//! repository; the entry point is [`serve`].
+//! repository and live in [`phase`]; the entry point is [`serve`]. What operators see
+//! (access log, metrics, traces, health) is [`observe`].
 
 pub mod access;
 pub mod aggregate;
@@ -18,7 +19,9 @@ pub mod env;
 pub mod gateway;
 pub mod keys;
 pub mod limit;
+pub mod observe;
 pub mod param;
+pub mod phase;
 pub mod problem;
 pub mod proxy;
 #[cfg(feature = "redis")]
@@ -33,15 +36,15 @@ pub mod transform;
 pub use aggregate::{AggregateDef, PartDef, Piece, Shape};
 pub use body::Body;
 pub use gateway::{
-    ApiKeyDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway, JwtDef, KeyLocation, KeySource,
-    LimitKey, LimitStoreDef, LimitsDef, MockResponse, OnError, OperationDef, Plan, PlanDef,
-    QuotaDef, RateDef, RouteError, RouteLimitDef, SchemeDef, SchemeKind, SchemeUse, UpstreamDef,
-    Window,
+    ApiKeyDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway, INTERFACE, JwtDef, KeyLocation,
+    KeySource, LimitKey, LimitStoreDef, LimitsDef, MockResponse, OnError, OperationDef, Plan,
+    PlanDef, QuotaDef, RateDef, RouteError, RouteLimitDef, SchemeDef, SchemeKind, SchemeUse,
+    UpstreamDef, Window,
 };
 pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;
 pub use problem::Problem;
-pub use server::{Settings, main, serve};
+pub use server::{Listeners, Settings, main, serve};
 pub use transform::{BodyDef, EditsDef, JsonDef, MessageDef, Part, TransformDef};
 
 /// Re-exported so that generated code needs no dependency of its own on `http`.

@@ -2,6 +2,9 @@
 //!
 //! A [`Problem`] keeps what the client is told apart from what the operator's log gets:
 //! the client never sees upstream addresses, socket errors or any other internal detail.
+//! `detail` goes to the client; [`Cause`] (what kind of failure, and the operator's
+//! reason) goes to the access log, metrics and traces, as dropshot's `HttpError` keeps its
+//! internal message and pingora's error type says where an error came from.
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -22,6 +25,140 @@ pub struct Problem {
     pub detail: String,
     /// Extra headers (`Allow` for 405, `Retry-After` for 429, ...).
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// What the operator is told: the kind of failure and why. Never sent to the client.
+    pub cause: Cause,
+}
+
+/// Where a problem came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The client's request is wrong (4xx that are not auth or limits).
+    Client,
+    /// Authentication or authorization refused it.
+    Auth,
+    /// A rate limit or quota refused it.
+    Limit,
+    /// The upstream failed.
+    Upstream,
+    /// The gateway itself could not serve it.
+    Gateway,
+}
+
+/// What went wrong, in a fixed vocabulary: the access log's `error.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A malformed request (bad path, parameter, body, preflight).
+    BadRequest,
+    /// No operation has this path.
+    NotFound,
+    /// The path exists, not with this method.
+    MethodNotAllowed,
+    /// No credential was sent.
+    AuthMissing,
+    /// A credential was sent and is not valid.
+    AuthInvalid,
+    /// Authenticated, without the scopes needed.
+    AuthScope,
+    /// A CORS preflight or request from an origin, method or header not allowed.
+    Forbidden,
+    /// The API key store could not answer.
+    KeyStoreUnavailable,
+    /// A rate limit or quota is exhausted.
+    RateLimited,
+    /// The limit store could not answer.
+    LimitStoreUnavailable,
+    /// The request body is over the operation's limit.
+    TooLarge,
+    /// The request body did not arrive in time.
+    Timeout,
+    /// The request's media type is not accepted.
+    UnsupportedMediaType,
+    /// The upstream could not be connected to.
+    UpstreamConnect,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+    /// The upstream broke the connection.
+    UpstreamReset,
+    /// The upstream's answer could not be used.
+    UpstreamInvalid,
+    /// The operation has no upstream and no example.
+    NotImplemented,
+    /// Anything else the gateway could not do.
+    Gateway,
+}
+
+impl Kind {
+    /// The name in logs and traces (`error.type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::BadRequest => "bad_request",
+            Kind::NotFound => "not_found",
+            Kind::MethodNotAllowed => "method_not_allowed",
+            Kind::AuthMissing => "auth_missing",
+            Kind::AuthInvalid => "auth_invalid",
+            Kind::AuthScope => "auth_scope",
+            Kind::Forbidden => "forbidden",
+            Kind::KeyStoreUnavailable => "key_store_unavailable",
+            Kind::RateLimited => "rate_limited",
+            Kind::LimitStoreUnavailable => "limit_store_unavailable",
+            Kind::TooLarge => "too_large",
+            Kind::Timeout => "timeout",
+            Kind::UnsupportedMediaType => "unsupported_media_type",
+            Kind::UpstreamConnect => "upstream_connect",
+            Kind::UpstreamTimeout => "upstream_timeout",
+            Kind::UpstreamReset => "upstream_reset",
+            Kind::UpstreamInvalid => "upstream_invalid",
+            Kind::NotImplemented => "not_implemented",
+            Kind::Gateway => "gateway",
+        }
+    }
+
+    /// Where a problem of this kind comes from.
+    pub fn source(self) -> Source {
+        match self {
+            Kind::AuthMissing
+            | Kind::AuthInvalid
+            | Kind::AuthScope
+            | Kind::Forbidden
+            | Kind::KeyStoreUnavailable => Source::Auth,
+            Kind::RateLimited | Kind::LimitStoreUnavailable => Source::Limit,
+            Kind::UpstreamConnect
+            | Kind::UpstreamTimeout
+            | Kind::UpstreamReset
+            | Kind::UpstreamInvalid => Source::Upstream,
+            Kind::NotImplemented | Kind::Gateway => Source::Gateway,
+            _ => Source::Client,
+        }
+    }
+
+    /// The kind a bare status implies, for problems made without one.
+    fn of(status: StatusCode) -> Kind {
+        match status.as_u16() {
+            404 => Kind::NotFound,
+            405 => Kind::MethodNotAllowed,
+            401 => Kind::AuthMissing,
+            403 => Kind::Forbidden,
+            408 => Kind::Timeout,
+            413 => Kind::TooLarge,
+            415 => Kind::UnsupportedMediaType,
+            429 => Kind::RateLimited,
+            501 => Kind::NotImplemented,
+            502 => Kind::UpstreamInvalid,
+            504 => Kind::UpstreamTimeout,
+            400..=499 => Kind::BadRequest,
+            _ => Kind::Gateway,
+        }
+    }
+}
+
+/// The operator's side of a problem.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    /// What went wrong.
+    pub kind: Kind,
+    /// Why, for the operator: names schemes, plans and upstreams, never a credential, a
+    /// claim value or a secret. Empty when the client's detail says it all.
+    pub reason: std::borrow::Cow<'static, str>,
 }
 
 #[derive(Serialize)]
@@ -42,7 +179,30 @@ impl Problem {
             status,
             detail: detail.into(),
             headers: Vec::new(),
+            cause: Cause {
+                kind: Kind::of(status),
+                reason: std::borrow::Cow::Borrowed(""),
+            },
         }
+    }
+
+    /// Sets what went wrong and why, for the operator.
+    #[must_use]
+    pub fn because(
+        mut self,
+        kind: Kind,
+        reason: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Self {
+        self.cause = Cause {
+            kind,
+            reason: reason.into(),
+        };
+        self
+    }
+
+    /// Where the problem came from.
+    pub fn source(&self) -> Source {
+        self.cause.kind.source()
     }
 
     /// Adds a response header.

@@ -30,7 +30,8 @@ use tower_service::Service;
 use crate::body::{Body, BodyTooLarge, BoxError};
 use crate::conns::clock;
 use crate::gateway::Plan;
-use crate::problem::Problem;
+use crate::phase::ctx::Ctx;
+use crate::problem::{Kind, Problem};
 
 #[cfg(feature = "tls")]
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -172,10 +173,11 @@ impl Drop for Lease {
     }
 }
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use gatewayc_vocab::headers as names;
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static(names::X_FORWARDED_FOR);
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static(names::X_FORWARDED_PROTO);
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static(names::X_FORWARDED_HOST);
+static X_REQUEST_ID: HeaderName = HeaderName::from_static(names::X_REQUEST_ID);
 
 impl Proxy {
     /// A client for `upstreams` upstreams, with keep-alive pooling, `TCP_NODELAY`, and (with
@@ -204,7 +206,10 @@ impl Proxy {
     /// A new connection to `connect_uri`, driven by its own task.
     async fn connect(&self, connect_uri: &Uri) -> Result<http1::SendRequest<Body>, BoxError> {
         let mut connector = self.connector.clone();
-        let io = connector.call(connect_uri.clone()).await?;
+        let io = connector
+            .call(connect_uri.clone())
+            .await
+            .map_err(|e| ConnectFailed(error_chain(&*Into::<BoxError>::into(e))))?;
         // Single-buffer writes, as towards clients (`server::serve`).
         let (tx, conn) = http1::Builder::new()
             .writev(false)
@@ -292,14 +297,16 @@ impl Proxy {
     /// Sends the request to `target` along the plan and returns the upstream's response,
     /// with its body streamed. The request body is the client's, already limited to the
     /// operation's `max_body` ([`Body::limited`]), or the one a request transform made.
+    ///
+    /// The call is recorded in `ctx`: the upstream, the attempt, its span id (sent in
+    /// `traceparent`), when it started and how long its response head took.
     pub async fn forward(
         &self,
         index: usize,
         target: &Target,
         plan: Plan,
         req: Request<Body>,
-        peer: &Peer,
-        request_id: &HeaderValue,
+        ctx: &mut Ctx,
     ) -> Result<Response<Body>, Problem> {
         let Target::Http {
             base_path,
@@ -307,16 +314,10 @@ impl Proxy {
             connect_uri,
         } = target
         else {
-            return Err(Problem::bad_gateway());
+            return Err(Problem::bad_gateway().because(Kind::Gateway, "no upstream URL"));
         };
         let op = plan.op;
         let mut req = req;
-
-        if let Some(len) = content_length(req.headers())
-            && len > op.max_body
-        {
-            return Err(too_large(op.max_body));
-        }
 
         let query = req.uri().query();
         // The usual case: no base path, no rewrite, and the request in origin form, so the
@@ -351,8 +352,8 @@ impl Proxy {
         // Hop-by-hop headers were removed when the request was routed
         // (`server::serve_operation`), before the gateway set any header of its own, so a
         // client's `Connection: host, x-user-id` cannot remove what the gateway sets.
-        // Room for the five headers below at once, rather than growing the map per insert.
-        req.headers_mut().reserve(5);
+        // Room for the headers below at once, rather than growing the map per insert.
+        req.headers_mut().reserve(7);
         req.headers_mut().insert(header::HOST, host.clone());
         // Origin form (`/path?query`): what an HTTP/1.1 request to a server carries.
         if let Some(pq) = pq {
@@ -364,7 +365,7 @@ impl Proxy {
         *req.version_mut() = Version::HTTP_11;
 
         let h = req.headers_mut();
-        let xff = forwarded_for(h, peer);
+        let xff = forwarded_for(h, ctx.peer, &ctx.peer_header);
         if let Some(v) = xff {
             h.insert(X_FORWARDED_FOR.clone(), v);
         }
@@ -372,7 +373,14 @@ impl Proxy {
         if let Some(host) = orig_host {
             h.insert(X_FORWARDED_HOST.clone(), host);
         }
-        h.insert(X_REQUEST_ID.clone(), request_id.clone());
+        h.insert(X_REQUEST_ID.clone(), ctx.request_id.clone());
+        let span = crate::observe::trace::new_span_id();
+        ctx.trace.propagate(h, &span);
+        ctx.upstream = Some(index);
+        ctx.upstream_span = Some(span);
+        ctx.attempts += 1;
+        let started = Instant::now();
+        ctx.upstream_start = Some(started);
 
         // The request's future is polled where it lies: `tokio::time::timeout` would move it
         // (about a kilobyte) into a wrapper on every request.
@@ -384,24 +392,27 @@ impl Proxy {
             }
             deadline.as_mut().poll(cx).map(Err)
         });
-        let resp = match outcome.await {
+        let outcome = outcome.await;
+        ctx.upstream_time = Some(started.elapsed());
+        let resp = match outcome {
             Err(()) => {
-                tracing::warn!(
-                    operation = op.id,
-                    timeout_ms = op.timeout.as_millis() as u64,
-                    "upstream timed out"
-                );
-                return Err(Problem::gateway_timeout());
+                return Err(Problem::gateway_timeout().because(
+                    Kind::UpstreamTimeout,
+                    format!(
+                        "no response head within the operation's timeout of {} ms",
+                        op.timeout.as_millis()
+                    ),
+                ));
             }
             Ok(Err(e)) => {
                 if is_too_large(&*e) {
                     return Err(too_large(op.max_body));
                 }
-                tracing::warn!(operation = op.id, error = %error_chain(&*e), "upstream request failed");
-                return Err(Problem::bad_gateway());
+                return Err(Problem::bad_gateway().because(classify(&*e), error_chain(&*e)));
             }
             Ok(Ok(resp)) => resp,
         };
+        ctx.upstream_status = Some(resp.status().as_u16());
         let mut resp = resp;
         remove_hop_by_hop(resp.headers_mut());
         *resp.version_mut() = Version::HTTP_11;
@@ -424,10 +435,39 @@ fn lease(
         remaining: u64::MAX,
         limit: u64::MAX,
         lease: Some(lease),
+        counted: None,
     })
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+/// What kind of failure an upstream call's error is.
+fn classify(e: &(dyn std::error::Error + 'static)) -> Kind {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<ConnectFailed>() {
+            return Kind::UpstreamConnect;
+        }
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+                return Kind::UpstreamInvalid;
+            }
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return Kind::UpstreamReset;
+            }
+        }
+        if err.is::<std::io::Error>() {
+            return Kind::UpstreamReset;
+        }
+        cur = err.source();
+    }
+    Kind::UpstreamReset
+}
+
+/// A new connection to the upstream could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect: {0}")]
+struct ConnectFailed(String);
+
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
         .to_str()
@@ -491,41 +531,73 @@ impl Peer {
     }
 }
 
-/// The hop-by-hop headers of RFC 9110 section 7.6.1, plus `Keep-Alive` and
-/// `Proxy-Connection`, which are hop-by-hop in practice.
-static HOP_BY_HOP_NAMES: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+/// The hop-by-hop headers (RFC 9110 section 7.6.1, plus `Keep-Alive` and
+/// `Proxy-Connection`): `gatewayc_vocab::headers::HOP_BY_HOP`, the list the compiler checks
+/// transforms against, made `HeaderName`s at compile time and in its order (`connection`
+/// first). The array is as long as the list, so a name added there fails to compile here
+/// until it is added below.
+static HOP_BY_HOP_NAMES: [HeaderName; gatewayc_vocab::headers::HOP_BY_HOP.len()] = {
+    const NAMES: &[&str] = gatewayc_vocab::headers::HOP_BY_HOP;
+    [
+        HeaderName::from_static(NAMES[0]),
+        HeaderName::from_static(NAMES[1]),
+        HeaderName::from_static(NAMES[2]),
+        HeaderName::from_static(NAMES[3]),
+        HeaderName::from_static(NAMES[4]),
+        HeaderName::from_static(NAMES[5]),
+        HeaderName::from_static(NAMES[6]),
+        HeaderName::from_static(NAMES[7]),
+        HeaderName::from_static(NAMES[8]),
+    ]
+};
+
+// `remove_hop_by_hop` finds `Connection` at bit 0 and marks names in a `u16`.
+const _: () = assert!(matches!(
+    gatewayc_vocab::headers::HOP_BY_HOP[0].as_bytes(),
+    b"connection"
+));
+const _: () = assert!(gatewayc_vocab::headers::HOP_BY_HOP.len() <= 16);
+
+/// Bit `n` is set when some hop-by-hop header name is `n` bytes long.
+const HOP_BY_HOP_LENGTHS: u64 = {
+    let names = gatewayc_vocab::headers::HOP_BY_HOP;
+    let mut lengths = 0u64;
+    let mut i = 0;
+    while i < names.len() {
+        lengths |= 1 << names[i].len();
+        i += 1;
+    }
+    lengths
+};
 
 fn hop_index(name: &str) -> Option<usize> {
     // Header names are lower case in a HeaderMap; compare by length first.
-    match name.len() {
-        2 | 7 | 10 | 16 | 17 | 18 | 19 => HOP_BY_HOP_NAMES.iter().position(|h| h.as_str() == name),
-        _ => None,
+    if name.len() < 64 && HOP_BY_HOP_LENGTHS & (1 << name.len()) != 0 {
+        gatewayc_vocab::headers::HOP_BY_HOP
+            .iter()
+            .position(|h| *h == name)
+    } else {
+        None
     }
 }
 
 /// The `X-Forwarded-For` to send upstream: every line the client (and the proxies before
 /// us) sent, in order, then the peer's address.
-pub(crate) fn forwarded_for(h: &HeaderMap, peer: &Peer) -> Option<HeaderValue> {
+pub(crate) fn forwarded_for(
+    h: &HeaderMap,
+    peer: std::net::IpAddr,
+    peer_header: &HeaderValue,
+) -> Option<HeaderValue> {
     let mut lines = h.get_all(&X_FORWARDED_FOR).iter();
     match lines.next().and_then(|v| v.to_str().ok()) {
-        None => Some(peer.ip_header.clone()),
+        None => Some(peer_header.clone()),
         Some(first) => {
             let mut all = first.to_owned();
             for more in lines.filter_map(|v| v.to_str().ok()) {
                 all.push_str(", ");
                 all.push_str(more);
             }
-            HeaderValue::from_str(&format!("{all}, {}", peer.ip)).ok()
+            HeaderValue::from_str(&format!("{all}, {peer}")).ok()
         }
     }
 }

@@ -1,39 +1,34 @@
-//! The listener and the request phases.
+//! The process: settings, logging, the listeners, and shutdown.
 //!
-//! Phases, in order (see `docs/phases.md`): accept (HTTP/1.1 and h2c on one port, header
-//! read timeout, request id) → check the path → CORS preflight → route (generated `match`)
-//! → authenticate and authorize → limit → transform the request → forward to the upstream
-//! (or answer from the spec's examples, or aggregate several upstreams) → transform the
-//! response. Transforms run only for operations that have one.
+//! Each accepted connection is served by hyper (HTTP/1.1, or h2c when its first bytes are
+//! the HTTP/2 preface); each request goes through the phases in `crate::phase`. With
+//! `GATEWAY_ADMIN_LISTEN`, a second listener serves metrics and health
+//! (`crate::observe::admin`).
 //!
-//! Shutdown: on SIGTERM or SIGINT the listener closes, in-flight requests finish (up to
-//! `GATEWAY_SHUTDOWN_GRACE`), then the process exits.
+//! Shutdown: on SIGTERM or SIGINT `/readyz` turns 503 at once; after
+//! `GATEWAY_SHUTDOWN_DELAY` the public listener closes, in-flight requests finish (up to
+//! `GATEWAY_SHUTDOWN_GRACE`), buffered log lines and spans are written, and the process
+//! exits.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use http::{Request, Response};
-use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::access::Access;
-use crate::body::Body;
-use crate::conns::{self, Conn, Connections, Reply};
+use crate::conns::{self, Connections};
 use crate::cors::Cors;
-use crate::gateway::{DeprecationDef, Gateway, MockResponse};
-use crate::param;
-use crate::problem::Problem;
-use crate::proxy::{Peer, Proxy, Target};
+use crate::gateway::Gateway;
+use crate::observe::Observe;
+use crate::observe::admin::Readiness;
+use crate::phase::{self, State};
+use crate::proxy::{Proxy, Target};
 use crate::traffic::Limits;
 use crate::transform;
-
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Process settings, from `GATEWAY_*` environment variables.
 #[derive(Debug, Clone)]
@@ -47,6 +42,15 @@ pub struct Settings {
     /// `GATEWAY_HEADER_TIMEOUT`: how long an HTTP/1 client may take to send a request head,
     /// and may stay idle between requests; 0 for no limit.
     pub header_timeout: Duration,
+    /// `GATEWAY_ADMIN_LISTEN`: where `/metrics`, `/healthz` and `/readyz` are served; none
+    /// by default.
+    pub admin_listen: Option<SocketAddr>,
+    /// `GATEWAY_ACCESS_LOG`: one JSON line per request on stdout (`on`, the default) or none
+    /// (`off`).
+    pub access_log: bool,
+    /// `GATEWAY_SHUTDOWN_DELAY`: how long after SIGTERM the public listener stays open while
+    /// `/readyz` says 503; default 5 s with an admin listener, 0 without.
+    pub shutdown_delay: Duration,
 }
 
 impl Settings {
@@ -73,6 +77,26 @@ impl Settings {
                 1
             }
         };
+        let admin_listen = match std::env::var("GATEWAY_ADMIN_LISTEN") {
+            Ok(a) if !a.is_empty() => match a.parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    errors.push(format!(
+                        "GATEWAY_ADMIN_LISTEN=`{a}` is not an address like 127.0.0.1:9901"
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
+        let access_log = match var("GATEWAY_ACCESS_LOG", "on").as_str() {
+            "on" => true,
+            "off" => false,
+            other => {
+                errors.push(format!("GATEWAY_ACCESS_LOG=`{other}` is not `on` or `off`"));
+                true
+            }
+        };
         let mut secs = |name: &str, v: &str| match v.parse::<u64>() {
             Ok(n) => Duration::from_secs(n),
             Err(_) => {
@@ -82,29 +106,23 @@ impl Settings {
         };
         let shutdown_grace = secs("GATEWAY_SHUTDOWN_GRACE", &grace);
         let header_timeout = secs("GATEWAY_HEADER_TIMEOUT", &header);
+        let delay_default = if admin_listen.is_some() { "5" } else { "0" };
+        let delay = var("GATEWAY_SHUTDOWN_DELAY", delay_default);
+        let shutdown_delay = secs("GATEWAY_SHUTDOWN_DELAY", &delay);
         if errors.is_empty() {
             Ok(Settings {
                 listen,
                 workers,
                 shutdown_grace,
                 header_timeout,
+                admin_listen,
+                access_log,
+                shutdown_delay,
             })
         } else {
             Err(errors)
         }
     }
-}
-
-/// Everything a request needs, built once at start-up and never freed.
-#[derive(Debug)]
-struct State {
-    proxy: Proxy,
-    targets: Vec<Target>,
-    access: Access,
-    cors: Option<Cors>,
-    limits: Option<Limits>,
-    /// Environment values transforms use.
-    env: transform::Env,
 }
 
 /// Resolves every upstream URL of `G` with `lookup` (the environment in production).
@@ -187,6 +205,14 @@ pub fn main<G: Gateway>() -> ExitCode {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+        let admin = match settings.admin_listen {
+            None => None,
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .map_err(|e| format!("cannot listen on {at} (GATEWAY_ADMIN_LISTEN): {e}"))?,
+            ),
+        };
         for (up, t) in G::UPSTREAMS.iter().zip(&targets) {
             if matches!(t, Target::Mock) {
                 tracing::warn!(
@@ -195,18 +221,33 @@ pub fn main<G: Gateway>() -> ExitCode {
                 );
             }
         }
-        // One plain line, whatever the log level: tests and people read the bound address here.
+        // Plain lines, whatever the log level: tests and people read the bound addresses
+        // here. The admin address comes first, so that it is known once the public one is.
+        if let Some(admin) = &admin {
+            let at = admin
+                .local_addr()
+                .map_err(|e| format!("cannot read the bound address: {e}"))?;
+            announce(
+                G::NAME,
+                &format!("admin endpoints on http://{at} (/metrics, /healthz, /readyz)"),
+            );
+        }
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
-        eprintln!(
-            "{}: listening on http://{addr} ({} worker thread{})",
+        announce(
             G::NAME,
-            settings.workers,
-            if settings.workers == 1 { "" } else { "s" }
+            &format!(
+                "listening on http://{addr} ({} worker thread{})",
+                settings.workers,
+                if settings.workers == 1 { "" } else { "s" }
+            ),
         );
         serve::<G>(
-            listener,
+            Listeners {
+                public: listener,
+                admin,
+            },
             targets,
             (access, limits),
             &settings,
@@ -220,9 +261,36 @@ pub fn main<G: Gateway>() -> ExitCode {
     }
 }
 
+/// Whether stderr lines are JSON objects (`GATEWAY_LOG_FORMAT=json`).
+fn json_logs() -> bool {
+    std::env::var("GATEWAY_LOG_FORMAT").as_deref() == Ok("json")
+}
+
+/// A line on stderr whatever the log level: `name: message`, or in JSON mode an object
+/// with the same message.
+fn announce(name: &str, message: &str) {
+    say(name, "INFO", message);
+}
+
+fn say(name: &str, level: &str, message: &str) {
+    if json_logs() {
+        let line = serde_json::json!({
+            "timestamp": crate::observe::log::timestamp(std::time::SystemTime::now()),
+            "level": level,
+            "message": message,
+            "gateway": name,
+        });
+        eprintln!("{line}");
+    } else if level == "ERROR" {
+        eprintln!("{name}: error: {message}");
+    } else {
+        eprintln!("{name}: {message}");
+    }
+}
+
 fn fail(name: &str, errors: &[String]) -> ExitCode {
     for e in errors {
-        eprintln!("{name}: error: {e}");
+        say(name, "ERROR", e);
     }
     ExitCode::from(2)
 }
@@ -269,14 +337,50 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `G` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// The sockets a gateway serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The public listener.
+    pub public: TcpListener,
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`), if any.
+    pub admin: Option<TcpListener>,
+}
+
+/// Serves `G` until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve<G: Gateway>(
-    listener: TcpListener,
+    listeners: Listeners,
     targets: Vec<Target>,
     (access, limits): (Access, Option<Limits>),
     settings: &Settings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
+    let Listeners {
+        public: listener,
+        admin,
+    } = listeners;
+    let metrics = admin
+        .as_ref()
+        .map(|_| crate::observe::metrics::init(G::NAME, G::SPEC_DIGEST));
+    let lookup = |n: &str| std::env::var(n).ok();
+    #[cfg(feature = "otlp")]
+    let exporter: Option<&'static crate::observe::otlp::Exporter> =
+        crate::observe::otlp::Exporter::from_env(&lookup, G::NAME)?
+            .map(|e| &*Box::leak(Box::new(e)));
+    #[cfg(not(feature = "otlp"))]
+    if lookup("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+        || lookup("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+    {
+        tracing::warn!(
+            "an OTLP endpoint is set, but this gateway was built without the `otlp` feature: no spans are exported"
+        );
+    }
+    let observe = Observe {
+        access_log: settings.access_log,
+        metrics,
+        #[cfg(feature = "otlp")]
+        exporter,
+        secret_params: access.secret_params().to_vec(),
+    };
     let state: &'static State = Box::leak(Box::new(State {
         proxy: Proxy::new(targets.len())?,
         targets,
@@ -284,8 +388,13 @@ pub async fn serve<G: Gateway>(
         cors: Cors::of::<G>(),
         limits,
         // `main` has already stopped on any missing variable (`resolve_upstreams`).
-        env: transform::Env::resolve::<G>(&|n| std::env::var(n).ok()).unwrap_or_default(),
+        env: transform::Env::resolve::<G>(&lookup).unwrap_or_default(),
+        observe,
     }));
+    #[cfg(feature = "otlp")]
+    if let Some(e) = exporter {
+        tokio::spawn(e.run());
+    }
     // No hyper `header_read_timeout`: the head timeout is `conns`' (see there why).
     let mut h1 = http1::Builder::new();
     // One buffer per write (the body copied after the head) rather than a queue of buffers
@@ -312,6 +421,13 @@ pub async fn serve<G: Gateway>(
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     tokio::spawn(conns.run());
+    let readiness: &'static Readiness = Box::leak(Box::new(Readiness::default()));
+    if let Some(admin) = admin {
+        tokio::spawn(crate::observe::admin::serve(admin, state, readiness, conns));
+    }
+    readiness
+        .listening
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -324,41 +440,32 @@ pub async fn serve<G: Gateway>(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let live = conns.enter();
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    // HTTP/2 over cleartext starts with the preface `PRI * HTTP/2.0`; no
-                    // HTTP/1 method is `PRI`. Deciding once per connection from a peek lets
-                    // each connection be served by hyper's own builder directly, with no
-                    // re-reading wrapper on every read.
-                    let mut stop = stop;
-                    let is_h2 = tokio::select! {
-                        // A connection whose first bytes are there is served, even if
-                        // shutdown begins at the same moment.
-                        biased;
-                        peeked = tokio::time::timeout(first_bytes, sniff_h2(&stream)) => peeked,
-                        _ = stop.wait_for(|s| *s) => return,
-                    };
-                    let Ok(Some(is_h2)) = is_h2 else { return };
-                    let client = conns.open(peer, !is_h2);
-                    let for_service = client.clone();
-                    let service =
-                        service_fn(move |req| handle::<G>(state, for_service.clone(), req));
-                    let io = TokioIo::new(stream);
-                    let (h1, h2) = builders;
-                    let result = if is_h2 {
-                        conns::drive(h2.serve_connection(io, service), client).await
-                    } else {
-                        conns::drive(h1.serve_connection(io, service), client).await
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                    drop(live);
-                });
+                accept_one::<G>(state, builders, conns, &stop, first_bytes, stream, peer);
             }
             () = &mut shutdown => break,
+        }
+    }
+    // Readiness turns first; the listener stays open for the delay, so that requests a load
+    // balancer still sends meanwhile are served.
+    readiness
+        .stopping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    if !settings.shutdown_delay.is_zero() {
+        tracing::info!(
+            delay_s = settings.shutdown_delay.as_secs(),
+            "shutting down: /readyz answers 503; the listener closes after the delay"
+        );
+        let delay = tokio::time::sleep(settings.shutdown_delay);
+        tokio::pin!(delay);
+        loop {
+            tokio::select! {
+                () = &mut delay => break,
+                accepted = listener.accept() => {
+                    if let Ok((stream, peer)) = accepted {
+                        accept_one::<G>(state, builders, conns, &stop, first_bytes, stream, peer);
+                    }
+                }
+            }
         }
     }
     drop(listener);
@@ -376,7 +483,55 @@ pub async fn serve<G: Gateway>(
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
+    crate::observe::log::flush();
+    #[cfg(feature = "otlp")]
+    if let Some(e) = state.observe.exporter {
+        let _ = tokio::time::timeout(Duration::from_secs(2), e.export()).await;
+    }
     Ok(())
+}
+
+/// Serves one accepted connection in a task of its own.
+fn accept_one<G: Gateway>(
+    state: &'static State,
+    builders: &'static (http1::Builder, http2::Builder<TokioExecutor>),
+    conns: &'static Connections,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    first_bytes: Duration,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    let live = conns.enter();
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        // HTTP/2 over cleartext starts with the preface `PRI * HTTP/2.0`; no HTTP/1 method
+        // is `PRI`. Deciding once per connection from a peek lets each connection be served
+        // by hyper's own builder directly, with no re-reading wrapper on every read.
+        let mut stop = stop;
+        let is_h2 = tokio::select! {
+            // A connection whose first bytes are there is served, even if shutdown begins
+            // at the same moment.
+            biased;
+            peeked = tokio::time::timeout(first_bytes, sniff_h2(&stream)) => peeked,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let Ok(Some(is_h2)) = is_h2 else { return };
+        let client = conns.open(peer, !is_h2);
+        let for_service = client.clone();
+        let service = service_fn(move |req| phase::handle::<G>(state, for_service.clone(), req));
+        let io = TokioIo::new(stream);
+        let (h1, h2) = builders;
+        let result = if is_h2 {
+            conns::drive(h2.serve_connection(io, service), client).await
+        } else {
+            conns::drive(h1.serve_connection(io, service), client).await
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+        drop(live);
+    });
 }
 
 /// Whether a new connection speaks HTTP/2 (prior knowledge), from its first bytes; `None`
@@ -398,267 +553,4 @@ async fn sniff_h2(stream: &tokio::net::TcpStream) -> Option<bool> {
         // A prefix of the preface so far (a client writing byte by byte): wait for more.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-async fn handle<G: Gateway>(
-    state: &'static State,
-    client: std::sync::Arc<Conn>,
-    req: Request<Incoming>,
-) -> Result<Response<Reply>, Infallible> {
-    client.busy();
-    let request_id = request_id(&req);
-    let origin = match &state.cors {
-        Some(_) => req.headers().get(http::header::ORIGIN).cloned(),
-        None => None,
-    };
-    let mut resp = match dispatch::<G>(state, &client.peer, req, &request_id).await {
-        Ok(r) => r,
-        Err(problem) => problem.into_response(request_id.to_str().ok()),
-    };
-    if let Some(cors) = &state.cors {
-        cors.decorate(origin.as_ref(), &mut resp);
-    }
-    if let Some(vary) = G::VARY {
-        resp.headers_mut()
-            .append(http::header::VARY, HeaderValue::from_static(vary));
-    }
-    resp.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
-    Ok(resp.map(|body| Reply::new(body, client)))
-}
-
-async fn dispatch<G: Gateway>(
-    state: &'static State,
-    peer: &Peer,
-    req: Request<Incoming>,
-    request_id: &HeaderValue,
-) -> Result<Response<Body>, Problem> {
-    let path = req.uri().path();
-    param::check_path(path).map_err(Problem::bad_path)?;
-    if let Some(cors) = &state.cors
-        && let Some(answer) = cors.preflight::<G>(req.method(), path, req.headers())
-    {
-        return answer;
-    }
-    let plan = G::plan_for(req.method(), path, req.headers()).map_err(|e| e.into_problem())?;
-    // The usual case returns the answer as it is (no move through a match).
-    let Some(dep) = plan.op.deprecation.as_ref() else {
-        return serve_operation(state, peer, req, request_id, plan).await;
-    };
-    // Deprecation applies to every answer of a deprecated operation, errors included.
-    match serve_operation(state, peer, req, request_id, plan).await {
-        Ok(mut resp) => {
-            // Ours replace the upstream's `Deprecation` and `Sunset`; links add up.
-            let h = resp.headers_mut();
-            for (name, value) in deprecation_headers(dep) {
-                if name == http::header::LINK {
-                    h.append(name, value);
-                } else {
-                    h.insert(name, value);
-                }
-            }
-            Ok(resp)
-        }
-        Err(mut problem) => {
-            problem.headers.extend(deprecation_headers(dep));
-            Err(problem)
-        }
-    }
-}
-
-/// Phases 5 to 9 for a routed request: authenticate and authorize, limit, forward.
-async fn serve_operation(
-    state: &'static State,
-    peer: &Peer,
-    mut req: Request<Incoming>,
-    request_id: &HeaderValue,
-    plan: crate::gateway::Plan,
-) -> Result<Response<Body>, Problem> {
-    // Hop-by-hop headers go first, before the gateway sets any header (forwarded claims,
-    // transforms, X-Forwarded-*), so that a client's `Connection: x-user-id` cannot remove
-    // one of them.
-    crate::proxy::remove_hop_by_hop(req.headers_mut());
-    state.access.strip_forwarded(req.headers_mut());
-    let principal = if plan.op.security.is_empty() {
-        None
-    } else {
-        let uri = req.uri().clone();
-        match state
-            .access
-            .check(plan.op, req.headers_mut(), uri.query())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(problem) => {
-                // A request whose credential fails counts as anonymous: guessing keys or
-                // tokens spends the anonymous plan of the client's address.
-                if problem.status == http::StatusCode::UNAUTHORIZED
-                    && let Some(limits) = &state.limits
-                {
-                    limits.check(plan.op, None, peer.ip, req.headers()).await?;
-                }
-                return Err(problem);
-            }
-        }
-    };
-    let limit_headers = match &state.limits {
-        Some(limits) => {
-            limits
-                .check(plan.op, principal.as_ref(), peer.ip, req.headers())
-                .await?
-        }
-        None => Vec::new(),
-    };
-    if let Some(aggregate) = plan.op.aggregate {
-        let headers = crate::aggregate::part_headers(
-            &req,
-            state.access.forwarded_headers(),
-            peer,
-            request_id,
-        );
-        let result = crate::aggregate::answer(
-            aggregate,
-            plan.op.id,
-            &state.proxy,
-            &state.targets,
-            plan.path.as_str(),
-            headers,
-        )
-        .await;
-        return with_limit_headers(result, limit_headers);
-    }
-    let op = plan.op;
-    let target = &state.targets[op.upstream];
-    let req = req.map(|body| Body::limited(body, op.max_body));
-    let result = match op.transform {
-        None => match target {
-            Target::Mock => mock(op.mock.as_ref(), op.id),
-            Target::Http { .. } => {
-                state
-                    .proxy
-                    .forward(op.upstream, target, plan, req, peer, request_id)
-                    .await
-            }
-        },
-        Some(t) => {
-            let cx = transform::Context {
-                env: &state.env,
-                request_id,
-                principal: principal.as_ref(),
-                head: req.method() == http::Method::HEAD,
-            };
-            transformed(state, peer, req, plan, t, &cx).await
-        }
-    };
-    if limit_headers.is_empty() {
-        return result;
-    }
-    with_limit_headers(result, limit_headers)
-}
-
-/// Forwards with the operation's transform applied both ways.
-async fn transformed(
-    state: &'static State,
-    peer: &Peer,
-    req: Request<Body>,
-    plan: crate::gateway::Plan,
-    t: &'static transform::TransformDef,
-    cx: &transform::Context<'_>,
-) -> Result<Response<Body>, Problem> {
-    let op = plan.op;
-    let target = &state.targets[op.upstream];
-    let req = transform::request(op, t, req, cx).await?;
-    let resp = match target {
-        Target::Mock => mock(op.mock.as_ref(), op.id)?,
-        Target::Http { .. } => {
-            state
-                .proxy
-                .forward(op.upstream, target, plan, req, peer, cx.request_id)
-                .await?
-        }
-    };
-    transform::response(op, t, resp, cx).await
-}
-
-/// A counted request reports its limits whatever happened next (413, 502, 504, ...).
-fn with_limit_headers(
-    result: Result<Response<Body>, Problem>,
-    limit_headers: Vec<(HeaderName, HeaderValue)>,
-) -> Result<Response<Body>, Problem> {
-    match result {
-        Ok(mut resp) => {
-            for (name, value) in limit_headers {
-                resp.headers_mut().append(name, value);
-            }
-            Ok(resp)
-        }
-        Err(mut problem) => {
-            problem.headers.extend(limit_headers);
-            Err(problem)
-        }
-    }
-}
-
-/// `Deprecation` (RFC 9745), `Sunset` (RFC 8594) and their `Link`s.
-fn deprecation_headers(dep: &DeprecationDef) -> Vec<(HeaderName, HeaderValue)> {
-    use http::header::LINK;
-    static DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
-    static SUNSET: HeaderName = HeaderName::from_static("sunset");
-    let mut headers = Vec::with_capacity(4);
-    if let Some(value) = dep.deprecation {
-        headers.push((DEPRECATION.clone(), HeaderValue::from_static(value)));
-    }
-    if let Some(date) = dep.sunset.and_then(|d| HeaderValue::from_str(d).ok()) {
-        headers.push((SUNSET.clone(), date));
-    }
-    if let Some(link) = dep.link {
-        if dep.deprecation.is_some()
-            && let Ok(v) = HeaderValue::from_str(&format!(
-                "<{link}>; rel=\"deprecation\"; type=\"text/html\""
-            ))
-        {
-            headers.push((LINK, v));
-        }
-        if dep.sunset.is_some()
-            && let Ok(v) =
-                HeaderValue::from_str(&format!("<{link}>; rel=\"sunset\"; type=\"text/html\""))
-        {
-            headers.push((LINK, v));
-        }
-    }
-    headers
-}
-
-fn mock(example: Option<&MockResponse>, operation: &str) -> Result<Response<Body>, Problem> {
-    let Some(example) = example else {
-        return Err(Problem::new(
-            http::StatusCode::NOT_IMPLEMENTED,
-            format!("operation `{operation}` has no upstream URL and no example response"),
-        ));
-    };
-    let mut resp = Response::new(Body::full(bytes::Bytes::from_static(
-        example.body.as_bytes(),
-    )));
-    *resp.status_mut() = http::StatusCode::from_u16(example.status).unwrap_or(http::StatusCode::OK);
-    if let Ok(ct) = HeaderValue::from_str(example.content_type) {
-        resp.headers_mut().insert(CONTENT_TYPE, ct);
-    }
-    Ok(resp)
-}
-
-/// The client's `X-Request-Id` when it is a sane token, otherwise a new random one.
-fn request_id<B>(req: &Request<B>) -> HeaderValue {
-    if let Some(v) = req.headers().get(&X_REQUEST_ID) {
-        let b = v.as_bytes();
-        if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic()) {
-            return v.clone();
-        }
-    }
-    let mut buf = [0u8; 32];
-    let n = fastrand::u128(..);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (i, byte) in buf.iter_mut().enumerate() {
-        *byte = HEX[((n >> (i * 4)) & 0xf) as usize];
-    }
-    // 32 hex digits are always a valid header value.
-    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }

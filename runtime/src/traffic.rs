@@ -16,9 +16,10 @@ use http::{HeaderMap, StatusCode};
 use crate::access::Principal;
 use crate::gateway::{Gateway, LimitKey, OperationDef, PlanDef};
 use crate::limit::{Check, Decision, Limiter, TrustedProxies, client_ip};
-use crate::problem::Problem;
+use crate::problem::{Kind, Problem};
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_FOR: HeaderName =
+    HeaderName::from_static(gatewayc_vocab::headers::X_FORWARDED_FOR);
 
 /// The limit phase's state, built once at start-up.
 #[derive(Debug)]
@@ -59,13 +60,21 @@ impl Limits {
         }))
     }
 
+    /// Whether the limit store can answer (readiness); `None` when it is in memory.
+    pub async fn readiness(&self) -> Option<Result<(), String>> {
+        self.limiter.ready().await
+    }
+
     /// Counts the request; the headers to add to its response, or the 429/503 problem.
+    /// `counted_on` is set to the plan it was counted on (a plan's name, or `anonymous`
+    /// for the anonymous plan).
     pub async fn check(
         &self,
         op: &OperationDef,
         principal: Option<&Principal>,
         peer: IpAddr,
         headers: &HeaderMap,
+        counted_on: &mut Option<&'static str>,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, Problem> {
         let consumer = principal.and_then(|p| p.consumer.as_deref());
         // Proxies append: the last line holds the hops nearest to us.
@@ -114,7 +123,21 @@ impl Limits {
             })
             .collect();
         let mut checks = Vec::with_capacity(1 + route_keys.len());
-        if let Some(p) = plan.and_then(|i| self.plans.get(i)) {
+        let plan_def = plan.and_then(|i| self.plans.get(i));
+        let plan_name = match plan_def {
+            Some(p) if consumer.is_some() => p.name,
+            Some(_) => "anonymous",
+            None => "none",
+        };
+        if plan_def.is_some() {
+            *counted_on = Some(plan_name);
+        }
+        let limit = match (plan_def.is_some(), op.rate_limits.is_empty()) {
+            (true, true) => "plan",
+            (true, false) => "plan+route",
+            (false, _) => "route",
+        };
+        if let Some(p) = plan_def {
             checks.push(Check {
                 policy: p.name,
                 key: &plan_key,
@@ -134,27 +157,49 @@ impl Limits {
             return Ok(Vec::new());
         }
         match self.limiter.check(&checks).await {
-            Decision::Allowed(h) => Ok(h),
+            Decision::Allowed(h) => {
+                crate::observe::metrics::limit_decision(plan_name, limit, "allowed");
+                Ok(h)
+            }
             Decision::Limited {
                 retry_after,
                 headers,
             } => {
+                crate::observe::metrics::limit_decision(plan_name, limit, "limited");
                 let secs = retry_after.as_secs().max(1);
+                // Which limit refused is in the `RateLimit-Policy` the client gets too.
+                let policy = headers
+                    .iter()
+                    .find(|(n, _)| n.as_str() == "ratelimit")
+                    .and_then(|(_, v)| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
                 let mut p = Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!("too many requests; retry in {secs} s"),
                 )
-                .with_header(RETRY_AFTER, HeaderValue::from(secs));
+                .with_header(RETRY_AFTER, HeaderValue::from(secs))
+                .because(
+                    Kind::RateLimited,
+                    format!("plan {plan_name}, {limit} limit: {policy}; retry in {secs} s"),
+                );
                 for (n, v) in headers {
                     p = p.with_header(n, v);
                 }
                 Err(p)
             }
-            Decision::Unavailable => Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "limits cannot be checked right now; try again later",
-            )
-            .with_header(RETRY_AFTER, HeaderValue::from_static("1"))),
+            Decision::Unavailable => {
+                crate::observe::metrics::limit_decision(plan_name, limit, "unavailable");
+                Err(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "limits cannot be checked right now; try again later",
+                )
+                .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
+                .because(
+                    Kind::LimitStoreUnavailable,
+                    "the limit store did not answer (on_error: deny)",
+                ))
+            }
         }
     }
 }
