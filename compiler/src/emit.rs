@@ -2,7 +2,9 @@
 //! in-memory crate (path → contents).
 //!
 //! Only the command-line binary writes files. Non-Rust files come from templates, never
-//! from `format!`, so their syntax is visible in one place.
+//! from `format!`, so their syntax is visible in one place. The one exception is the
+//! Grafana dashboard (`dashboard.json`, beside `Cargo.toml`), which [`crate::dashboard`]
+//! builds as a JSON value, so that it is always valid JSON.
 
 use std::collections::BTreeMap;
 
@@ -52,7 +54,9 @@ pub fn render(model: &Model, lib_rs: String, opts: &EmitOptions) -> Result<Crate
             .limits
             .as_ref()
             .is_some_and(|l| matches!(l.store, crate::model::LimitStore::Redis { .. }));
-    let mut features = vec!["tls", "mimalloc"];
+    // Span export is switched on by the environment at start-up (`OTEL_EXPORTER_OTLP_*`),
+    // so every gateway carries it.
+    let mut features = vec!["tls", "mimalloc", "otlp"];
     if uses_redis {
         features.push("redis");
     }
@@ -76,6 +80,7 @@ pub fn render(model: &Model, lib_rs: String, opts: &EmitOptions) -> Result<Crate
         files.insert(path.to_owned(), text);
     }
     files.insert("src/lib.rs".to_owned(), lib_rs);
+    files.insert("dashboard.json".to_owned(), crate::dashboard::render(model));
     Ok(Crate { package, files })
 }
 

@@ -83,6 +83,17 @@ impl<'s> Obj<'s> {
         }
     }
 
+    /// Reads a boolean member.
+    pub fn boolean(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<bool> {
+        match self.raw(key)? {
+            Value::Bool(b) => Some(*b),
+            other => {
+                d.push(type_error(self.loc(key), key, "true or false", other));
+                None
+            }
+        }
+    }
+
     /// Reads a duration member (`250ms`, `2s`, `1m`, `1h`).
     pub fn duration(&mut self, key: &'static str, d: &mut Diagnostics) -> Option<Duration> {
         let v = self.raw(key)?;
