@@ -228,10 +228,21 @@ async fn upstream_failures_are_502_and_504_without_detail() {
     // The operator's log has the cause.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let log = gw.stderr.lock().map(|l| l.clone()).unwrap_or_default();
-    assert!(
-        log.contains("upstream timed out") && log.contains("upstream request failed"),
-        "{log}"
-    );
+    // Each failure is one warning naming the request id the client got, the operation and
+    // the kind of failure.
+    for (kind, op) in [
+        ("upstream_timeout", "slow"),
+        ("upstream_connect", "down"),
+        ("upstream_reset", "reset"),
+    ] {
+        assert!(
+            log.lines().any(|l| l.contains("upstream request failed")
+                && l.contains(&format!("error=\"{kind}\""))
+                && l.contains(&format!("operation=\"{op}\""))
+                && l.contains("request_id=\"")),
+            "no {kind} warning for {op}:\n{log}"
+        );
+    }
 }
 
 #[tokio::test]
