@@ -300,12 +300,12 @@ where
 pub(crate) struct Reply {
     body: Body,
     conn: Arc<Conn>,
-    finish: Option<Finish>,
+    finish: Option<Box<Finish>>,
     sent: u64,
 }
 
 impl Reply {
-    pub(crate) fn new(body: Body, conn: Arc<Conn>, finish: Option<Finish>) -> Self {
+    pub(crate) fn new(body: Body, conn: Arc<Conn>, finish: Option<Box<Finish>>) -> Self {
         Reply {
             body,
             conn,

@@ -358,9 +358,14 @@ pub async fn serve<G: Gateway>(
         public: listener,
         admin,
     } = listeners;
-    let metrics = admin
-        .as_ref()
-        .map(|_| crate::observe::metrics::init(G::NAME, G::SPEC_DIGEST));
+    let metrics = admin.as_ref().map(|_| {
+        crate::observe::metrics::init(
+            G::NAME,
+            G::SPEC_DIGEST,
+            G::OPERATIONS.len(),
+            G::UPSTREAMS.len(),
+        )
+    });
     let lookup = |n: &str| std::env::var(n).ok();
     #[cfg(feature = "otlp")]
     let exporter: Option<&'static crate::observe::otlp::Exporter> =

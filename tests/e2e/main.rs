@@ -16,6 +16,9 @@
 //!    dependent parts, optional and required failures, the deadline, encoding, mock mode.
 //! 9. `transform`: header, query and nested JSON body edits both ways, status mapping and
 //!    the published response schema, against a real gateway process.
+//! 10. `observability`: the access log, JSON diagnostics, redaction of credentials, metrics
+//!     (checked by `promtool` and the Prometheus client's parser) and their bounded labels,
+//!     health, readiness and graceful shutdown, and spans sent to an OTLP receiver.
 
 mod accepted;
 mod aggregate;
@@ -23,6 +26,7 @@ mod cli;
 mod corpus;
 mod example;
 mod limits;
+mod observability;
 mod proxy;
 mod rejected;
 mod routing;

@@ -88,7 +88,8 @@ pub struct Seen {
 /// that status.
 /// `/reflect` streams the request body back with the request's `Content-Type` and an
 /// `X-Internal: yes` header; `/status/N` answers status N with `{"status": N, "internal":
-/// true}` as JSON.
+/// true}` as JSON. A request carrying `X-Mock-Set-Cookie` gets that header's value back in
+/// `Set-Cookie`, on the default answer.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -156,6 +157,7 @@ async fn upstream_handler(
     log: Arc<Mutex<Vec<Seen>>>,
 ) -> Result<Response<UpBody>, std::io::Error> {
     let path = req.uri().path().to_owned();
+    let set_cookie = req.headers().get("x-mock-set-cookie").cloned();
     let pq = req
         .uri()
         .path_and_query()
@@ -266,6 +268,9 @@ async fn upstream_handler(
     );
     resp.headers_mut()
         .insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
+    if let Some(cookie) = set_cookie {
+        resp.headers_mut().insert("set-cookie", cookie);
+    }
     *resp.status_mut() = status;
     Ok(resp)
 }
@@ -330,23 +335,58 @@ impl hyper::body::Body for Pattern {
     }
 }
 
+/// The address that follows `marker` in a start-up line, up to the first space or `"`
+/// (the line may be text or a JSON object).
+fn address_after(line: &str, marker: &str) -> Option<String> {
+    let (_, rest) = line.split_once(marker)?;
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"')
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
+/// Calls `probe` every 10 ms until it gives a value, for at most `limit`. For what a
+/// process writes after the response a test has seen (log lines, exported spans), instead
+/// of a fixed sleep.
+pub async fn poll<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A running gateway process (`test-gateway <spec>`), killed when dropped.
 #[derive(Debug)]
 pub struct Gateway {
     pub child: Child,
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<String>>,
+    /// Standard output (the access log), one entry per line, as it arrives.
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    /// The admin listener's address, when the gateway printed one (`GATEWAY_ADMIN_LISTEN`).
+    pub admin: Option<SocketAddr>,
 }
 
 impl Gateway {
     /// Starts the accepted spec `name` with extra environment variables.
+    ///
+    /// The public address is read from the start-up line holding `listening on http://`,
+    /// and the admin address from the one holding `admin endpoints on http://` (printed
+    /// before it), each up to the first space or `"`, so that both text and JSON lines
+    /// are read. Standard output is collected line by line into `stdout`.
     pub fn start(name: &str, env: &[(&str, String)]) -> Gateway {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_test-gateway"));
         cmd.arg(name)
             .env("GATEWAY_LISTEN", "127.0.0.1:0")
             .env("GATEWAY_WORKERS", "1")
             .env("GATEWAY_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
@@ -355,18 +395,29 @@ impl Gateway {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start test-gateway: {e}"));
         let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let out_sink = out.clone();
+        // Read whatever the bytes are: a reader that stopped at a line that is not UTF-8
+        // would leave the pipe full and the gateway blocked on its next write.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                if let Ok(mut l) = out_sink.lock() {
+                    l.push(String::from_utf8_lossy(&line).into_owned());
+                }
+            }
+        });
+        // (true, address) for the admin listener, (false, address) for the public one.
+        let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
         let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let addr = addr
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let _ = tx.send(addr);
+                if let Some(addr) = address_after(&line, "admin endpoints on http://") {
+                    let _ = tx.send((true, addr));
+                }
+                if let Some(addr) = address_after(&line, "listening on http://") {
+                    let _ = tx.send((false, addr));
                 }
                 if let Ok(mut l) = sink.lock() {
                     l.push_str(&line);
@@ -374,22 +425,73 @@ impl Gateway {
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                panic!(
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut admin = None;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((true, a)) => admin = Some(a),
+                Ok((false, a)) => break a,
+                Err(_) => panic!(
                     "test-gateway {name} did not start; stderr:\n{}",
                     log.lock().map(|l| l.clone()).unwrap_or_default()
-                )
-            });
+                ),
+            }
+        };
         let addr = addr
             .parse()
             .unwrap_or_else(|e| panic!("bad address {addr}: {e}"));
+        let admin = admin.map(|a| {
+            a.parse::<SocketAddr>()
+                .unwrap_or_else(|e| panic!("bad admin address {a}: {e}"))
+        });
         Gateway {
             child,
             addr,
             stderr: log,
+            stdout: out,
+            admin,
         }
+    }
+
+    /// The URL of `path` on the admin listener; panics when the gateway printed none.
+    pub fn admin_url(&self, path: &str) -> String {
+        let addr = self.admin.unwrap_or_else(|| {
+            panic!(
+                "the gateway printed no `admin endpoints on http://` line; stderr:\n{}",
+                self.stderr_text()
+            )
+        });
+        format!("http://{addr}{path}")
+    }
+
+    /// Every line written to standard output so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Everything written to standard error so far.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The access-log line (standard output) of the request whose `X-Request-Id` was
+    /// `request_id`, parsed. It is written once the response has been sent, so this waits
+    /// for it, up to 5 s.
+    pub async fn access_line(&self, request_id: &str) -> serde_json::Value {
+        let found = poll(Duration::from_secs(5), || {
+            self.stdout_lines()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v["request_id"] == request_id)
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "no access-log line with request_id {request_id}; stdout:\n{}",
+                self.stdout_lines().join("\n")
+            )
+        })
     }
 
     pub fn url(&self, path: &str) -> String {

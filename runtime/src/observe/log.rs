@@ -28,7 +28,10 @@ pub(crate) fn push(line: &[u8]) {
         buf.extend_from_slice(line);
         buf.push(b'\n');
         if buf.len() >= FLUSH_AT {
-            Some(std::mem::take(&mut *buf))
+            Some(std::mem::replace(
+                &mut *buf,
+                Vec::with_capacity(FLUSH_AT + 4096),
+            ))
         } else {
             None
         }
@@ -41,7 +44,10 @@ pub(crate) fn push(line: &[u8]) {
 /// Writes out what the buffer holds; called by the tick task and at shutdown.
 pub(crate) fn flush() {
     let out = match BUFFER.lock() {
-        Ok(mut buf) if !buf.is_empty() => std::mem::take(&mut *buf),
+        Ok(mut buf) if !buf.is_empty() => {
+            let keep = buf.capacity().min(FLUSH_AT + 4096);
+            std::mem::replace(&mut *buf, Vec::with_capacity(keep))
+        }
         _ => return,
     };
     write_out(&out);
@@ -61,122 +67,172 @@ pub(crate) struct Outcome<'a> {
     pub status: u16,
     /// Response body bytes sent.
     pub bytes_out: u64,
-    /// Seconds from the request head to the end of the response.
-    pub duration: f64,
+    /// From the request head to the end of the response.
+    pub duration: std::time::Duration,
     /// The upstream's name, when one was called.
     pub upstream: Option<&'static str>,
     /// Query parameters whose values are credentials.
     pub secret_params: &'a [&'static str],
 }
 
-/// Builds the access log line of a finished request.
-pub(crate) fn line(ctx: &Ctx, out: &Outcome<'_>) -> Vec<u8> {
-    let mut w = Line::new();
-    w.str("timestamp", &timestamp(SystemTime::now()));
-    w.str("kind", "access");
+/// Builds the access log line of a finished request and appends it to the log.
+pub(crate) fn write(ctx: &Ctx, out: &Outcome<'_>) {
+    LINE.with_borrow_mut(|buf| {
+        buf.clear();
+        line_into(buf, ctx, out);
+        push(buf);
+    });
+}
+
+thread_local! {
+    /// Each thread builds its lines in one buffer, kept between requests.
+    static LINE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(1024));
+}
+
+fn line_into(buf: &mut Vec<u8>, ctx: &Ctx, out: &Outcome<'_>) {
+    let mut w = Line(buf);
+    w.0.extend_from_slice(b"{\"timestamp\":\"");
+    timestamp_into(w.0, SystemTime::now());
+    w.0.extend_from_slice(b"\",\"kind\":\"access\"");
     if let Ok(id) = ctx.request_id.to_str() {
-        w.str("request_id", id);
+        w.str(b",\"request_id\":", id);
     }
-    w.str("trace_id", &super::trace::hex(&ctx.trace.trace_id));
-    w.str("span_id", &super::trace::hex(&ctx.trace.span_id));
-    w.str("http.request.method", ctx.method.as_str());
-    w.str("url.path", ctx.uri.path());
+    w.hex(b",\"trace_id\":", &ctx.trace.trace_id);
+    w.hex(b",\"span_id\":", &ctx.trace.span_id);
+    w.str(b",\"http.request.method\":", ctx.method.as_str());
+    w.str(b",\"url.path\":", ctx.uri.path());
     if let Some(q) = ctx.uri.query() {
-        w.str("url.query", &redact_query(q, out.secret_params));
+        w.str(b",\"url.query\":", &redact_query(q, out.secret_params));
     }
     if let Some(op) = ctx.op {
-        w.str("http.route", op.path);
+        w.str(b",\"http.route\":", op.path);
     }
-    w.num("http.response.status_code", u64::from(out.status));
+    w.num(b",\"http.response.status_code\":", u64::from(out.status));
     if let Some(host) = ctx.host.as_ref().and_then(|h| h.to_str().ok()) {
-        w.str("server.address", host);
+        w.str(b",\"server.address\":", host);
     }
-    w.str("client.address", &ctx.peer.to_string());
-    w.str(
-        "network.protocol.version",
-        match ctx.version {
-            http::Version::HTTP_2 => "2",
-            http::Version::HTTP_10 => "1.0",
-            _ => "1.1",
-        },
-    );
+    if let Ok(peer) = ctx.peer_header.to_str() {
+        w.str(b",\"client.address\":", peer);
+    }
+    w.0.extend_from_slice(match ctx.version {
+        http::Version::HTTP_2 => b",\"network.protocol.version\":\"2\"",
+        http::Version::HTTP_10 => b",\"network.protocol.version\":\"1.0\"",
+        _ => b",\"network.protocol.version\":\"1.1\"",
+    });
     if let Some(ua) = ctx.user_agent.as_ref().and_then(|h| h.to_str().ok()) {
-        w.str("user_agent.original", ua);
+        w.str(b",\"user_agent.original\":", ua);
     }
     if let Some(op) = ctx.op {
-        w.str("gateway.operation", op.id);
+        w.str(b",\"gateway.operation\":", op.id);
     }
     if let Some(c) = &ctx.consumer {
-        w.str("gateway.consumer", c);
+        w.str(b",\"gateway.consumer\":", c);
     }
     if let Some(p) = ctx.plan {
-        w.str("gateway.plan", p);
+        w.str(b",\"gateway.plan\":", p);
     }
     if let Some(u) = out.upstream {
-        w.str("gateway.upstream", u);
+        w.str(b",\"gateway.upstream\":", u);
         if ctx.attempts > 0 {
-            w.num("gateway.upstream.attempts", u64::from(ctx.attempts));
+            w.num(b",\"gateway.upstream.attempts\":", u64::from(ctx.attempts));
         }
     }
-    w.float("gateway.duration_ms", out.duration * 1000.0);
+    w.millis(b",\"gateway.duration_ms\":", out.duration);
     if let Some(t) = ctx.upstream_time {
-        w.float("gateway.upstream.duration_ms", t.as_secs_f64() * 1000.0);
+        w.millis(b",\"gateway.upstream.duration_ms\":", t);
     }
     let bytes_in = ctx
         .bytes_in
         .as_ref()
         .map_or(0, |b| b.load(std::sync::atomic::Ordering::Relaxed));
-    w.num("http.request.body.size", bytes_in);
-    w.num("http.response.body.size", out.bytes_out);
+    w.num(b",\"http.request.body.size\":", bytes_in);
+    w.num(b",\"http.response.body.size\":", out.bytes_out);
     if let Some(cause) = &ctx.cause {
-        w.str("error.type", cause.kind.as_str());
+        w.str(b",\"error.type\":", cause.kind.as_str());
         if !cause.reason.is_empty() {
-            w.str("gateway.reason", &cause.reason);
+            w.str(b",\"gateway.reason\":", &cause.reason);
         }
     }
-    w.finish()
+    w.0.push(b'}');
 }
 
-/// A JSON object written field by field; keys are the module's own constants, values are
-/// escaped by serde_json.
-struct Line(Vec<u8>);
+/// A JSON object written field by field. Each field starts with its key written out as a
+/// constant (`,"name":`). Text that needs no escaping (printable ASCII without `"` or
+/// `\`, nearly all of it) is copied as it is; anything else is escaped by serde_json.
+struct Line<'a>(&'a mut Vec<u8>);
 
-impl Line {
-    fn new() -> Self {
-        let mut v = Vec::with_capacity(640);
-        v.push(b'{');
-        Line(v)
-    }
-
-    fn key(&mut self, k: &str) {
-        if self.0.len() > 1 {
-            self.0.push(b',');
+impl Line<'_> {
+    fn str(&mut self, key: &[u8], v: &str) {
+        self.0.extend_from_slice(key);
+        let needs_escape = needs_escape(v.as_bytes());
+        if needs_escape {
+            // Writing a string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *self.0, v);
+        } else {
+            self.0.push(b'"');
+            self.0.extend_from_slice(v.as_bytes());
+            self.0.push(b'"');
         }
-        self.0.push(b'"');
-        self.0.extend_from_slice(k.as_bytes());
-        self.0.extend_from_slice(b"\":");
     }
 
-    fn str(&mut self, k: &str, v: &str) {
-        self.key(k);
-        // Writing a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.0, v);
+    fn hex<const N: usize>(&mut self, key: &[u8], bytes: &[u8; N]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.0.extend_from_slice(key);
+        let mut text = [b'"'; 34];
+        for (i, b) in bytes.iter().enumerate().take(16) {
+            text[1 + 2 * i] = HEX[usize::from(b >> 4)];
+            text[2 + 2 * i] = HEX[usize::from(b & 0xf)];
+        }
+        let n = 2 * N.min(16);
+        text[1 + n] = b'"';
+        self.0.extend_from_slice(&text[..n + 2]);
     }
 
-    fn num(&mut self, k: &str, v: u64) {
-        self.key(k);
-        let _ = write!(self.0, "{v}");
-    }
-
-    fn float(&mut self, k: &str, v: f64) {
-        self.key(k);
-        let _ = write!(self.0, "{v:.3}");
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.0.push(b'}');
+    fn num(&mut self, key: &[u8], v: u64) {
+        self.0.extend_from_slice(key);
         self.0
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
+
+    /// A duration in milliseconds with three decimals (microsecond precision).
+    fn millis(&mut self, key: &[u8], d: std::time::Duration) {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.num(key, micros / 1000);
+        let frac = micros % 1000;
+        self.0.extend_from_slice(&[
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ]);
+    }
+}
+
+/// Whether JSON needs any byte of `v` escaped (or, for bytes above ASCII, checked): a
+/// control character, `"`, `\\`, DEL or a non-ASCII byte. Eight bytes are looked at at
+/// once; the strings here are short, too short for the compiler's own vector loops.
+fn needs_escape(v: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = v.chunks_exact(8);
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        // A byte below 0x20 (exact when no byte has its high bit set, and any byte that
+        // has makes the answer true anyway), a high bit, DEL, `"` or `\\`.
+        let flagged = (x.wrapping_sub(0x20 * ONES) & !x & HIGH)
+            | (x & HIGH)
+            | has_zero(x ^ (0x7f * ONES))
+            | has_zero(x ^ (u64::from(b'"') * ONES))
+            | has_zero(x ^ (u64::from(b'\\') * ONES));
+        if flagged != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b.wrapping_sub(0x20) >= 0x5f || b == b'"' || b == b'\\')
 }
 
 /// The query with the value of every parameter in `secret` replaced by `REDACTED`.
@@ -211,18 +267,51 @@ fn redact_query(query: &str, secret: &[&str]) -> String {
 
 /// RFC 3339 in UTC with milliseconds: `2026-12-04T19:00:00.123Z`.
 pub(crate) fn timestamp(t: SystemTime) -> String {
+    let mut out = Vec::with_capacity(24);
+    timestamp_into(&mut out, t);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+thread_local! {
+    /// The last second formatted on this thread, and its text up to the `.`: most lines
+    /// of a busy gateway fall in a second already formatted.
+    static SECOND: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
+}
+
+/// Appends `t` as RFC 3339 in UTC with milliseconds.
+fn timestamp_into(out: &mut Vec<u8>, t: SystemTime) {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let (y, m, d) = gatewayc_vocab::calendar::civil_from_days(days);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    let (cached, mut text) = SECOND.get();
+    if cached != secs {
+        let days = i64::try_from(secs / 86_400).unwrap_or(0);
+        let (y, m, d) = gatewayc_vocab::calendar::civil_from_days(days);
+        let rem = secs % 86_400;
+        let mut w = Vec::with_capacity(20);
+        let _ = write!(
+            w,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        );
+        if w.len() != 20 {
+            // A year beyond 9999 (or before 0): no cache, the text as it is.
+            out.extend_from_slice(&w);
+            let _ = write!(out, "{:03}Z", since.subsec_millis());
+            return;
+        }
+        text.copy_from_slice(&w);
+        SECOND.set((secs, text));
+    }
+    out.extend_from_slice(&text);
+    let ms = since.subsec_millis();
+    out.extend_from_slice(&[
+        b'0' + (ms / 100) as u8,
+        b'0' + (ms / 10 % 10) as u8,
+        b'0' + (ms % 10) as u8,
+        b'Z',
+    ]);
 }
 
 #[cfg(test)]
@@ -239,9 +328,46 @@ mod tests {
     }
 
     #[test]
+    fn text_that_needs_escaping_is_escaped_and_the_line_is_json() {
+        let mut line = b"{\"first\":1".to_vec();
+        let mut w = Line(&mut line);
+        w.str(b",\"plain\":", "/pets/{petId}");
+        w.str(b",\"quoted\":", "a\"b\\c\u{1}é");
+        w.millis(b",\"ms\":", std::time::Duration::from_micros(1_234_567));
+        w.hex(b",\"id\":", &[0xab_u8, 0x01]);
+        line.push(b'}');
+        let v: serde_json::Value =
+            serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert_eq!(v["plain"], "/pets/{petId}");
+        assert_eq!(v["quoted"], "a\"b\\c\u{1}é");
+        assert_eq!(v["ms"].as_f64(), Some(1234.567));
+        assert_eq!(v["id"], "ab01");
+    }
+
+    #[test]
+    fn escaping_is_needed_exactly_where_json_says() {
+        for len in 0..40 {
+            let plain = "a/Z~ {}".repeat(6);
+            assert!(!needs_escape(&plain.as_bytes()[..len]), "{len}");
+            for bad in [0x00u8, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xff] {
+                for at in 0..len {
+                    let mut v = plain.as_bytes()[..len].to_vec();
+                    v[at] = bad;
+                    assert!(needs_escape(&v), "{bad:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(!needs_escape(b" !#$%&'()*+,-./0123456789:;<=>?@[]^_`|}~"));
+    }
+
+    #[test]
     fn timestamps_are_rfc3339_utc_with_milliseconds() {
         let t = UNIX_EPOCH + std::time::Duration::from_millis(1_796_410_800_123);
         assert_eq!(timestamp(t), "2026-12-04T19:00:00.123Z");
         assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        // The same second again, from the cache, with other milliseconds.
+        let later = t + std::time::Duration::from_millis(800);
+        assert_eq!(timestamp(later), "2026-12-04T19:00:00.923Z");
+        assert_eq!(timestamp(t), "2026-12-04T19:00:00.123Z");
     }
 }

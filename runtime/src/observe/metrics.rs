@@ -40,6 +40,24 @@ pub struct Metrics {
     limit_store_errors: Family<Single, Counter>,
     key_store_errors: Family<Single, Counter>,
     jwks_refreshes: Family<Pair, Counter>,
+    /// Per operation (and one last slot for requests no operation matched), the metrics a
+    /// finished request updates, taken from the families once: a request then hashes no
+    /// label set (the families' maps use SipHash, a few hundred instructions a look-up).
+    handles: Vec<OpHandles>,
+    /// Per upstream (by index), its call durations by status (`None`: no response).
+    upstream_handles: Vec<UpstreamHandles>,
+}
+
+/// One upstream's call durations by status (`None`: no response), as handles.
+type UpstreamHandles = std::sync::RwLock<Vec<(Option<u16>, Histogram)>>;
+
+/// One operation's metrics, as handles into the families.
+#[derive(Debug, Default)]
+struct OpHandles {
+    /// Request and response body sizes.
+    sizes: OnceLock<(Histogram, Histogram)>,
+    /// Durations by (method, status), in the order first seen; a handful per operation.
+    durations: std::sync::RwLock<Vec<(u8, u16, Histogram)>>,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -68,12 +86,22 @@ fn sizes() -> Histogram {
 
 /// Starts keeping metrics for a gateway named `gateway` generated from specs whose digest
 /// is `spec_digest`.
-pub fn init(gateway: &'static str, spec_digest: &'static str) -> &'static Metrics {
-    METRICS.get_or_init(|| Metrics::new(gateway, spec_digest))
+pub fn init(
+    gateway: &'static str,
+    spec_digest: &'static str,
+    operations: usize,
+    upstreams: usize,
+) -> &'static Metrics {
+    METRICS.get_or_init(|| Metrics::new(gateway, spec_digest, operations, upstreams))
 }
 
 impl Metrics {
-    fn new(gateway: &'static str, spec_digest: &'static str) -> Metrics {
+    fn new(
+        gateway: &'static str,
+        spec_digest: &'static str,
+        operations: usize,
+        upstreams: usize,
+    ) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::new_with_constructor(durations as fn() -> Histogram);
         let request_size = Family::new_with_constructor(sizes as fn() -> Histogram);
@@ -93,6 +121,8 @@ impl Metrics {
             limit_store_errors: Family::default(),
             key_store_errors: Family::default(),
             jwks_refreshes: Family::default(),
+            handles: (0..=operations).map(|_| OpHandles::default()).collect(),
+            upstream_handles: (0..upstreams).map(|_| Default::default()).collect(),
         };
         add(&mut registry, names::REQUEST_DURATION, m.requests.clone());
         add(&mut registry, names::ACTIVE_REQUESTS, m.active.clone());
@@ -176,27 +206,73 @@ impl Metrics {
     /// A request has finished.
     pub fn request_finished(&self, done: &Finished<'_>) {
         self.active.dec();
-        self.requests
-            .get_or_create(&RequestLabels {
+        let slot = done
+            .op
+            .map_or(self.handles.len() - 1, |o| o.index)
+            .min(self.handles.len() - 1);
+        let Some(handles) = self.handles.get(slot) else {
+            return;
+        };
+        let method = method_index(done.method);
+        let seen = handles.durations.read().is_ok_and(|d| {
+            d.iter()
+                .find(|(m, s, _)| *m == method && *s == done.status)
+                .map(|(_, _, h)| h.observe(done.seconds))
+                .is_some()
+        });
+        if !seen {
+            let h = self.requests.get_or_create_owned(&RequestLabels {
                 op: done.op,
-                method: method_index(done.method),
+                method,
                 status: done.status,
-            })
-            .observe(done.seconds);
-        let op = OpLabel(done.op);
-        self.request_size
-            .get_or_create(&op)
-            .observe(done.bytes_in as f64);
-        self.response_size
-            .get_or_create(&op)
-            .observe(done.bytes_out as f64);
+            });
+            h.observe(done.seconds);
+            if let Ok(mut d) = handles.durations.write()
+                && !d.iter().any(|(m, s, _)| *m == method && *s == done.status)
+            {
+                d.push((method, done.status, h));
+            }
+        }
+        let (request_size, response_size) = handles.sizes.get_or_init(|| {
+            let op = OpLabel(done.op);
+            (
+                self.request_size.get_or_create_owned(&op),
+                self.response_size.get_or_create_owned(&op),
+            )
+        });
+        request_size.observe(done.bytes_in as f64);
+        response_size.observe(done.bytes_out as f64);
     }
 
-    /// An upstream call got its response head (`status`), or failed (`None`).
-    pub fn upstream_call(&self, upstream: &'static str, status: Option<u16>, seconds: f64) {
-        self.upstream_duration
-            .get_or_create(&UpstreamLabels { upstream, status })
-            .observe(seconds);
+    /// A call to upstream number `index`, named `upstream`, got its response head
+    /// (`status`), or failed (`None`).
+    pub fn upstream_call(
+        &self,
+        index: usize,
+        upstream: &'static str,
+        status: Option<u16>,
+        seconds: f64,
+    ) {
+        let Some(handles) = self.upstream_handles.get(index) else {
+            return;
+        };
+        let seen = handles.read().is_ok_and(|d| {
+            d.iter()
+                .find(|(s, _)| *s == status)
+                .map(|(_, h)| h.observe(seconds))
+                .is_some()
+        });
+        if !seen {
+            let h = self
+                .upstream_duration
+                .get_or_create_owned(&UpstreamLabels { upstream, status });
+            h.observe(seconds);
+            if let Ok(mut d) = handles.write()
+                && !d.iter().any(|(s, _)| *s == status)
+            {
+                d.push((status, h));
+            }
+        }
     }
 
     /// An upstream call failed, by kind (`connect`, `timeout`, `reset`, `invalid`, ...).

@@ -27,13 +27,17 @@ pub struct Trace {
     pub sampled: bool,
     /// The client's `tracestate`, passed on unchanged when its `traceparent` was valid.
     pub state: Option<HeaderValue>,
+    /// The client sent a `traceparent` that was not valid: its `tracestate` (if any) belongs
+    /// to no trace of ours and is removed.
+    pub rejected: bool,
 }
 
 impl Trace {
     /// Continues the trace the request's headers carry, or starts a new one.
     pub fn from_headers(headers: &HeaderMap) -> Trace {
         let mut lines = headers.get_all(&TRACEPARENT).iter();
-        let parsed = match (lines.next(), lines.next()) {
+        let (first, second) = (lines.next(), lines.next());
+        let parsed = match (first, second) {
             (Some(v), None) => parse(v.as_bytes()),
             _ => None,
         };
@@ -44,6 +48,7 @@ impl Trace {
                 span_id: new_span_id(),
                 sampled: flags & 1 == 1,
                 state: tracestate(headers),
+                rejected: false,
             },
             None => Trace {
                 trace_id: new_trace_id(),
@@ -51,6 +56,7 @@ impl Trace {
                 span_id: new_span_id(),
                 sampled: true,
                 state: None,
+                rejected: first.is_some(),
             },
         }
     }
@@ -70,16 +76,14 @@ impl Trace {
     }
 
     /// Sets `traceparent` (with `span` as the parent) and `tracestate` on an upstream
-    /// request, replacing the client's.
+    /// request, replacing the client's. A `tracestate` sent without any `traceparent` is
+    /// left as it is (it names no trace); one sent with a rejected `traceparent` is removed.
     pub fn propagate(&self, headers: &mut HeaderMap, span: &[u8; 8]) {
         headers.insert(TRACEPARENT.clone(), self.traceparent(span));
-        match &self.state {
-            Some(s) => {
-                headers.insert(TRACESTATE.clone(), s.clone());
-            }
-            None => {
-                headers.remove(&TRACESTATE);
-            }
+        if let Some(s) = &self.state {
+            headers.insert(TRACESTATE.clone(), s.clone());
+        } else if self.rejected {
+            headers.remove(&TRACESTATE);
         }
     }
 }

@@ -88,11 +88,15 @@ pub(super) fn reply<G: Gateway>(
     resp: Response<Body>,
     client: Arc<Conn>,
 ) -> Response<Reply> {
-    let finish = state.observe.active().then(|| Finish {
-        status: resp.status().as_u16(),
-        observe: &state.observe,
-        upstreams: G::UPSTREAMS,
-        ctx,
+    // Boxed: the response is moved several times on its way out through hyper, and a
+    // pointer is cheaper to move than the context (measured with callgrind).
+    let finish = state.observe.active().then(|| {
+        Box::new(Finish {
+            status: resp.status().as_u16(),
+            observe: &state.observe,
+            upstreams: G::UPSTREAMS,
+            ctx,
+        })
     });
     resp.map(|body| Reply::new(body, client, finish))
 }
@@ -108,27 +112,26 @@ pub(crate) struct Finish {
 
 impl Finish {
     /// The response body is done (sent, or abandoned by the client) after `bytes_out` bytes.
-    pub(crate) fn done(self, bytes_out: u64) {
+    pub(crate) fn done(self: Box<Self>, bytes_out: u64) {
         let Finish {
             ctx,
             status,
             observe,
             upstreams,
-        } = self;
+        } = *self;
         let elapsed = ctx.start.elapsed();
         let upstream = ctx.upstream_name(upstreams);
         if observe.access_log {
-            let line = crate::observe::log::line(
+            crate::observe::log::write(
                 &ctx,
                 &crate::observe::log::Outcome {
                     status,
                     bytes_out,
-                    duration: elapsed.as_secs_f64(),
+                    duration: elapsed,
                     upstream,
                     secret_params: &observe.secret_params,
                 },
             );
-            crate::observe::log::push(&line);
         }
         if let Some(m) = observe.metrics {
             let bytes_in = ctx
@@ -143,9 +146,9 @@ impl Finish {
                 bytes_in,
                 bytes_out,
             });
-            if let (Some(name), Some(_)) = (upstream, ctx.upstream) {
+            if let (Some(name), Some(index)) = (upstream, ctx.upstream) {
                 if let Some(t) = ctx.upstream_time {
-                    m.upstream_call(name, ctx.upstream_status, t.as_secs_f64());
+                    m.upstream_call(index, name, ctx.upstream_status, t.as_secs_f64());
                 }
                 if let Some(kind) = ctx.cause.as_ref().and_then(|c| upstream_error(c.kind)) {
                     m.upstream_error(name, kind);
