@@ -304,13 +304,7 @@ impl fmt::Debug for KeyStore {
 impl RedisStore {
     /// Whether Redis answers a PING within the timeout (readiness).
     async fn ping(&self) -> Result<(), String> {
-        let mut conn = self.conn.clone();
-        let ping = redis::cmd("PING");
-        match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut conn)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("Redis: {e}")),
-            Err(_) => Err("Redis did not answer in time".to_owned()),
-        }
+        crate::redis_conn::ping(&self.conn, self.timeout).await
     }
 
     /// Logs whether Redis answers now; never fails.

@@ -24,3 +24,14 @@ pub(crate) fn connect(
     ConnectionManager::new_lazy_with_config(client, config)
         .map_err(|e| format!("cannot set up {what}'s Redis client: {e}"))
 }
+
+/// Whether Redis answers a PING within `timeout` (readiness); the error says why not.
+pub(crate) async fn ping(conn: &ConnectionManager, timeout: Duration) -> Result<(), String> {
+    let mut conn = conn.clone();
+    let ping = redis::cmd("PING");
+    match tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("Redis: {e}")),
+        Err(_) => Err("Redis did not answer in time".to_owned()),
+    }
+}
