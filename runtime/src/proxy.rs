@@ -33,10 +33,32 @@ use crate::gateway::Plan;
 use crate::phase::ctx::Ctx;
 use crate::problem::{Kind, Problem};
 
+/// How the runtime opens outgoing connections: TCP, and TLS (rustls with ring and the
+/// Mozilla roots) for `https` URLs with the `tls` feature.
 #[cfg(feature = "tls")]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+/// How the runtime opens outgoing connections: TCP only, without the `tls` feature.
 #[cfg(not(feature = "tls"))]
-type Connector = HttpConnector;
+pub(crate) type Connector = HttpConnector;
+
+/// The connector every outgoing connection uses (upstreams, JWKS fetches, span export):
+/// HTTP/1, `connect_timeout` to connect, `TCP_NODELAY` when `nodelay`.
+pub(crate) fn connector(connect_timeout: Duration, nodelay: bool) -> Result<Connector, String> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(nodelay);
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    #[cfg(feature = "tls")]
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| format!("TLS set-up failed: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    #[cfg(not(feature = "tls"))]
+    let connector = http;
+    Ok(connector)
+}
 
 /// Where an upstream's requests go.
 #[derive(Debug, Clone)]
@@ -183,22 +205,7 @@ impl Proxy {
     /// A client for `upstreams` upstreams, with keep-alive pooling, `TCP_NODELAY`, and (with
     /// `tls`) HTTPS through rustls.
     pub fn new(upstreams: usize) -> Result<Self, String> {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        #[cfg(feature = "tls")]
-        let connector = {
-            let builder = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider());
-            builder
-                .map_err(|e| format!("TLS set-up failed: {e}"))?
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http)
-        };
-        #[cfg(not(feature = "tls"))]
-        let connector = http;
+        let connector = connector(Duration::from_secs(5), true)?;
         let pools = (0..upstreams).map(|_| Arc::new(Pool::default())).collect();
         Ok(Proxy { connector, pools })
     }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Gateway, Redis, Reply, TempDir, Upstream, new_key, send};
+use crate::support::{Gateway, Redis, Reply, TempDir, Upstream, header, new_key, send};
 
 struct Replicas {
     gws: [Gateway; 2],
@@ -35,15 +35,6 @@ async fn replicas(name: &str) -> Replicas {
         key,
         _dir: dir,
     }
-}
-
-fn header(r: &Reply, name: &str) -> String {
-    r.headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Sends with a deadline: a limit must never leave a request hanging.

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,24 +20,12 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
 use crate::support::{
-    Gateway, Reply, TempDir, Upstream, client, get, new_key, poll, root, send, send_body,
+    Gateway, Reply, TempDir, Upstream, client, fixtures, get, header, new_key, poll, root, send,
+    send_body,
 };
 
 /// The accepted spec's file stem, which `test-gateway` serves.
 const SPEC: &str = "observability";
-
-/// The JWT fixtures (`../shared/fixtures/jwt`, or `$GATEWAYC_JWT_FIXTURES`).
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("GATEWAYC_JWT_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/fixtures/jwt"));
-    assert!(
-        dir.join("tokens.json").is_file(),
-        "the JWT fixtures are missing: expected {} (or $GATEWAYC_JWT_FIXTURES)",
-        dir.display()
-    );
-    dir
-}
 
 /// The fixture token `name` (signed by an implementation independent of this project).
 fn fixture_token(name: &str) -> String {
@@ -119,15 +106,6 @@ fn closed_port() -> u16 {
         .local_addr()
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("addr: {e}"))
-}
-
-fn header(r: &Reply, name: &str) -> String {
-    r.headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn request_id(r: &Reply) -> String {

@@ -15,19 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::support::{Gateway, Reply, TempDir, Upstream, gatewayc, new_key, root, send};
-
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("GATEWAYC_JWT_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/fixtures/jwt"));
-    assert!(
-        dir.join("tokens.json").is_file(),
-        "the JWT fixtures are missing: expected {} (or $GATEWAYC_JWT_FIXTURES)",
-        dir.display()
-    );
-    dir
-}
+use crate::support::{Gateway, Reply, TempDir, Upstream, fixtures, gatewayc, new_key, send};
 
 fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

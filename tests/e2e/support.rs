@@ -748,3 +748,26 @@ pub fn with_companions(spec: &Path) -> Vec<PathBuf> {
     }
     specs
 }
+
+/// The JWT fixtures (`../shared/fixtures/jwt`, or `$GATEWAYC_JWT_FIXTURES`).
+pub fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("GATEWAYC_JWT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/fixtures/jwt"));
+    assert!(
+        dir.join("tokens.json").is_file(),
+        "the JWT fixtures are missing: expected {} (or $GATEWAYC_JWT_FIXTURES)",
+        dir.display()
+    );
+    dir
+}
+
+/// Every value of response header `name`, joined with `, `.
+pub fn header(r: &Reply, name: &str) -> String {
+    r.headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

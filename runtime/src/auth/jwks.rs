@@ -23,17 +23,13 @@ use http::header::{ACCEPT, CACHE_CONTROL, HeaderMap, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use super::keys::{Jwk, Key};
 use crate::proxy::error_chain;
 
-#[cfg(feature = "tls")]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-#[cfg(not(feature = "tls"))]
-type Connector = HttpConnector;
+use crate::proxy::Connector;
 
 /// Bound on one fetch (discovery document and JWKS together).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -423,18 +419,7 @@ fn refresh_interval(headers: &HeaderMap) -> Duration {
 
 /// The HTTP(S) client for key fetches.
 fn client() -> Result<Client<Connector, Empty<Bytes>>, String> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(FETCH_TIMEOUT));
-    #[cfg(feature = "tls")]
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| format!("TLS set-up failed: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    #[cfg(not(feature = "tls"))]
-    let connector = http;
+    let connector = crate::proxy::connector(FETCH_TIMEOUT, false)?;
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 

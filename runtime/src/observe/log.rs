@@ -176,15 +176,10 @@ impl Line<'_> {
     }
 
     fn hex<const N: usize>(&mut self, key: &[u8], bytes: &[u8; N]) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         self.0.extend_from_slice(key);
         let mut text = [b'"'; 34];
-        for (i, b) in bytes.iter().enumerate().take(16) {
-            text[1 + 2 * i] = HEX[usize::from(b >> 4)];
-            text[2 + 2 * i] = HEX[usize::from(b & 0xf)];
-        }
         let n = 2 * N.min(16);
-        text[1 + n] = b'"';
+        super::trace::hex_into(&bytes[..n / 2], &mut text[1..=n]);
         self.0.extend_from_slice(&text[..n + 2]);
     }
 

@@ -45,19 +45,50 @@ pub struct Metrics {
     /// label set (the families' maps use SipHash, a few hundred instructions a look-up).
     handles: Vec<OpHandles>,
     /// Per upstream (by index), its call durations by status (`None`: no response).
-    upstream_handles: Vec<UpstreamHandles>,
+    upstream_handles: Vec<Handles<Option<u16>>>,
 }
 
-/// One upstream's call durations by status (`None`: no response), as handles.
-type UpstreamHandles = std::sync::RwLock<Vec<(Option<u16>, Histogram)>>;
+/// Histograms taken from a family once, by a small key (a handful per operation or
+/// upstream), found by a scan under a read lock instead of a hash of the label set.
+#[derive(Debug)]
+struct Handles<K>(std::sync::RwLock<Vec<(K, Histogram)>>);
+
+impl<K> Default for Handles<K> {
+    fn default() -> Self {
+        Handles(std::sync::RwLock::new(Vec::new()))
+    }
+}
+
+impl<K: PartialEq + Copy> Handles<K> {
+    /// Observes `value` on the histogram of `key`, taking it from its family with `take`
+    /// the first time.
+    fn observe(&self, key: K, value: f64, take: impl FnOnce() -> Histogram) {
+        let seen = self.0.read().is_ok_and(|d| {
+            d.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, h)| h.observe(value))
+                .is_some()
+        });
+        if seen {
+            return;
+        }
+        let h = take();
+        h.observe(value);
+        if let Ok(mut d) = self.0.write()
+            && !d.iter().any(|(k, _)| *k == key)
+        {
+            d.push((key, h));
+        }
+    }
+}
 
 /// One operation's metrics, as handles into the families.
 #[derive(Debug, Default)]
 struct OpHandles {
     /// Request and response body sizes.
     sizes: OnceLock<(Histogram, Histogram)>,
-    /// Durations by (method, status), in the order first seen; a handful per operation.
-    durations: std::sync::RwLock<Vec<(u8, u16, Histogram)>>,
+    /// Durations by (method, status).
+    durations: Handles<(u8, u16)>,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -214,25 +245,15 @@ impl Metrics {
             return;
         };
         let method = method_index(done.method);
-        let seen = handles.durations.read().is_ok_and(|d| {
-            d.iter()
-                .find(|(m, s, _)| *m == method && *s == done.status)
-                .map(|(_, _, h)| h.observe(done.seconds))
-                .is_some()
-        });
-        if !seen {
-            let h = self.requests.get_or_create_owned(&RequestLabels {
-                op: done.op,
-                method,
-                status: done.status,
+        handles
+            .durations
+            .observe((method, done.status), done.seconds, || {
+                self.requests.get_or_create_owned(&RequestLabels {
+                    op: done.op,
+                    method,
+                    status: done.status,
+                })
             });
-            h.observe(done.seconds);
-            if let Ok(mut d) = handles.durations.write()
-                && !d.iter().any(|(m, s, _)| *m == method && *s == done.status)
-            {
-                d.push((method, done.status, h));
-            }
-        }
         let (request_size, response_size) = handles.sizes.get_or_init(|| {
             let op = OpLabel(done.op);
             (
@@ -256,23 +277,10 @@ impl Metrics {
         let Some(handles) = self.upstream_handles.get(index) else {
             return;
         };
-        let seen = handles.read().is_ok_and(|d| {
-            d.iter()
-                .find(|(s, _)| *s == status)
-                .map(|(_, h)| h.observe(seconds))
-                .is_some()
+        handles.observe(status, seconds, || {
+            self.upstream_duration
+                .get_or_create_owned(&UpstreamLabels { upstream, status })
         });
-        if !seen {
-            let h = self
-                .upstream_duration
-                .get_or_create_owned(&UpstreamLabels { upstream, status });
-            h.observe(seconds);
-            if let Ok(mut d) = handles.write()
-                && !d.iter().any(|(s, _)| *s == status)
-            {
-                d.push((status, h));
-            }
-        }
     }
 
     /// An upstream call failed, by kind (`connect`, `timeout`, `reset`, `invalid`, ...).

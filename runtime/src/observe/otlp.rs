@@ -175,27 +175,11 @@ impl Exporter {
     }
 }
 
-#[cfg(feature = "tls")]
-type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
-#[cfg(not(feature = "tls"))]
-type Connector = hyper_util::client::legacy::connect::HttpConnector;
-
 /// The HTTP client spans are sent with.
-pub type Client = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+pub type Client = hyper_util::client::legacy::Client<crate::proxy::Connector, Full<Bytes>>;
 
 fn client() -> Result<Client, String> {
-    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(5)));
-    #[cfg(feature = "tls")]
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| format!("TLS set-up failed: {e}"))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    #[cfg(not(feature = "tls"))]
-    let connector = http;
+    let connector = crate::proxy::connector(Duration::from_secs(5), false)?;
     Ok(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(connector),

@@ -97,14 +97,8 @@ fn new_trace_id() -> [u8; 16] {
     fastrand::u128(1..).to_be_bytes()
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = vec![0u8; bytes.len() * 2];
-    hex_into(bytes, &mut out);
-    String::from_utf8(out).unwrap_or_default()
-}
-
-fn hex_into(bytes: &[u8], out: &mut [u8]) {
+/// Writes `bytes` as lower-case hex into `out`, which holds twice as many bytes.
+pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in bytes.iter().enumerate() {
         out[2 * i] = HEX[usize::from(b >> 4)];
@@ -170,6 +164,12 @@ fn tracestate(headers: &HeaderMap) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        let mut out = vec![0u8; bytes.len() * 2];
+        hex_into(bytes, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
 
     fn with(traceparent: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
