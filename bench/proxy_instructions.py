@@ -41,24 +41,24 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
     raise SystemExit(f"nothing listens on port {port} after {timeout} s")
 
 
-def load(port: int, path: str, requests: int, connections: int = 4) -> None:
+def load(port: int, path: str, requests: int, headers: dict, connections: int = 4) -> None:
     conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(connections)]
     for i in range(requests):
         c = conns[i % connections]
-        c.request("GET", path)
+        c.request("GET", path, headers=headers)
         r = c.getresponse()
         r.read()
         if r.status != 200:
             raise SystemExit(f"request {i} got {r.status}")
 
 
-def instructions(argv: list[str], env: dict, port: int, path: str, requests: int,
+def instructions(argv: list[str], env: dict, port: int, path: str, headers: dict, requests: int,
                  out: Path, stop: int) -> int:
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + argv
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
-        load(port, path, requests)
+        load(port, path, requests, headers)
     finally:
         p.send_signal(stop)
         p.wait(timeout=60)
@@ -68,9 +68,9 @@ def instructions(argv: list[str], env: dict, port: int, path: str, requests: int
     raise SystemExit(f"no totals in {out}")
 
 
-def per_request(argv, env, port, path, n1, n2, tmp: Path, stop) -> float:
-    a = instructions(argv, env, port, path, n1, tmp / "a.out", stop)
-    b = instructions(argv, env, port, path, n2, tmp / "b.out", stop)
+def per_request(argv, env, port, path, headers, n1, n2, tmp: Path, stop) -> float:
+    a = instructions(argv, env, port, path, headers, n1, tmp / "a.out", stop)
+    b = instructions(argv, env, port, path, headers, n2, tmp / "b.out", stop)
     return (b - a) / (n2 - n1)
 
 
@@ -80,16 +80,25 @@ def main() -> int:
     ap.add_argument("--path", default="/pets/1")
     ap.add_argument("--nginx-config", choices=["gateway", "plain"], default="gateway")
     ap.add_argument("--requests", type=int, nargs=2, default=[1000, 3000], metavar=("N1", "N2"))
+    ap.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                    help="a request header, repeatable (e.g. an Authorization header)")
+    ap.add_argument("--jwks", type=Path, metavar="FILE",
+                    help="serve FILE as a JWKS from the upstream and point JWKS_URL at it")
+    ap.add_argument("--gateway-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="added to the gateway's environment, repeatable")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="copy the gateway's callgrind files (a.out: N1 requests, b.out: N2) to DIR, "
                          "for callgrind_annotate")
     args = ap.parse_args()
+    headers = dict(h.split(":", 1) for h in args.header)
+    headers = {k.strip(): v.strip() for k, v in headers.items()}
+    jwks = str(args.jwks.resolve()) if args.jwks else None
 
     with tempfile.TemporaryDirectory(prefix="gatewayc-insn-") as t:
         tmp = Path(t)
         up_port, nginx_port, gw_port = proxy.free_port(), proxy.free_port(), proxy.free_port()
         (tmp / "up").mkdir()
-        (tmp / "up" / "nginx.conf").write_text(proxy.upstream_conf(tmp / "up", up_port))
+        (tmp / "up" / "nginx.conf").write_text(proxy.upstream_conf(tmp / "up", up_port, jwks))
         upstream = subprocess.Popen(["nginx", "-c", str(tmp / "up" / "nginx.conf"), "-p", str(tmp / "up")],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -100,11 +109,15 @@ def main() -> int:
             conf = conf.replace("master_process on;", "master_process off;")
             (tmp / "px" / "nginx.conf").write_text(conf)
             nginx = per_request(["nginx", "-c", str(tmp / "px" / "nginx.conf"), "-p", str(tmp / "px")],
-                                dict(os.environ), nginx_port, args.path, *args.requests, tmp, signal.SIGQUIT)
+                                dict(os.environ), nginx_port, args.path, headers, *args.requests, tmp,
+                                signal.SIGQUIT)
             env = dict(os.environ, GATEWAY_LISTEN=f"127.0.0.1:{gw_port}", GATEWAY_WORKERS="1",
                        PETS_URL=f"http://127.0.0.1:{up_port}")
-            gateway = per_request([args.gateway], env, gw_port, args.path, *args.requests, tmp,
-                                  signal.SIGTERM)
+            if jwks:
+                env["JWKS_URL"] = f"http://127.0.0.1:{up_port}{proxy.JWKS_PATH}"
+            env.update(kv.split("=", 1) for kv in args.gateway_env)
+            gateway = per_request([args.gateway], env, gw_port, args.path, headers, *args.requests,
+                                  tmp, signal.SIGTERM)
             if args.keep:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 for name in ("a.out", "b.out"):

@@ -473,7 +473,11 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h HeaderVal
 
 /// The token of `Authorization: Bearer <token>` (RFC 6750: the scheme is case-insensitive).
 fn bearer(value: &HeaderValue) -> Option<&str> {
-    let s = value.to_str().ok()?;
+    // What `to_str` accepts, less control characters, which no token can hold: printable
+    // ASCII checked a word at a time rather than a byte at a time.
+    let s = std::str::from_utf8(value.as_bytes())
+        .ok()
+        .filter(|s| s.is_ascii())?;
     let (scheme, token) = s.split_once(' ')?;
     let token = token.trim_start_matches(' ');
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

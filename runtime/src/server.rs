@@ -379,6 +379,9 @@ pub async fn serve<G: Gateway>(
             "an OTLP endpoint is set, but this gateway was built without the `otlp` feature: no spans are exported"
         );
     }
+    if settings.access_log {
+        crate::observe::log::init(G::OPERATIONS);
+    }
     let observe = Observe {
         access_log: settings.access_log,
         metrics,

@@ -7,7 +7,6 @@
 //! IP, on the anonymous plan. The client IP is the peer's address, or the `X-Forwarded-For`
 //! hop before the first untrusted one when the peer is a trusted proxy.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
@@ -29,7 +28,6 @@ pub struct Limits {
     /// counters.
     gateway: &'static str,
     plans: &'static [PlanDef],
-    by_name: HashMap<&'static str, usize>,
     default_plan: Option<usize>,
     anonymous_plan: Option<usize>,
     trusted: TrustedProxies,
@@ -49,11 +47,6 @@ impl Limits {
             limiter,
             gateway: G::NAME,
             plans: G::PLANS,
-            by_name: G::PLANS
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (p.name, i))
-                .collect(),
             default_plan: def.default_plan,
             anonymous_plan: def.anonymous_plan,
             trusted,
@@ -77,30 +70,47 @@ impl Limits {
         counted_on: &mut Option<&'static str>,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, Problem> {
         let consumer = principal.and_then(|p| p.consumer.as_deref());
-        // Proxies append: the last line holds the hops nearest to us.
-        let xff = headers.get_all(&X_FORWARDED_FOR).iter().next_back();
-        let ip = client_ip(peer, xff, &self.trusted);
         let g = self.gateway;
-        // `who` is the same for a plan and a route limit; the gateway's name (and, for a
-        // route limit, the operation) goes in front.
-        let ip_who = format!("ip:{ip}");
-        let consumer_who = consumer.map(|c| format!("c:{c}"));
-        let (plan, plan_key) = match &consumer_who {
-            Some(who) => {
+        // Who is counted: `c:NAME` for a consumer, `ip:ADDR` otherwise; the gateway's name
+        // (and, for a route limit, the operation) goes in front. The client address is
+        // worked out only when a limit counts by it.
+        let ip_who = || {
+            // Proxies append: the last line holds the hops nearest to us.
+            let xff = headers.get_all(&X_FORWARDED_FOR).iter().next_back();
+            format!("ip:{}", client_ip(peer, xff, &self.trusted))
+        };
+        let consumer_who = |c: &str| {
+            let mut who = String::with_capacity(2 + c.len());
+            who.push_str("c:");
+            who.push_str(c);
+            who
+        };
+        let key = |parts: &[&str]| {
+            let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    key.push(':');
+                }
+                key.push_str(part);
+            }
+            key
+        };
+        let (plan, plan_key) = match consumer {
+            Some(c) => {
                 let named = principal
                     .and_then(|p| p.plan.as_deref())
-                    .and_then(|p| self.by_name.get(p).copied());
-                (named.or(self.default_plan), format!("{g}:{who}"))
+                    .and_then(|p| self.plans.iter().position(|def| def.name == p));
+                (named.or(self.default_plan), key(&[g, "c", c]))
             }
-            None => (self.anonymous_plan, format!("{g}:{ip_who}")),
+            None => (self.anonymous_plan, key(&[g, &ip_who()])),
         };
         let route_keys: Vec<String> = op
             .rate_limits
             .iter()
             .map(|l| {
                 let who = match l.key {
-                    LimitKey::Consumer => consumer_who.clone().unwrap_or_else(|| ip_who.clone()),
-                    LimitKey::Ip => ip_who.clone(),
+                    LimitKey::Consumer => consumer.map_or_else(ip_who, consumer_who),
+                    LimitKey::Ip => ip_who(),
                     // Header and claim values may be credentials: only a digest of them
                     // becomes a key, in memory or in Redis.
                     LimitKey::Header(h) => format!(
@@ -119,7 +129,7 @@ impl Limits {
                         )
                     ),
                 };
-                format!("{g}:{}:{who}", op.id)
+                key(&[g, op.id, &who])
             })
             .collect();
         let mut checks = Vec::with_capacity(1 + route_keys.len());

@@ -162,7 +162,7 @@ pub struct JwtVerifier {
     /// (claim, header) pairs of `def.forward_claims`, header names parsed.
     forward: Box<[(&'static str, HeaderName)]>,
     keys: Keys,
-    cache: Cache<[u8; 32], Cached>,
+    cache: Cache<TokenDigest, Cached, quick_cache::UnitWeighter, DigestHash>,
     /// The newest key-set generation seen; the cache is emptied when it grows.
     cache_generation: AtomicU64,
     /// Signatures checked, so tests can tell a cache hit from a verification.
@@ -179,6 +179,53 @@ enum Keys {
     Fixed(Arc<KeySet>),
     /// A JWKS, fetched and refreshed.
     Remote(Arc<RemoteKeys>),
+}
+
+/// The cache key of a token: its SHA-256.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct TokenDigest([u8; 32]);
+
+impl std::hash::Hash for TokenDigest {
+    /// A SHA-256 is uniform already: its first eight bytes are the hash. Only verified
+    /// tokens enter the cache, so nobody can choose digests to crowd one bucket.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut first = [0; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(first));
+    }
+}
+
+/// Hashes a [`TokenDigest`] to its first eight bytes, without mixing them again.
+#[derive(Debug, Clone, Copy, Default)]
+struct DigestHash;
+
+impl std::hash::BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+/// The hasher of [`DigestHash`]: the last `u64` written (other writes are folded in, so it
+/// stays a hasher for any key, if a poor one).
+#[derive(Debug)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// A verified token in the cache.
@@ -279,7 +326,13 @@ impl JwtVerifier {
             algorithms,
             forward,
             keys,
-            cache: Cache::new(CACHE_CAPACITY),
+            cache: Cache::with(
+                CACHE_CAPACITY,
+                CACHE_CAPACITY as u64,
+                quick_cache::UnitWeighter,
+                DigestHash,
+                quick_cache::sync::DefaultLifecycle::default(),
+            ),
             cache_generation: AtomicU64::new(0),
             #[cfg(test)]
             signature_checks: AtomicU64::new(0),
@@ -315,7 +368,7 @@ impl JwtVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::TooLarge);
         }
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest = TokenDigest(Sha256::digest(token.as_bytes()).into());
         let mut keys = self.key_set();
         let now = self.now();
         if let Some(hit) = self.cache.get(&digest)

@@ -43,7 +43,8 @@ type Limiter = RateLimiter<Key, Shared, DefaultClock, StateInformationMiddleware
 
 /// The counters of this process.
 pub(crate) struct MemoryStore {
-    rates: RwLock<HashMap<(&'static str, Gcra), Arc<Rate>>>,
+    /// One limiter per policy and rate; a handful per gateway, so a list.
+    rates: RwLock<Vec<((&'static str, Gcra), Arc<Rate>)>>,
     quotas: [Mutex<HashMap<QuotaId, Counter>>; SHARDS],
     hasher: RandomState,
 }
@@ -81,7 +82,7 @@ impl MemoryStore {
     /// outside one: then only [`MemoryStore::evict_idle`] evicts).
     pub(crate) fn start() -> Arc<MemoryStore> {
         let store = Arc::new(MemoryStore {
-            rates: RwLock::new(HashMap::new()),
+            rates: RwLock::new(Vec::new()),
             quotas: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             hasher: RandomState::new(),
         });
@@ -214,8 +215,8 @@ impl MemoryStore {
             .rates
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
+            .iter()
+            .map(|(_, rate)| Arc::clone(rate))
             .collect();
         for rate in rates {
             rate.limiter.retain_recent();
@@ -234,8 +235,8 @@ impl MemoryStore {
             .rates
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .map(|r| r.limiter.len())
+            .iter()
+            .map(|(_, r)| r.limiter.len())
             .sum();
         let quotas: usize = self
             .quotas
@@ -255,16 +256,22 @@ impl MemoryStore {
     /// The limiter of `policy` at `gcra`, made on first use.
     fn rate(&self, policy: &'static str, gcra: Gcra) -> Arc<Rate> {
         let id = (policy, gcra);
-        if let Some(rate) = self
-            .rates
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-        {
-            return Arc::clone(rate);
+        let find = |rates: &[((&'static str, Gcra), Arc<Rate>)]| {
+            rates
+                .iter()
+                .find(|(k, _)| *k == id)
+                .map(|(_, rate)| Arc::clone(rate))
+        };
+        if let Some(rate) = find(&self.rates.read().unwrap_or_else(PoisonError::into_inner)) {
+            return rate;
         }
         let mut rates = self.rates.write().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(rates.entry(id).or_insert_with(|| Arc::new(Rate::new(gcra))))
+        if let Some(rate) = find(&rates) {
+            return rate;
+        }
+        let rate = Arc::new(Rate::new(gcra));
+        rates.push((id, Arc::clone(&rate)));
+        rate
     }
 
     fn give_back(&self, taken: Taken) {

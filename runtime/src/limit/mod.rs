@@ -351,8 +351,9 @@ fn headers(
     remaining: u64,
     reset: u64,
 ) -> Vec<(HeaderName, HeaderValue)> {
-    let mut policy = String::new();
-    let mut current = String::new();
+    let mut policy = String::with_capacity(32 * items.len());
+    let mut current = String::with_capacity(48);
+    let mut n = itoa::Buffer::new();
     for (i, item) in items.iter().enumerate() {
         let (q, w) = match item.limit {
             Limit::Rate(gcra) => gcra.policy(),
@@ -365,16 +366,23 @@ fn headers(
             policy.push_str(", ");
         }
         push_name(&mut policy, item);
-        policy.push_str(&format!(";q={q};w={w}"));
+        policy.push_str(";q=");
+        policy.push_str(n.format(q));
+        policy.push_str(";w=");
+        policy.push_str(n.format(w));
         if i == shown {
             push_name(&mut current, item);
-            current.push_str(&format!(";r={remaining};t={reset}"));
+            current.push_str(";r=");
+            current.push_str(n.format(remaining));
+            current.push_str(";t=");
+            current.push_str(n.format(reset));
         }
     }
     let mut out = Vec::with_capacity(2);
     for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, current)] {
         // Every byte is visible ASCII or a space by construction; skip rather than panic.
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        // The text becomes the value without a copy.
+        if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
             out.push((name, value));
         }
     }
@@ -386,14 +394,18 @@ fn headers(
 /// `?`.
 fn push_name(out: &mut String, item: &Item<'_>) {
     out.push('"');
-    for c in item.policy.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
+    if item.policy.bytes().all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\') {
+        out.push_str(item.policy);
+    } else {
+        for c in item.policy.chars() {
+            match c {
+                '"' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                ' '..='~' => out.push(c),
+                _ => out.push('?'),
             }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
         }
     }
     if let Limit::Quota(quota) = item.limit {

@@ -11,9 +11,10 @@
 //! API-key scheme reads (`REDACTED` stands in for it).
 
 use std::io::Write as _;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::gateway::OperationDef;
 use crate::phase::ctx::Ctx;
 
 /// How large the buffer may grow before a request writes it out itself.
@@ -60,6 +61,31 @@ fn write_out(bytes: &[u8]) {
     let _ = stdout.flush();
 }
 
+/// Per operation (by index), the fields of its lines that the compiled spec fixes, rendered
+/// once: `,"http.route":"…","gateway.operation":"…"`, beside the operation's own `id` (a
+/// process serving several gateways, as tests do, renders the others' lines field by
+/// field).
+static OPERATIONS: OnceLock<Box<[(&'static str, Box<[u8]>)]>> = OnceLock::new();
+
+/// Renders the fixed fields of every operation's lines; called once at start-up.
+pub(crate) fn init(operations: &'static [OperationDef]) {
+    OPERATIONS.get_or_init(|| {
+        operations
+            .iter()
+            .map(|op| {
+                let mut buf = Vec::with_capacity(48 + op.path.len() + op.id.len());
+                op_fields(&mut Line(&mut buf), op);
+                (op.id, buf.into_boxed_slice())
+            })
+            .collect()
+    });
+}
+
+fn op_fields(w: &mut Line<'_>, op: &OperationDef) {
+    w.str(b",\"http.route\":", op.path);
+    w.str(b",\"gateway.operation\":", op.id);
+}
+
 /// What the access log line of a finished request says besides its context.
 #[derive(Debug)]
 pub(crate) struct Outcome<'a> {
@@ -99,13 +125,24 @@ fn line_into(buf: &mut Vec<u8>, ctx: &Ctx, out: &Outcome<'_>) {
     }
     w.hex(b",\"trace_id\":", &ctx.trace.trace_id);
     w.hex(b",\"span_id\":", &ctx.trace.span_id);
-    w.str(b",\"http.request.method\":", ctx.method.as_str());
+    match ctx.method.as_str() {
+        // The standard methods need no escape check.
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS") => {
+            w.0.extend_from_slice(b",\"http.request.method\":\"");
+            w.0.extend_from_slice(m.as_bytes());
+            w.0.push(b'"');
+        }
+        other => w.str(b",\"http.request.method\":", other),
+    }
     w.str(b",\"url.path\":", ctx.uri.path());
     if let Some(q) = ctx.uri.query() {
         w.str(b",\"url.query\":", &redact_query(q, out.secret_params));
     }
     if let Some(op) = ctx.op {
-        w.str(b",\"http.route\":", op.path);
+        match OPERATIONS.get().and_then(|ops| ops.get(op.index)) {
+            Some((id, fields)) if std::ptr::eq(*id, op.id) => w.0.extend_from_slice(fields),
+            _ => op_fields(&mut w, op),
+        }
     }
     w.num(b",\"http.response.status_code\":", u64::from(out.status));
     if let Some(host) = ctx.host.as_ref().and_then(|h| h.to_str().ok()) {
@@ -121,9 +158,6 @@ fn line_into(buf: &mut Vec<u8>, ctx: &Ctx, out: &Outcome<'_>) {
     });
     if let Some(ua) = ctx.user_agent.as_ref().and_then(|h| h.to_str().ok()) {
         w.str(b",\"user_agent.original\":", ua);
-    }
-    if let Some(op) = ctx.op {
-        w.str(b",\"gateway.operation\":", op.id);
     }
     if let Some(c) = &ctx.consumer {
         w.str(b",\"gateway.consumer\":", c);

@@ -46,39 +46,48 @@ pub struct Metrics {
     handles: Vec<OpHandles>,
     /// Per upstream (by index), its call durations by status (`None`: no response).
     upstream_handles: Vec<Handles<Option<u16>>>,
+    /// Limit decisions by (plan, limit, decision), all names from the compiled spec.
+    decision_handles: Handles<[&'static str; 3], Counter>,
 }
 
-/// Histograms taken from a family once, by a small key (a handful per operation or
-/// upstream), found by a scan under a read lock instead of a hash of the label set.
+/// Metrics taken from a family once, by a small key (a handful per operation, upstream or
+/// plan), found by a scan under a read lock instead of a hash of the label set.
 #[derive(Debug)]
-struct Handles<K>(std::sync::RwLock<Vec<(K, Histogram)>>);
+struct Handles<K, M = Histogram>(std::sync::RwLock<Vec<(K, M)>>);
 
-impl<K> Default for Handles<K> {
+impl<K, M> Default for Handles<K, M> {
     fn default() -> Self {
         Handles(std::sync::RwLock::new(Vec::new()))
     }
 }
 
-impl<K: PartialEq + Copy> Handles<K> {
-    /// Observes `value` on the histogram of `key`, taking it from its family with `take`
-    /// the first time.
-    fn observe(&self, key: K, value: f64, take: impl FnOnce() -> Histogram) {
+impl<K: PartialEq + Copy, M> Handles<K, M> {
+    /// Applies `update` to the metric of `key`, taking it from its family with `take` the
+    /// first time.
+    fn with(&self, key: K, update: impl Fn(&M), take: impl FnOnce() -> M) {
         let seen = self.0.read().is_ok_and(|d| {
             d.iter()
                 .find(|(k, _)| *k == key)
-                .map(|(_, h)| h.observe(value))
+                .map(|(_, m)| update(m))
                 .is_some()
         });
         if seen {
             return;
         }
-        let h = take();
-        h.observe(value);
+        let m = take();
+        update(&m);
         if let Ok(mut d) = self.0.write()
             && !d.iter().any(|(k, _)| *k == key)
         {
-            d.push((key, h));
+            d.push((key, m));
         }
+    }
+}
+
+impl<K: PartialEq + Copy> Handles<K> {
+    /// Observes `value` on the histogram of `key`.
+    fn observe(&self, key: K, value: f64, take: impl FnOnce() -> Histogram) {
+        self.with(key, |h| h.observe(value), take);
     }
 }
 
@@ -154,6 +163,7 @@ impl Metrics {
             jwks_refreshes: Family::default(),
             handles: (0..=operations).map(|_| OpHandles::default()).collect(),
             upstream_handles: (0..upstreams).map(|_| Default::default()).collect(),
+            decision_handles: Handles::default(),
         };
         add(&mut registry, names::REQUEST_DURATION, m.requests.clone());
         add(&mut registry, names::ACTIVE_REQUESTS, m.active.clone());
@@ -321,12 +331,17 @@ pub fn auth_failure(scheme: &'static str, reason: &'static str) {
 /// limits were checked; `decision` is `allowed`, `limited` or `unavailable`.
 pub fn limit_decision(plan: &'static str, limit: &'static str, decision: &'static str) {
     if let Some(m) = get() {
-        m.limit_decisions
-            .get_or_create(&Triple(
-                [names::PLAN, names::LIMIT, names::DECISION],
-                [plan, limit, decision],
-            ))
-            .inc();
+        let values = [plan, limit, decision];
+        m.decision_handles.with(
+            values,
+            |c| {
+                c.inc();
+            },
+            || {
+                m.limit_decisions
+                    .get_or_create_owned(&Triple([names::PLAN, names::LIMIT, names::DECISION], values))
+            },
+        );
     }
 }
 
