@@ -5,7 +5,9 @@
 //! `X-Forwarded-For`/`-Proto`/`-Host` set, the request id passed on, the path replaced by
 //! the plan's upstream path under the upstream's base path, the query kept as sent.
 //! What it maps: no response head within the operation's timeout gives 504; a refused,
-//! reset or broken connection gives 502; a request body over `max_body` gives 413.
+//! reset or broken connection gives 502; a request body over `max_body` gives 413; a request
+//! body the client framed badly or cut short gives 400 (the client's fault, not the
+//! upstream's).
 //!
 //! The connection pool is our own, over hyper's `client::conn::http1`: one idle list per
 //! upstream, found by index. hyper-util's general-purpose pool hashed a `(scheme,
@@ -29,7 +31,7 @@ use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
-use crate::body::{Body, BodyTooLarge, BoxError};
+use crate::body::{Body, BodyTooLarge, BoxError, ClientBodyError};
 use crate::conns::clock;
 use crate::gateway::Plan;
 use crate::phase::ctx::Ctx;
@@ -487,6 +489,11 @@ impl Proxy {
                 if is_too_large(&*e) {
                     return Err(too_large(op.max_body));
                 }
+                // Reading the client's body failed while it was being sent: the client's
+                // fault, so neither a 502 nor an upstream error in the log and metrics.
+                if caused_by::<ClientBodyError>(&*e) {
+                    return Err(unreadable_body(error_chain(&*e)));
+                }
                 return Err(Problem::bad_gateway().because(classify(&*e), error_chain(&*e)));
             }
             Ok(Ok(resp)) => resp,
@@ -561,6 +568,16 @@ fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'stati
         cur = err.source();
     }
     false
+}
+
+/// 400: the client's request body could not be read ([`ClientBodyError`]); `reason`, for the
+/// operator, says why.
+pub(crate) fn unreadable_body(reason: String) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "the request body could not be read: its chunked framing is malformed, or it ended early",
+    )
+    .because(Kind::BadRequest, reason)
 }
 
 /// What kind of failure an upstream call's error is.

@@ -1,6 +1,7 @@
 //! Run tier: what goes wrong between a client, the gateway and an upstream, against a real
 //! gateway process: upstream connections closed while idle (a request is never failed for
-//! it), and the idle timeout of pooled connections.
+//! it), the idle timeout of pooled connections, and chunked bodies a client frames badly
+//! (the client's 400, not an upstream failure).
 //!
 //! The upstream here is written on raw TCP rather than with hyper, so that a test sees a
 //! request exactly as it was framed on the wire and decides when a connection closes.
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -238,6 +240,78 @@ fn dechunk(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
     }
 }
 
+/// An answer of the gateway read off the wire.
+#[derive(Debug)]
+struct RawReply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawReply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Writes `request` (which should say `connection: close`) to the gateway as it is, and
+/// reads the answer until the gateway closes the connection.
+async fn exchange(gw: &Gateway, request: &[u8]) -> RawReply {
+    let mut s = TcpStream::connect(gw.addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    s.write_all(request)
+        .await
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+            Err(_) => panic!(
+                "the gateway neither answered nor closed the connection; read so far:\n{}",
+                String::from_utf8_lossy(&raw)
+            ),
+            // A reset after the answer ends it too.
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head_len = find(&raw, b"\r\n\r\n")
+        .map(|at| at + 4)
+        .unwrap_or_else(|| panic!("no answer: {}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..head_len]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[head_len..].to_vec();
+    if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        body.truncate(len);
+    }
+    RawReply {
+        status,
+        headers,
+        body,
+    }
+}
+
 fn gateway(up: &RawUpstream, extra: &[(&str, &str)]) -> Gateway {
     let mut env = vec![("BACKEND_URL", up.url())];
     env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
@@ -377,4 +451,61 @@ async fn idle_upstream_connections_are_given_up_after_the_idle_timeout() {
         assert_eq!(get(&gw.url(&format!("/items/{i}"))).await.status, 200);
     }
     assert_eq!(up.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_client_s_400_not_an_upstream_failure() {
+    let up = RawUpstream::start(Idle::Keep).await;
+    let gw = gateway(&up, &[("GATEWAY_ADMIN_LISTEN", "127.0.0.1:0")]);
+    let cases: [(&str, &[u8]); 5] = [
+        ("a negative size", b"-1\r\nhello\r\n0\r\n\r\n"),
+        ("a 0x prefix", b"0x5\r\nhello\r\n0\r\n\r\n"),
+        (
+            "a size over 64 bits",
+            b"10000000000000005\r\nhello\r\n0\r\n\r\n",
+        ),
+        ("junk after the size", b"5 junk\r\nhello\r\n0\r\n\r\n"),
+        ("a size line ended by a bare LF", b"5\nhello\r\n0\r\n\r\n"),
+    ];
+    for (i, (what, body)) in cases.iter().enumerate() {
+        let id = format!("bad-chunk-{i}");
+        let mut request = format!(
+            "POST /small-echo HTTP/1.1\r\nhost: gw\r\nx-request-id: {id}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        let r = exchange(&gw, &request).await;
+        assert_eq!(
+            r.status,
+            400,
+            "{what}: {}\ngateway log:\n{}",
+            r.text(),
+            gw.stderr_text()
+        );
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/problem+json"),
+            "{what}"
+        );
+        let problem: Value = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", r.text()));
+        assert_eq!(problem["status"], 400, "{what}: {problem}");
+        assert_eq!(problem["request_id"], id.as_str(), "{what}: {problem}");
+        let line = gw.access_line(&id).await;
+        assert_eq!(line["error.type"], "bad_request", "{what}: {line}");
+    }
+    assert!(
+        up.received().is_empty(),
+        "a malformed body reached the upstream whole: {:?}",
+        up.received()
+    );
+    let log = gw.stderr_text();
+    assert!(!log.contains("upstream request failed"), "{log}");
+    let metrics = get(&gw.admin_url("/metrics")).await.body;
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_upstream_errors_total{")),
+        "a client's body counted as an upstream error:\n{metrics}"
+    );
 }
