@@ -7,7 +7,8 @@
 //! What it maps: no response head within the operation's timeout gives 504; a refused,
 //! reset or broken connection gives 502; a request body over `max_body` gives 413; a request
 //! body the client framed badly or cut short gives 400 (the client's fault, not the
-//! upstream's).
+//! upstream's). A body is never dropped: one of unknown length goes chunked, whatever the
+//! method.
 //!
 //! The connection pool is our own, over hyper's `client::conn::http1`: one idle list per
 //! upstream, found by index. hyper-util's general-purpose pool hashed a `(scheme,
@@ -445,7 +446,18 @@ impl Proxy {
         }
         *req.version_mut() = Version::HTTP_11;
 
+        // hyper sends a GET or HEAD whose body has no declared length as having no body at
+        // all (it never reads it), and the client's `Transfer-Encoding` went with the other
+        // hop-by-hop headers (phase 4). So a body of unknown length is marked chunked below,
+        // whatever the method, rather than dropped. A body known to be empty is not.
+        let unframed = !req.body().is_end_stream() && req.body().size_hint().exact().is_none();
         let h = req.headers_mut();
+        if unframed && !h.contains_key(header::CONTENT_LENGTH) {
+            h.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
         let xff = forwarded_for(h, ctx.peer, &ctx.peer_header);
         if let Some(v) = xff {
             h.insert(X_FORWARDED_FOR.clone(), v);

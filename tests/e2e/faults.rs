@@ -1,7 +1,7 @@
 //! Run tier: what goes wrong between a client, the gateway and an upstream, against a real
 //! gateway process: upstream connections closed while idle (a request is never failed for
-//! it), the idle timeout of pooled connections, and chunked bodies a client frames badly
-//! (the client's 400, not an upstream failure).
+//! it), the idle timeout of pooled connections, bodies sent with GET and HEAD, and chunked
+//! bodies a client frames badly (the client's 400, not an upstream failure).
 //!
 //! The upstream here is written on raw TCP rather than with hyper, so that a test sees a
 //! request exactly as it was framed on the wire and decides when a connection closes.
@@ -98,6 +98,12 @@ impl RawUpstream {
 
     fn received(&self) -> Vec<Received> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn last(&self) -> Received {
+        self.received()
+            .pop()
+            .unwrap_or_else(|| panic!("the upstream received no complete request"))
     }
 
     fn connections(&self) -> usize {
@@ -451,6 +457,52 @@ async fn idle_upstream_connections_are_given_up_after_the_idle_timeout() {
         assert_eq!(get(&gw.url(&format!("/items/{i}"))).await.status, 200);
     }
     assert_eq!(up.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_chunked_body_sent_with_get_or_head_reaches_the_upstream() {
+    let up = RawUpstream::start(Idle::Keep).await;
+    let gw = gateway(&up, &[]);
+    for method in ["GET", "HEAD"] {
+        let request = format!(
+            "{method} /items/7 HTTP/1.1\r\nhost: gw\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
+        );
+        let r = exchange(&gw, request.as_bytes()).await;
+        assert_eq!(r.status, 200, "{method}: {}", r.text());
+        let seen = up.last();
+        assert_eq!(
+            (seen.method.as_str(), seen.target.as_str()),
+            (method, "/v2/items/7")
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&seen.body),
+            "hello",
+            "{method}: the body was not forwarded: {seen:?}"
+        );
+        assert_eq!(
+            seen.header("transfer-encoding"),
+            Some("chunked"),
+            "{seen:?}"
+        );
+        assert_eq!(seen.header("content-length"), None, "{seen:?}");
+    }
+    // A declared length goes as it is.
+    let r = exchange(
+        &gw,
+        b"GET /items/8 HTTP/1.1\r\nhost: gw\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = up.last();
+    assert_eq!(String::from_utf8_lossy(&seen.body), "hello");
+    assert_eq!(seen.header("content-length"), Some("5"), "{seen:?}");
+    assert_eq!(seen.header("transfer-encoding"), None, "{seen:?}");
+    // A GET without a body gains none.
+    assert_eq!(get(&gw.url("/items/9")).await.status, 200);
+    let seen = up.last();
+    assert_eq!(seen.target, "/v2/items/9");
+    assert!(seen.body.is_empty());
+    assert_eq!(seen.header("transfer-encoding"), None, "{seen:?}");
 }
 
 #[tokio::test]
