@@ -226,12 +226,14 @@ impl Pool {
         if let Ok(mut idle) = self.idle.lock() {
             let now = clock::recent();
             // The oldest come first: those past the idle timeout are dropped (which closes
-            // them) rather than left open for the upstream to close.
-            let expired = idle.partition_point(|(_, since)| {
+            // them) rather than left open for the upstream to close. Usually the oldest is
+            // not, and one comparison is all this costs.
+            let expired = |(_, since): &(http1::SendRequest<Body>, Instant)| {
                 now.saturating_duration_since(*since) >= self.idle_timeout
-            });
-            if expired > 0 {
-                idle.drain(..expired);
+            };
+            if idle.first().is_some_and(expired) {
+                let n = idle.partition_point(expired);
+                idle.drain(..n);
             }
             if idle.len() < MAX_IDLE {
                 idle.push((tx, now));
