@@ -302,7 +302,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             method: "GET",
             path: "/owners/{ownerId}",
             upstream: 0usize,
-            timeout: ::core::time::Duration::from_millis(10000u64),
+            timeout: ::core::time::Duration::from_millis(5000u64),
             max_body: 1048576u64,
             mock: ::core::option::Option::Some(::gatewayc_runtime::MockResponse {
                 status: 200u16,
@@ -322,7 +322,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             method: "GET",
             path: "/pets",
             upstream: 0usize,
-            timeout: ::core::time::Duration::from_millis(10000u64),
+            timeout: ::core::time::Duration::from_millis(5000u64),
             max_body: 1048576u64,
             mock: ::core::option::Option::Some(::gatewayc_runtime::MockResponse {
                 status: 200u16,
@@ -342,7 +342,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             method: "POST",
             path: "/pets",
             upstream: 0usize,
-            timeout: ::core::time::Duration::from_millis(10000u64),
+            timeout: ::core::time::Duration::from_millis(5000u64),
             max_body: 65536u64,
             mock: ::core::option::Option::Some(::gatewayc_runtime::MockResponse {
                 status: 201u16,
@@ -369,7 +369,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             method: "GET",
             path: "/pets/mine",
             upstream: 0usize,
-            timeout: ::core::time::Duration::from_millis(10000u64),
+            timeout: ::core::time::Duration::from_millis(5000u64),
             max_body: 1048576u64,
             mock: ::core::option::Option::Some(::gatewayc_runtime::MockResponse {
                 status: 200u16,
@@ -416,7 +416,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             method: "DELETE",
             path: "/pets/{petId}",
             upstream: 0usize,
-            timeout: ::core::time::Duration::from_millis(10000u64),
+            timeout: ::core::time::Duration::from_millis(5000u64),
             max_body: 1048576u64,
             mock: ::core::option::Option::Some(::gatewayc_runtime::MockResponse {
                 status: 204u16,
@@ -443,7 +443,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             method: "POST",
             path: "/pets/{petId}:adopt",
             upstream: 0usize,
-            timeout: ::core::time::Duration::from_millis(10000u64),
+            timeout: ::core::time::Duration::from_millis(5000u64),
             max_body: 1048576u64,
             mock: ::core::option::Option::Some(::gatewayc_runtime::MockResponse {
                 status: 200u16,
@@ -470,7 +470,7 @@ impl ::gatewayc_runtime::Gateway for Gateway {
             method: "GET",
             path: "/stores/{region}/inventory",
             upstream: 0usize,
-            timeout: ::core::time::Duration::from_millis(10000u64),
+            timeout: ::core::time::Duration::from_millis(5000u64),
             max_body: 1048576u64,
             mock: ::core::option::Option::Some(::gatewayc_runtime::MockResponse {
                 status: 200u16,

@@ -23,6 +23,15 @@ pub struct BodyTooLarge {
     pub limit: u64,
 }
 
+/// The client's request body could not be read: its chunked framing is malformed (a chunk
+/// size of `-1`, `0x5`, one too large for 64 bits, `5 junk`, a bare LF), or the client closed
+/// or reset the connection before the body ended. The client's fault, never the upstream's:
+/// it reaches the upstream call as the error of the body the call was sending, and is
+/// answered with 400 ([`crate::proxy::unreadable_body`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the client's request body could not be read")]
+pub struct ClientBodyError(#[source] hyper::Error);
+
 /// A request or response body: empty, a buffer the gateway made, or a stream from a peer.
 #[derive(Debug)]
 pub enum Body {
@@ -38,7 +47,8 @@ pub enum Body {
         remaining: u64,
         /// The limit, for the error message.
         limit: u64,
-        /// For an upstream's response: its connection, returned to the pool on drop.
+        /// For an upstream's response: its connection, returned to the pool on drop. `None`
+        /// for a client's request, whose read errors are [`ClientBodyError`]s.
         lease: Option<crate::proxy::Lease>,
         /// For a client's request: where the bytes read so far are counted (access log).
         counted: Option<Arc<AtomicU64>>,
@@ -91,7 +101,7 @@ impl http_body::Body for Body {
                 remaining,
                 limit,
                 counted,
-                ..
+                lease,
             } => match Pin::new(inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {
@@ -107,6 +117,11 @@ impl http_body::Body for Body {
                         }
                     }
                     Poll::Ready(Some(Ok(frame)))
+                }
+                // A request body's error comes from the client (see `ClientBodyError`); a
+                // response body's from the upstream.
+                Poll::Ready(Some(Err(e))) if lease.is_none() => {
+                    Poll::Ready(Some(Err(Box::new(ClientBodyError(e)))))
                 }
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
                 Poll::Ready(None) => Poll::Ready(None),

@@ -5,14 +5,18 @@
 //! `X-Forwarded-For`/`-Proto`/`-Host` set, the request id passed on, the path replaced by
 //! the plan's upstream path under the upstream's base path, the query kept as sent.
 //! What it maps: no response head within the operation's timeout gives 504; a refused,
-//! reset or broken connection gives 502; a request body over `max_body` gives 413.
+//! reset or broken connection gives 502; a request body over `max_body` gives 413; a request
+//! body the client framed badly or cut short gives 400 (the client's fault, not the
+//! upstream's). A body is never dropped: one of unknown length goes chunked, whatever the
+//! method.
 //!
 //! The connection pool is our own, over hyper's `client::conn::http1`: one idle list per
 //! upstream, found by index. hyper-util's general-purpose pool hashed a `(scheme,
 //! authority)` key and raced a lazy connect future against every checkout, which measured
 //! at a quarter of the proxy's user-space instructions. A connection returns to its list when
-//! the response body is dropped and hyper reports it ready for another request; a request
-//! that was never written (the connection closed while idle) is retried once on a new one.
+//! the response body is dropped, and is used again while it is idle for less than
+//! `GATEWAY_UPSTREAM_IDLE_TIMEOUT`. A connection the upstream closed while it was idle is
+//! never the client's problem; see [`Proxy::send`] for how each case is told apart.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,13 +25,14 @@ use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{PathAndQuery, Scheme, Uri};
-use http::{Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
-use crate::body::{Body, BodyTooLarge, BoxError};
+use crate::body::{Body, BodyTooLarge, BoxError, ClientBodyError};
 use crate::conns::clock;
 use crate::gateway::Plan;
 use crate::phase::ctx::Ctx;
@@ -136,9 +141,6 @@ pub struct Proxy {
     pools: Vec<Arc<Pool>>,
 }
 
-/// How long an idle upstream connection is kept; below the usual server keep-alive
-/// timeouts (NGINX: 75 s), so the server rarely closes a connection we are about to use.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 /// Idle connections kept per upstream.
 const MAX_IDLE: usize = 512;
 /// hyper's read and write buffers, at most, per connection (both ways). With single-buffer
@@ -146,29 +148,96 @@ const MAX_IDLE: usize = 512;
 /// bounds what an idle keep-alive connection holds; it also caps a message head.
 pub(crate) const MAX_BUF: usize = 64 * 1024;
 
-/// Idle connections to one upstream, most recently used last.
-#[derive(Debug, Default)]
+/// Idle connections to one upstream, most recently used last (so also in the order of the
+/// time each went idle).
+#[derive(Debug)]
 pub struct Pool {
     idle: Mutex<Vec<(http1::SendRequest<Body>, Instant)>>,
+    /// How long a connection may stay idle and still be used (`GATEWAY_UPSTREAM_IDLE_TIMEOUT`).
+    /// Below the upstream's own keep-alive timeout, the gateway gives a connection up before
+    /// the upstream closes it, so a request never meets the upstream's close. Zero keeps no
+    /// connection: each request opens its own.
+    idle_timeout: Duration,
+}
+
+/// A pooled connection, checked out for one request.
+#[derive(Debug)]
+struct Pooled {
+    tx: http1::SendRequest<Body>,
+    /// The tick clock moved on while the connection was idle. One idle for 100 ms (a tick)
+    /// or more always has; one that has not was idle for less, too little for an
+    /// upstream's idle timeout to have fired, so no copy of its request is made to send
+    /// again ([`Proxy::send`]). Under load nearly every reused connection is of that kind.
+    rested: bool,
 }
 
 impl Pool {
-    /// The most recently used idle connection, if any is younger than [`IDLE_TIMEOUT`].
-    fn take(&self) -> Option<http1::SendRequest<Body>> {
+    fn new(idle_timeout: Duration) -> Self {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+            idle_timeout,
+        }
+    }
+
+    /// The most recently used idle connection that is still open and has been idle for less
+    /// than the idle timeout; older ones met on the way are dropped, which closes them.
+    fn take(&self) -> Option<Pooled> {
         let mut idle = self.idle.lock().ok()?;
+        let now = clock::recent();
         while let Some((tx, since)) = idle.pop() {
-            if !tx.is_closed() && clock::recent().saturating_duration_since(since) < IDLE_TIMEOUT {
-                return Some(tx);
+            if !tx.is_closed() && now.saturating_duration_since(since) < self.idle_timeout {
+                return Some(Pooled {
+                    tx,
+                    rested: now > since,
+                });
             }
         }
         None
     }
 
+    /// A connection ready for a request: taken from the pool ([`Pool::take`]) and done with
+    /// its last response. Those still finishing one are left in the pool for a later
+    /// request.
+    ///
+    /// Readiness is read without registering a waker (`is_ready`, not `poll_ready`): a
+    /// connection that is not ready now is not waited for.
+    fn checkout(&self) -> Option<Pooled> {
+        let mut busy = Vec::new();
+        let mut chosen = None;
+        while let Some(pooled) = self.take() {
+            if pooled.tx.is_ready() {
+                chosen = Some(pooled);
+                break;
+            }
+            if !pooled.tx.is_closed() {
+                busy.push(pooled.tx);
+            }
+        }
+        for tx in busy {
+            self.put(tx);
+        }
+        chosen
+    }
+
     fn put(&self, tx: http1::SendRequest<Body>) {
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push((tx, clock::recent()));
+        if self.idle_timeout.is_zero() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            let now = clock::recent();
+            // The oldest come first: those past the idle timeout are dropped (which closes
+            // them) rather than left open for the upstream to close. Usually the oldest is
+            // not, and one comparison is all this costs.
+            let expired = |(_, since): &(http1::SendRequest<Body>, Instant)| {
+                now.saturating_duration_since(*since) >= self.idle_timeout
+            };
+            if idle.first().is_some_and(expired) {
+                let n = idle.partition_point(expired);
+                idle.drain(..n);
+            }
+            if idle.len() < MAX_IDLE {
+                idle.push((tx, now));
+            }
         }
     }
 }
@@ -202,11 +271,14 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static(names::X_FORWARDED
 static X_REQUEST_ID: HeaderName = HeaderName::from_static(names::X_REQUEST_ID);
 
 impl Proxy {
-    /// A client for `upstreams` upstreams, with keep-alive pooling, `TCP_NODELAY`, and (with
-    /// `tls`) HTTPS through rustls.
-    pub fn new(upstreams: usize) -> Result<Self, String> {
+    /// A client for `upstreams` upstreams, with keep-alive pooling (a connection idle for
+    /// `idle_timeout` is not used again), `TCP_NODELAY`, and (with `tls`) HTTPS through
+    /// rustls.
+    pub fn new(upstreams: usize, idle_timeout: Duration) -> Result<Self, String> {
         let connector = connector(Duration::from_secs(5), true)?;
-        let pools = (0..upstreams).map(|_| Arc::new(Pool::default())).collect();
+        let pools = (0..upstreams)
+            .map(|_| Arc::new(Pool::new(idle_timeout)))
+            .collect();
         Ok(Proxy { connector, pools })
     }
 
@@ -232,6 +304,20 @@ impl Proxy {
     }
 
     /// Sends `req` on a pooled connection to upstream `index`, or a new one.
+    ///
+    /// A pooled connection may have been closed by the upstream while it was idle, and the
+    /// gateway may not know it yet. That is never the client's problem:
+    /// - Closed before the request was written to it: hyper hands the request back
+    ///   (`TrySendError::take_message`), and it goes out on a new connection, whatever its
+    ///   method. Its body has not been read, so it goes out whole.
+    /// - Closed, or reset, by the upstream just as the request was written (its idle
+    ///   timeout fired at that moment), before any answer: the upstream may have read the
+    ///   request, so it is sent again on a new connection only when that is safe, for a GET,
+    ///   HEAD, OPTIONS or TRACE without a body (RFC 9110 section 9.2.1), and only when the
+    ///   connection had rested ([`Pooled::rested`]), which is when the copy is made. Any
+    ///   other request gets the error (502).
+    ///
+    /// A request sent on a new connection is sent once: its failure is the upstream's.
     async fn send(
         &self,
         index: usize,
@@ -240,29 +326,20 @@ impl Proxy {
     ) -> Result<Response<Body>, BoxError> {
         let pool = &self.pools[index];
         let mut req = req;
-        let mut busy = Vec::new();
-        let mut chosen = None;
-        while let Some(tx) = pool.take() {
-            if tx.is_ready() {
-                chosen = Some(tx);
-                break;
-            }
-            if !tx.is_closed() {
-                // Still finishing its last response: leave it for a later request.
-                busy.push(tx);
-            }
-        }
-        for b in busy {
-            pool.put(b);
-        }
-        if let Some(mut tx) = chosen {
-            // A pooled connection may have been closed by the server while idle; a request
-            // that was not written to it is safe to send on a new one.
+        if let Some(Pooled { mut tx, rested }) = pool.checkout() {
+            let again = if rested { replayable(&req) } else { None };
             match tx.try_send_request(req).await {
                 Ok(resp) => return Ok(lease(resp, tx, pool)),
-                Err(mut e) => match e.take_message() {
-                    Some(back) => req = back,
-                    None => return Err(e.into_error().into()),
+                Err(mut e) => match (e.take_message(), again) {
+                    (Some(back), _) => req = back,
+                    (None, Some(copy)) if closed_unanswered(e.error()) => {
+                        tracing::debug!(
+                            error = %e.error(),
+                            "an idle upstream connection closed under a request; sending it again on a new one"
+                        );
+                        req = *copy;
+                    }
+                    (None, _) => return Err(e.into_error().into()),
                 },
             }
         }
@@ -371,7 +448,18 @@ impl Proxy {
         }
         *req.version_mut() = Version::HTTP_11;
 
+        // hyper sends a GET or HEAD whose body has no declared length as having no body at
+        // all (it never reads it), and the client's `Transfer-Encoding` went with the other
+        // hop-by-hop headers (phase 4). So a body of unknown length is marked chunked below,
+        // whatever the method, rather than dropped. A body known to be empty is not.
+        let unframed = !req.body().is_end_stream() && req.body().size_hint().exact().is_none();
         let h = req.headers_mut();
+        if unframed && !h.contains_key(header::CONTENT_LENGTH) {
+            h.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
         let xff = forwarded_for(h, ctx.peer, &ctx.peer_header);
         if let Some(v) = xff {
             h.insert(X_FORWARDED_FOR.clone(), v);
@@ -415,6 +503,11 @@ impl Proxy {
                 if is_too_large(&*e) {
                     return Err(too_large(op.max_body));
                 }
+                // Reading the client's body failed while it was being sent: the client's
+                // fault, so neither a 502 nor an upstream error in the log and metrics.
+                if caused_by::<ClientBodyError>(&*e) {
+                    return Err(unreadable_body(error_chain(&*e)));
+                }
                 return Err(Problem::bad_gateway().because(classify(&*e), error_chain(&*e)));
             }
             Ok(Ok(resp)) => resp,
@@ -444,6 +537,61 @@ fn lease(
         lease: Some(lease),
         counted: None,
     })
+}
+
+/// A copy of `req` to send again should its connection close under it, when that is safe:
+/// a safe method (RFC 9110 section 9.2.1: GET, HEAD, OPTIONS, TRACE) and no body. The
+/// copy has no extensions (hyper reads none from a request it sends).
+fn replayable(req: &Request<Body>) -> Option<Box<Request<Body>>> {
+    let safe = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    if !safe || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(Body::Empty);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(Box::new(copy))
+}
+
+/// Whether a call failed because its connection was closed or reset before any answer:
+/// not a malformed answer, a timeout, or an error of the request's own body.
+fn closed_unanswered(e: &hyper::Error) -> bool {
+    if e.is_parse()
+        || e.is_parse_status()
+        || e.is_parse_too_large()
+        || e.is_user()
+        || e.is_timeout()
+    {
+        return false;
+    }
+    e.is_incomplete_message() || e.is_closed() || e.is_canceled() || caused_by::<std::io::Error>(e)
+}
+
+/// Whether `e`, or an error in its chain of sources, is a `T`.
+fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<T>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// 400: the client's request body could not be read ([`ClientBodyError`]); `reason`, for the
+/// operator, says why.
+pub(crate) fn unreadable_body(reason: String) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "the request body could not be read: its chunked framing is malformed, or it ended early",
+    )
+    .because(Kind::BadRequest, reason)
 }
 
 /// What kind of failure an upstream call's error is.
@@ -491,14 +639,7 @@ pub(crate) fn too_large(limit: u64) -> Problem {
 }
 
 pub(crate) fn is_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.is::<BodyTooLarge>() {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
+    caused_by::<BodyTooLarge>(e)
 }
 
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -660,6 +801,112 @@ pub fn remove_hop_by_hop(h: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A connection over an in-memory pipe, ready for a request, and the upstream's end.
+    async fn connection() -> (http1::SendRequest<Body>, tokio::io::DuplexStream) {
+        let (ours, theirs) = tokio::io::duplex(4096);
+        let (mut tx, conn) = http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(ours))
+            .await
+            .unwrap_or_else(|e| panic!("handshake: {e}"));
+        tokio::spawn(conn);
+        tx.ready().await.unwrap_or_else(|e| panic!("ready: {e}"));
+        (tx, theirs)
+    }
+
+    /// Whether the gateway closed its end of `theirs` within a second.
+    async fn closed_by_the_gateway(theirs: &mut tokio::io::DuplexStream) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), theirs.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_is_used_until_the_idle_timeout_then_closed() {
+        let pool = Pool::new(Duration::from_millis(100));
+        let (tx, mut theirs) = connection().await;
+        pool.put(tx);
+        let Some(pooled) = pool.checkout() else {
+            panic!("a connection idle for less than the timeout was not used");
+        };
+        pool.put(pooled.tx);
+        // Several ticks of the tick clock past the timeout, whichever clock it reads.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(pool.checkout().is_none(), "an expired connection was used");
+        assert!(
+            closed_by_the_gateway(&mut theirs).await,
+            "an expired connection was left open"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_connection_is_closed_when_another_goes_idle() {
+        let pool = Pool::new(Duration::from_millis(100));
+        let (old, mut old_end) = connection().await;
+        pool.put(old);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (new, _new_end) = connection().await;
+        pool.put(new);
+        assert!(
+            closed_by_the_gateway(&mut old_end).await,
+            "an expired connection was kept open"
+        );
+        assert!(
+            pool.checkout().is_some(),
+            "the fresh connection was not kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_timeout_of_zero_keeps_no_connection() {
+        let pool = Pool::new(Duration::ZERO);
+        let (tx, mut theirs) = connection().await;
+        pool.put(tx);
+        assert!(pool.checkout().is_none());
+        assert!(closed_by_the_gateway(&mut theirs).await);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_upstream_closed_while_idle_is_not_used() {
+        let pool = Pool::new(Duration::from_secs(60));
+        let (tx, theirs) = connection().await;
+        pool.put(tx);
+        drop(theirs);
+        // The connection's task reads the end of the stream and closes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(pool.checkout().is_none());
+    }
+
+    #[test]
+    fn only_safe_requests_without_a_body_are_copied_to_send_again() {
+        let request = |method: Method, body: Body| {
+            let mut req = Request::new(body);
+            *req.method_mut() = method;
+            *req.uri_mut() = Uri::from_static("/items/1?x=2");
+            req.headers_mut()
+                .insert(header::HOST, HeaderValue::from_static("up.test"));
+            req
+        };
+        for method in [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE] {
+            let copy = replayable(&request(method.clone(), Body::Empty));
+            let copy = copy.unwrap_or_else(|| panic!("{method} without a body is not copied"));
+            assert_eq!(*copy.method(), method);
+            assert_eq!(copy.uri(), "/items/1?x=2");
+            assert_eq!(
+                copy.headers().get(header::HOST).map(HeaderValue::as_bytes),
+                Some(&b"up.test"[..])
+            );
+        }
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert!(
+                replayable(&request(method.clone(), Body::Empty)).is_none(),
+                "{method}"
+            );
+        }
+        assert!(replayable(&request(Method::GET, Body::full("a body"))).is_none());
+    }
 
     /// The header names left after [`remove_hop_by_hop`] on a message with `headers`, sorted.
     fn left_after_removal(headers: &[(&'static str, &'static str)]) -> Vec<String> {

@@ -1,6 +1,6 @@
 //! The `gatewayc` command line, run as a process.
 
-use crate::support::{gatewayc, root};
+use crate::support::{TempDir, gatewayc, root};
 
 #[test]
 fn check_exits_zero_on_the_example_and_one_on_a_rejected_spec() {
@@ -90,6 +90,62 @@ fn routes_prints_the_compiled_table() {
         .find(|l| l.contains("listMyPets "))
         .unwrap_or_default();
     assert!(mine.contains("bearer[pets:read]"), "{mine}");
+}
+
+#[test]
+fn routes_shows_the_upstream_timeout_over_the_defaults() {
+    // docs/x-gateway.md: the timeout used is the first set of operation, path item, the
+    // upstream's `timeout`, `defaults.timeout`, 30 s.
+    let dir = TempDir::new("routes-timeouts");
+    let spec = dir.0.join("timeouts.yaml");
+    std::fs::write(
+        &spec,
+        r#"openapi: 3.0.3
+info: { title: Timeouts, version: 1.0.0 }
+x-gateway:
+  upstreams:
+    pets: { url: "http://127.0.0.1:9", timeout: 5s }
+    owners: "http://127.0.0.1:9"
+  defaults: { upstream: pets, timeout: 10s }
+paths:
+  /pets:
+    get: { operationId: listPets, responses: { "200": { description: ok } } }
+  /pets/{id}:
+    parameters: [{ name: id, in: path, required: true, schema: { type: string } }]
+    x-gateway: { timeout: 3s }
+    get: { operationId: getPet, responses: { "200": { description: ok } } }
+    delete:
+      operationId: deletePet
+      x-gateway: { timeout: 2s }
+      responses: { "204": { description: gone } }
+  /owners:
+    get:
+      operationId: listOwners
+      x-gateway: { upstream: owners }
+      responses: { "200": { description: ok } }
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+    let out = gatewayc(&["routes", &spec.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let timeout_of = |id: &str| {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|cells| cells.get(2) == Some(&id))
+            .and_then(|cells| cells.get(5).map(|t| (*t).to_owned()))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{table}"))
+    };
+    assert_eq!(
+        timeout_of("listPets"),
+        "5000ms",
+        "the upstream's, not the defaults'"
+    );
+    assert_eq!(timeout_of("getPet"), "3000ms", "the path item's");
+    assert_eq!(timeout_of("deletePet"), "2000ms", "the operation's");
+    assert_eq!(timeout_of("listOwners"), "10000ms", "the defaults'");
 }
 
 #[test]

@@ -19,12 +19,15 @@
 //! 10. `observability`: the access log, JSON diagnostics, redaction of credentials, metrics
 //!     (checked by `promtool` and the Prometheus client's parser) and their bounded labels,
 //!     health, readiness and graceful shutdown, and spans sent to an OTLP receiver.
+//! 11. `faults`: upstream connections closed while idle, the pool's idle timeout, bodies
+//!     sent with GET and HEAD, and malformed chunked bodies, against a raw-TCP upstream.
 
 mod accepted;
 mod aggregate;
 mod cli;
 mod corpus;
 mod example;
+mod faults;
 mod limits;
 mod observability;
 mod proxy;

@@ -115,6 +115,9 @@ struct Draft {
     operation_id: Option<String>,
     loc: Location,
     upstream_loc: Option<Location>,
+    /// Whether the operation or its path item sets `timeout`. The timeout used is the first
+    /// set of: operation, path item, the upstream's `timeout`, `defaults.timeout`, 30 s; so
+    /// without one here, the upstream's replaces what the cascade gave.
     explicit_timeout: bool,
     /// Its `aggregate`, as written; resolved by [`aggregate::finish`].
     aggregate: Option<aggregate::Raw>,
@@ -703,6 +706,10 @@ fn operations(
             ),
             None => (Cascade::default(), None, None),
         };
+        // An upstream's `timeout` ranks between the path item's and the document's
+        // `defaults.timeout`, so whether the path item sets one itself is kept before the
+        // defaults are folded in (see `finish_operations`).
+        let item_timeout = item_cascade.timeout;
         let item_cascade = item_cascade.over(defaults);
         let item_params = params_of(spec, &item, version, d);
         for method in Method::ALL {
@@ -734,7 +741,7 @@ fn operations(
                 None => (Cascade::default(), None, None),
             };
             let cascade = op_cascade.over(&item_cascade);
-            let explicit_timeout = op_cascade.timeout.or(item_cascade.timeout).is_some();
+            let explicit_timeout = op_cascade.timeout.or(item_timeout).is_some();
             // Operation parameters override path-item parameters with the same name.
             let mut declared = item_params.clone();
             for p in params_of(spec, &op, version, d) {
@@ -1442,5 +1449,89 @@ fn check_ambiguity(drafts: &[Draft], d: &mut Diagnostics) {
                 seen.insert(key, draft);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each operation's id and timeout in milliseconds, in path order.
+    fn timeouts(yaml: &str) -> Vec<(String, u128)> {
+        let mut d = Diagnostics::default();
+        let model = lower(&crate::spec::from_yaml(yaml), &Options::default(), &mut d)
+            .unwrap_or_else(|| panic!("the test spec has errors: {:?}", d.items()));
+        model
+            .operations
+            .iter()
+            .map(|op| (op.id.clone(), op.timeout.as_millis()))
+            .collect()
+    }
+
+    fn ids_and(pairs: &[(&str, u128)]) -> Vec<(String, u128)> {
+        pairs.iter().map(|(id, t)| ((*id).to_owned(), *t)).collect()
+    }
+
+    #[test]
+    fn timeout_is_operation_then_path_item_then_upstream_then_defaults() {
+        let spec = r#"
+openapi: 3.0.3
+info: { title: t, version: "1" }
+x-gateway:
+  upstreams:
+    pets: { url: "http://127.0.0.1:9", timeout: 5s }
+    owners: "http://127.0.0.1:9"
+  defaults: { upstream: pets, timeout: 10s }
+paths:
+  /a:
+    get: { operationId: upstreamOverDefaults, responses: { "200": { description: ok } } }
+  /b:
+    get:
+      operationId: operationOverAll
+      x-gateway: { timeout: 2s }
+      responses: { "200": { description: ok } }
+  /c:
+    x-gateway: { timeout: 3s }
+    get: { operationId: pathItemOverUpstream, responses: { "200": { description: ok } } }
+  /d:
+    get:
+      operationId: defaultsWithoutUpstreamTimeout
+      x-gateway: { upstream: owners }
+      responses: { "200": { description: ok } }
+"#;
+        assert_eq!(
+            timeouts(spec),
+            ids_and(&[
+                ("upstreamOverDefaults", 5_000),
+                ("operationOverAll", 2_000),
+                ("pathItemOverUpstream", 3_000),
+                ("defaultsWithoutUpstreamTimeout", 10_000),
+            ])
+        );
+    }
+
+    #[test]
+    fn without_defaults_timeout_the_upstream_s_or_30_s() {
+        let spec = r#"
+openapi: 3.0.3
+info: { title: t, version: "1" }
+x-gateway:
+  upstreams:
+    pets: { url: "http://127.0.0.1:9", timeout: 5s }
+    owners: "http://127.0.0.1:9"
+  defaults: { upstream: pets }
+paths:
+  /a:
+    get: { operationId: upstreamTimeout, responses: { "200": { description: ok } } }
+  /b:
+    get:
+      operationId: noTimeoutAnywhere
+      x-gateway: { upstream: owners }
+      responses: { "200": { description: ok } }
+"#;
+        assert_eq!(
+            timeouts(spec),
+            ids_and(&[("upstreamTimeout", 5_000), ("noTimeoutAnywhere", 30_000)])
+        );
     }
 }
