@@ -38,13 +38,15 @@ const EVICT_EVERY: Duration = Duration::from_secs(10);
 const SHARDS: usize = 16;
 
 type Key = Box<str>;
+/// A rate limiter's identity: the policy and its rate.
+type RateId = (&'static str, Gcra);
 type States = DashMapStateStore<Key>;
 type Limiter = RateLimiter<Key, Shared, DefaultClock, StateInformationMiddleware>;
 
 /// The counters of this process.
 pub(crate) struct MemoryStore {
     /// One limiter per policy and rate; a handful per gateway, so a list.
-    rates: RwLock<Vec<((&'static str, Gcra), Arc<Rate>)>>,
+    rates: RwLock<Vec<(RateId, Arc<Rate>)>>,
     quotas: [Mutex<HashMap<QuotaId, Counter>>; SHARDS],
     hasher: RandomState,
 }
@@ -256,7 +258,7 @@ impl MemoryStore {
     /// The limiter of `policy` at `gcra`, made on first use.
     fn rate(&self, policy: &'static str, gcra: Gcra) -> Arc<Rate> {
         let id = (policy, gcra);
-        let find = |rates: &[((&'static str, Gcra), Arc<Rate>)]| {
+        let find = |rates: &[(RateId, Arc<Rate>)]| {
             rates
                 .iter()
                 .find(|(k, _)| *k == id)

@@ -394,7 +394,11 @@ fn headers(
 /// `?`.
 fn push_name(out: &mut String, item: &Item<'_>) {
     out.push('"');
-    if item.policy.bytes().all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\') {
+    if item
+        .policy
+        .bytes()
+        .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+    {
         out.push_str(item.policy);
     } else {
         for c in item.policy.chars() {

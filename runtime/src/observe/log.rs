@@ -65,7 +65,10 @@ fn write_out(bytes: &[u8]) {
 /// once: `,"http.route":"…","gateway.operation":"…"`, beside the operation's own `id` (a
 /// process serving several gateways, as tests do, renders the others' lines field by
 /// field).
-static OPERATIONS: OnceLock<Box<[(&'static str, Box<[u8]>)]>> = OnceLock::new();
+static OPERATIONS: OnceLock<Box<[OpFields]>> = OnceLock::new();
+
+/// An operation's `id`, and its rendered fields.
+type OpFields = (&'static str, Box<[u8]>);
 
 /// Renders the fixed fields of every operation's lines; called once at start-up.
 pub(crate) fn init(operations: &'static [OperationDef]) {

@@ -338,8 +338,10 @@ pub fn limit_decision(plan: &'static str, limit: &'static str, decision: &'stati
                 c.inc();
             },
             || {
-                m.limit_decisions
-                    .get_or_create_owned(&Triple([names::PLAN, names::LIMIT, names::DECISION], values))
+                m.limit_decisions.get_or_create_owned(&Triple(
+                    [names::PLAN, names::LIMIT, names::DECISION],
+                    values,
+                ))
             },
         );
     }
