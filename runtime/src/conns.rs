@@ -10,9 +10,17 @@
 //! Here a connection only notes, in two atomic stores, when it starts and stops waiting
 //! for a request head, counted in ticks of one background task ([`Connections::run`],
 //! every 100 ms). Twice a second that task looks over the open connections and closes the
-//! HTTP/1 ones that have waited for a head longer than `GATEWAY_HEADER_TIMEOUT`: a client
-//! that sends nothing, or sends its head too slowly. A connection with a request in flight
-//! (a slow upstream, a long download or upload) is never closed by it.
+//! ones that have waited for a head longer than `GATEWAY_HEADER_TIMEOUT`: a client that
+//! sends nothing, or sends its head too slowly. A connection with a request in flight (a
+//! slow upstream, a long download or upload) is never closed by it.
+//!
+//! HTTP/2 connections are held to the same rule, counted by streams: one with no request
+//! in flight for longer than the timeout is closed (with a GOAWAY when it has been served,
+//! so a client finishing a request does not lose it). So a client that sends the preface,
+//! or part of it, and nothing more, or a HEADERS frame that never ends (no END_HEADERS),
+//! holds a connection no longer than an HTTP/1 client sending half a head. A request whose
+//! handler is dropped before it answers (an HTTP/2 client resetting its stream) ends its
+//! stream's count all the same ([`InFlight`]).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -33,6 +41,12 @@ use crate::proxy::Peer;
 const TICK: Duration = Duration::from_millis(100);
 /// Ticks between two looks over the connections.
 const SWEEP_EVERY: u64 = 5;
+/// An HTTP/2 client may reset this many streams before the gateway has answered them; past
+/// it, once they are half of its requests, its connection is closed. Each reset stream has
+/// cost a task and the phases up to the reset (CVE-2023-44487, "rapid reset"); hyper's own
+/// limit covers only streams reset before they are handed to the gateway. Browsers cancel
+/// a few requests on navigation, far below this.
+const RESETS_TOLERATED: u64 = 100;
 
 /// Every connection being served, and the shutdown flag.
 #[derive(Debug)]
@@ -47,6 +61,8 @@ pub(crate) struct Connections {
     stopping: AtomicBool,
     /// Connections accepted and not finished yet.
     live: AtomicUsize,
+    /// Told when a connection ends, for [`Connections::room`].
+    freed: tokio::sync::Notify,
 }
 
 /// One client connection.
@@ -57,8 +73,18 @@ pub(crate) struct Conn {
     conns: &'static Connections,
     /// HTTP/1 (the head timeout applies) rather than HTTP/2.
     h1: bool,
-    /// No request in flight: the connection waits for a request head.
+    /// No request in flight: the connection waits for a request head (HTTP/1).
     idle: AtomicBool,
+    /// Requests in flight (HTTP/2, where streams run side by side).
+    streams: AtomicUsize,
+    /// Requests received, and those whose handler was dropped before it answered (HTTP/2:
+    /// the client reset the stream), for [`RESETS_TOLERATED`].
+    requests: AtomicU64,
+    cancelled: AtomicU64,
+    /// Closed at once for resetting too many of its streams.
+    abusive: AtomicBool,
+    /// To be closed once idle, to make room for new connections ([`Connections::room`]).
+    shed: AtomicBool,
     /// It has received at least one request head.
     served: AtomicBool,
     /// The tick at which it last became idle.
@@ -80,6 +106,7 @@ impl Connections {
             limit: u64::try_from(limit).unwrap_or(u64::MAX),
             stopping: AtomicBool::new(false),
             live: AtomicUsize::new(0),
+            freed: tokio::sync::Notify::new(),
         }))
     }
 
@@ -96,6 +123,11 @@ impl Connections {
             conns: self,
             h1,
             idle: AtomicBool::new(true),
+            streams: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            abusive: AtomicBool::new(false),
+            shed: AtomicBool::new(false),
             served: AtomicBool::new(false),
             since: AtomicU64::new(self.ticks.load(Ordering::Relaxed)),
             expired: AtomicBool::new(false),
@@ -110,6 +142,38 @@ impl Connections {
     /// Connections accepted and not finished.
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::SeqCst)
+    }
+
+    /// Returns once fewer than `max` connections are live. Meanwhile the connections idle
+    /// for longest (waiting for a request head) are closed, a few at a time: a client
+    /// holding many idle keep-alive connections gives way to new clients. When every
+    /// connection has a request in flight, it waits for one to end.
+    pub(crate) async fn room(&self, max: usize) {
+        let batch = 1 + max / 100;
+        while self.live() >= max {
+            self.shed(batch);
+            // Woken when a connection ends; a look again every tick in case none of those
+            // shed has ended yet.
+            let _ = tokio::time::timeout(TICK, self.freed.notified()).await;
+        }
+    }
+
+    /// Closes the `n` connections idle for longest that are not closing already.
+    fn shed(&self, n: usize) {
+        let Ok(list) = self.list.lock() else {
+            return;
+        };
+        let mut idle: Vec<Arc<Conn>> = list
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| c.is_idle() && !c.shed.load(Ordering::Relaxed))
+            .collect();
+        drop(list);
+        idle.sort_by_key(|c| c.since.load(Ordering::Relaxed));
+        for conn in idle.into_iter().take(n) {
+            conn.shed.store(true, Ordering::Relaxed);
+            conn.wake();
+        }
     }
 
     /// Tells every connection to finish its request in flight and close.
@@ -150,8 +214,8 @@ impl Connections {
         }
     }
 
-    /// Closes the HTTP/1 connections that have waited for a head for too long, and forgets
-    /// closed ones.
+    /// Closes the connections that have waited for a head for too long, and forgets closed
+    /// ones.
     fn sweep(&self, now: u64) {
         let Ok(mut list) = self.list.lock() else {
             return;
@@ -160,11 +224,7 @@ impl Connections {
             let Some(conn) = weak.upgrade() else {
                 return false;
             };
-            if conn.h1
-                && conn.idle.load(Ordering::Relaxed)
-                && conn.stale(now)
-                && !conn.expired.swap(true, Ordering::Relaxed)
-            {
+            if conn.is_idle() && conn.stale(now) && !conn.expired.swap(true, Ordering::Relaxed) {
                 conn.wake();
             }
             true
@@ -173,10 +233,50 @@ impl Connections {
 }
 
 impl Conn {
-    /// A request head has arrived: the head timeout stops until the response is done.
-    pub(crate) fn busy(&self) {
-        self.idle.store(false, Ordering::Relaxed);
+    /// A request head has arrived: the head timeout stops until the returned guard is
+    /// dropped, with the response's body ([`Reply`]) or, when the request's handler is
+    /// dropped before it answers, with the handler.
+    pub(crate) fn busy(self: &Arc<Self>) -> InFlight {
+        if self.h1 {
+            self.idle.store(false, Ordering::Relaxed);
+        } else {
+            self.streams.fetch_add(1, Ordering::Relaxed);
+            self.requests.fetch_add(1, Ordering::Relaxed);
+        }
         self.served.store(true, Ordering::Relaxed);
+        InFlight {
+            conn: Arc::clone(self),
+            answered: false,
+        }
+    }
+
+    /// A request's handler was dropped before it answered: an HTTP/2 stream reset by the
+    /// client (an HTTP/1 client that goes away closes the whole connection anyway).
+    fn cancelled(&self) {
+        if self.h1 {
+            return;
+        }
+        let cancelled = self.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
+        if cancelled > RESETS_TOLERATED
+            && cancelled * 2 > self.requests.load(Ordering::Relaxed)
+            && !self.abusive.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                client = %self.peer.ip,
+                resets = cancelled,
+                "closing an HTTP/2 connection that reset most of its streams before they were answered"
+            );
+            self.wake();
+        }
+    }
+
+    /// No request in flight.
+    fn is_idle(&self) -> bool {
+        if self.h1 {
+            self.idle.load(Ordering::Relaxed)
+        } else {
+            self.streams.load(Ordering::Relaxed) == 0
+        }
     }
 
     /// Idle for longer than the head timeout, at tick `now`.
@@ -185,8 +285,17 @@ impl Conn {
             && now.saturating_sub(self.since.load(Ordering::Relaxed)) > self.conns.limit
     }
 
-    /// The response has been written (or abandoned): the wait for the next head begins.
+    /// A request is done (its response written, or abandoned): when it was the last in
+    /// flight, the wait for the next head begins.
     fn rest(&self) {
+        if !self.h1 && self.streams.fetch_sub(1, Ordering::Relaxed) > 1 {
+            return;
+        }
+        self.wait_again();
+    }
+
+    /// The wait for a head (starts) again now.
+    fn wait_again(&self) {
         self.since
             .store(self.conns.ticks.load(Ordering::Relaxed), Ordering::Relaxed);
         self.idle.store(true, Ordering::Relaxed);
@@ -233,6 +342,23 @@ pub(crate) mod clock {
     }
 }
 
+/// A request in flight on its connection; see [`Conn::busy`].
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    conn: Arc<Conn>,
+    /// Handed to a [`Reply`]: the request was answered.
+    answered: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.conn.cancelled();
+        }
+        self.conn.rest();
+    }
+}
+
 /// A connection counted as live; see [`Connections::enter`].
 #[derive(Debug)]
 pub(crate) struct Live(&'static Connections);
@@ -240,6 +366,7 @@ pub(crate) struct Live(&'static Connections);
 impl Drop for Live {
     fn drop(&mut self) {
         self.0.live.fetch_sub(1, Ordering::SeqCst);
+        self.0.freed.notify_one();
     }
 }
 
@@ -263,12 +390,18 @@ where
             }
             known = Some(waker);
         }
+        if client.abusive.load(Ordering::Relaxed) {
+            // Dropping hyper's connection closes the socket, and every stream on it.
+            return Poll::Ready(Ok(()));
+        }
         // Looked at again here: a request may have come and gone since the sweep looked.
         // A plain load first: on the usual poll nothing is written.
-        if client.expired.load(Ordering::Relaxed)
-            && client.expired.swap(false, Ordering::Relaxed)
-            && client.idle.load(Ordering::Relaxed)
-            && client.stale(client.conns.ticks.load(Ordering::Relaxed))
+        let shed = !draining && client.shed.load(Ordering::Relaxed) && client.is_idle();
+        if shed
+            || client.expired.load(Ordering::Relaxed)
+                && client.expired.swap(false, Ordering::Relaxed)
+                && client.is_idle()
+                && client.stale(client.conns.ticks.load(Ordering::Relaxed))
         {
             if !client.served.load(Ordering::Relaxed) || winding_down {
                 // Still on its first head (nothing to send), or already given one more
@@ -281,7 +414,7 @@ where
             // client that does not take it within another timeout is closed then.
             winding_down = true;
             draining = true;
-            client.rest();
+            client.wait_again();
             conn.as_mut().graceful_shutdown();
         }
         if !draining && client.conns.stopping.load(Ordering::SeqCst) {
@@ -293,22 +426,25 @@ where
     .await
 }
 
-/// The body of a response to a client: the gateway's [`Body`], plus its connection, told
-/// when hyper has finished with the response (dropped it) so the head timeout starts again,
-/// and the request's context, reported then ([`Finish`]) with the bytes sent.
+/// The body of a response to a client: the gateway's [`Body`], plus its request's place on
+/// the connection, given up when hyper has finished with the response (dropped it) so the
+/// head timeout starts again, and the request's context, reported then ([`Finish`]) with
+/// the bytes sent.
 #[derive(Debug)]
 pub(crate) struct Reply {
     body: Body,
-    conn: Arc<Conn>,
+    /// Dropped after [`Reply`]'s own `drop` has reported the request.
+    _in_flight: InFlight,
     finish: Option<Box<Finish>>,
     sent: u64,
 }
 
 impl Reply {
-    pub(crate) fn new(body: Body, conn: Arc<Conn>, finish: Option<Box<Finish>>) -> Self {
+    pub(crate) fn new(body: Body, mut in_flight: InFlight, finish: Option<Box<Finish>>) -> Self {
+        in_flight.answered = true;
         Reply {
             body,
-            conn,
+            _in_flight: in_flight,
             finish,
             sent: 0,
         }
@@ -317,7 +453,6 @@ impl Reply {
 
 impl Drop for Reply {
     fn drop(&mut self) {
-        self.conn.rest();
         if let Some(finish) = self.finish.take() {
             finish.done(self.sent);
         }
@@ -376,14 +511,14 @@ mod tests {
     fn a_request_in_flight_holds_off_the_timeout_and_the_reply_restarts_it() {
         let c = conns(1000);
         let conn = c.open(SocketAddr::from(([127, 0, 0, 1], 1)), true);
-        conn.busy();
+        let in_flight = conn.busy();
         c.sweep(100);
         assert!(
             !conn.expired.load(Ordering::Relaxed),
             "busy connections never expire"
         );
         c.ticks.store(100, Ordering::Relaxed);
-        drop(Reply::new(Body::Empty, conn.clone(), None));
+        drop(Reply::new(Body::Empty, in_flight, None));
         c.sweep(105);
         assert!(
             !conn.expired.load(Ordering::Relaxed),
@@ -394,11 +529,31 @@ mod tests {
     }
 
     #[test]
-    fn http2_connections_and_a_zero_limit_are_left_alone() {
+    fn an_http2_connection_expires_only_with_no_stream_in_flight() {
         let c = conns(1000);
         let h2 = c.open(SocketAddr::from(([127, 0, 0, 1], 1)), false);
-        c.sweep(1000);
-        assert!(!h2.expired.load(Ordering::Relaxed));
+        let first = h2.busy();
+        let second = h2.busy();
+        c.ticks.store(20, Ordering::Relaxed);
+        drop(first);
+        c.sweep(100);
+        assert!(
+            !h2.expired.load(Ordering::Relaxed),
+            "one stream is still in flight"
+        );
+        // The last stream ends (its handler dropped, say, by a reset): idle from now on.
+        drop(second);
+        c.sweep(105);
+        assert!(
+            !h2.expired.load(Ordering::Relaxed),
+            "idle only since tick 20"
+        );
+        c.sweep(131);
+        assert!(h2.expired.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_zero_limit_leaves_connections_alone() {
         let none = conns(0);
         let h1 = none.open(SocketAddr::from(([127, 0, 0, 1], 1)), true);
         none.sweep(1000);

@@ -56,6 +56,11 @@ pub struct Settings {
     /// timeouts (Node.js 5 s, Apache 5 s, NGINX 75 s), so that the gateway gives a connection
     /// up before the upstream closes it.
     pub upstream_idle_timeout: Duration,
+    /// `GATEWAY_MAX_CONNECTIONS`: client connections served at once; past it the gateway
+    /// closes idle ones and leaves new ones in the listen queue until one ends. Default:
+    /// half the open-file limit (raised to its hard limit at start-up), so the other half
+    /// stays for upstream connections, Redis, files and the admin listener.
+    pub max_connections: Option<usize>,
 }
 
 impl Settings {
@@ -69,6 +74,18 @@ impl Settings {
         let grace = var("GATEWAY_SHUTDOWN_GRACE", "30");
         let header = var("GATEWAY_HEADER_TIMEOUT", "30");
         let upstream_idle = var("GATEWAY_UPSTREAM_IDLE_TIMEOUT", "4");
+        let max_connections = match std::env::var("GATEWAY_MAX_CONNECTIONS") {
+            Ok(v) if !v.is_empty() => match v.parse::<usize>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    errors.push(format!(
+                        "GATEWAY_MAX_CONNECTIONS=`{v}` is not a number of connections above 0"
+                    ));
+                    None
+                }
+            },
+            _ => None,
+        };
         let listen = listen.parse().unwrap_or_else(|_| {
             errors.push(format!(
                 "GATEWAY_LISTEN=`{listen}` is not an address like 127.0.0.1:8080"
@@ -126,6 +143,7 @@ impl Settings {
                 access_log,
                 shutdown_delay,
                 upstream_idle_timeout,
+                max_connections,
             })
         } else {
             Err(errors)
@@ -189,6 +207,7 @@ pub fn main<G: Gateway>() -> ExitCode {
         Ok(t) => t,
         Err(errors) => return fail(G::NAME, &errors),
     };
+    raise_open_file_limit();
     let runtime = if settings.workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -267,6 +286,24 @@ pub fn main<G: Gateway>() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(G::NAME, &[e]),
     }
+}
+
+/// Raises the open-file soft limit to the hard limit: every client and upstream connection
+/// is a file descriptor, and the usual soft limit (1,024) is far below what a gateway
+/// serves. A failure is logged and the gateway runs with the limit it has.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
+/// `GATEWAY_MAX_CONNECTIONS` when set, or half the open-file limit (at least 64).
+fn max_connections(settings: &Settings) -> usize {
+    settings.max_connections.unwrap_or_else(|| {
+        let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+        usize::try_from(files / 2).unwrap_or(usize::MAX).max(64)
+    })
 }
 
 /// Whether stderr lines are JSON objects (`GATEWAY_LOG_FORMAT=json`).
@@ -421,7 +458,16 @@ pub async fn serve<G: Gateway>(
         .max_buf_size(crate::proxy::MAX_BUF)
         .max_header_size(crate::proxy::MAX_BUF);
     let mut h2 = http2::Builder::new(TokioExecutor::new());
-    h2.timer(TokioTimer::new());
+    // Limits set here rather than left to hyper's defaults, which may change: streams at
+    // once per connection; streams a client may reset before the gateway has taken them
+    // (hyper's guard against "rapid reset", CVE-2023-44487; those reset after are counted
+    // in `conns`); streams the gateway itself resets for errors; the header block, as
+    // large as an HTTP/1 head may be.
+    h2.timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(1024)
+        .max_header_list_size(u32::try_from(crate::proxy::MAX_BUF).unwrap_or(u32::MAX));
     let builders: &'static (http1::Builder, http2::Builder<TokioExecutor>) =
         Box::leak(Box::new((h1, h2)));
     let header_timeout = settings.header_timeout;
@@ -444,21 +490,36 @@ pub async fn serve<G: Gateway>(
     readiness
         .listening
         .store(true, std::sync::atomic::Ordering::SeqCst);
+    let max = max_connections(settings);
+    let mut accept_errors = Throttled::default();
+    let mut at_max = Throttled::default();
     loop {
+        let room = conns.live() < max;
         tokio::select! {
-            accepted = listener.accept() => {
+            accepted = listener.accept(), if room => {
                 let (stream, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::error!(error = %e, "accept failed");
+                        // Out of file descriptors and the like: back off instead of spinning,
+                        // and say so once in a while rather than at every try.
+                        accept_errors.warn(|n| tracing::error!(error = %e, failures = n, "accept failed"));
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
                 accept_one::<G>(state, builders, conns, &stop, first_bytes, stream, peer);
             }
+            () = conns.room(max), if !room => {}
             () = &mut shutdown => break,
+        }
+        if !room {
+            at_max.warn(|n| {
+                tracing::warn!(
+                    max_connections = max,
+                    times = n,
+                    "at GATEWAY_MAX_CONNECTIONS: idle connections closed to make room; new ones wait in the listen queue"
+                );
+            });
         }
     }
     // Readiness turns first; the listener stays open for the delay, so that requests a load
@@ -505,6 +566,31 @@ pub async fn serve<G: Gateway>(
         let _ = tokio::time::timeout(Duration::from_secs(2), e.export()).await;
     }
     Ok(())
+}
+
+/// HTTP/2 streams a client may have open at once on one connection.
+const H2_MAX_STREAMS: u32 = 128;
+
+/// A condition logged at most every few seconds, with how many times it happened since.
+#[derive(Debug, Default)]
+struct Throttled {
+    last: Option<std::time::Instant>,
+    count: u64,
+}
+
+impl Throttled {
+    fn warn(&mut self, log: impl FnOnce(u64)) {
+        self.count += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(5))
+        {
+            log(self.count);
+            self.last = Some(now);
+            self.count = 0;
+        }
+    }
 }
 
 /// Serves one accepted connection in a task of its own.

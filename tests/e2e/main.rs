@@ -28,6 +28,7 @@ mod cli;
 mod corpus;
 mod example;
 mod faults;
+mod hardening;
 mod limits;
 mod observability;
 mod proxy;

@@ -381,7 +381,21 @@ impl Gateway {
     /// before it), each up to the first space or `"`, so that both text and JSON lines
     /// are read. Standard output is collected line by line into `stdout`.
     pub fn start(name: &str, env: &[(&str, String)]) -> Gateway {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_test-gateway"));
+        Gateway::start_wrapped(&[], name, env)
+    }
+
+    /// [`Gateway::start`], run by the command `wrapper` (a program and its arguments, such
+    /// as `prlimit --nofile=256:4096`, which execs the gateway in its own process).
+    pub fn start_wrapped(wrapper: &[&str], name: &str, env: &[(&str, String)]) -> Gateway {
+        let gateway = env!("CARGO_BIN_EXE_test-gateway");
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(gateway);
+                c
+            }
+            None => Command::new(gateway),
+        };
         cmd.arg(name)
             .env("GATEWAY_LISTEN", "127.0.0.1:0")
             .env("GATEWAY_WORKERS", "1")

@@ -66,7 +66,7 @@ pub(crate) async fn handle<G: Gateway>(
     client: Arc<Conn>,
     req: Request<Incoming>,
 ) -> Result<Response<Reply>, Infallible> {
-    client.busy();
+    let in_flight = client.busy();
     let mut ctx = accept::begin(state, &client.peer, &req);
     let origin = match &state.cors {
         Some(_) => req.headers().get(http::header::ORIGIN).cloned(),
@@ -74,7 +74,7 @@ pub(crate) async fn handle<G: Gateway>(
     };
     let result = run::<G>(state, &mut ctx, req).await;
     let resp = respond::answer::<G>(state, &mut ctx, result, origin.as_ref());
-    Ok(respond::reply::<G>(state, ctx, resp, client))
+    Ok(respond::reply::<G>(state, ctx, resp, in_flight))
 }
 
 /// Phases 2 to 9; the first that ends the request gives its answer.

@@ -8,8 +8,6 @@
 //! writes the access log line, records the metrics and queues the spans when the body has
 //! been sent or the client has gone away.
 
-use std::sync::Arc;
-
 use http::Response;
 use http::header::{HeaderName, HeaderValue};
 
@@ -17,7 +15,7 @@ use super::State;
 use super::accept::X_REQUEST_ID;
 use super::ctx::Ctx;
 use crate::body::Body;
-use crate::conns::{Conn, Reply};
+use crate::conns::{InFlight, Reply};
 use crate::gateway::{DeprecationDef, Gateway, UpstreamDef};
 use crate::observe::Observe;
 use crate::problem::{Kind, Problem, Source};
@@ -86,7 +84,7 @@ pub(super) fn reply<G: Gateway>(
     state: &'static State,
     ctx: Ctx,
     resp: Response<Body>,
-    client: Arc<Conn>,
+    in_flight: InFlight,
 ) -> Response<Reply> {
     // Boxed: the response is moved several times on its way out through hyper, and a
     // pointer is cheaper to move than the context (measured with callgrind).
@@ -98,7 +96,7 @@ pub(super) fn reply<G: Gateway>(
             ctx,
         })
     });
-    resp.map(|body| Reply::new(body, client, finish))
+    resp.map(|body| Reply::new(body, in_flight, finish))
 }
 
 /// A request waiting for the end of its response, to be reported.
