@@ -236,7 +236,7 @@ impl Conn {
     /// A request head has arrived: the head timeout stops until the returned guard is
     /// dropped, with the response's body ([`Reply`]) or, when the request's handler is
     /// dropped before it answers, with the handler.
-    pub(crate) fn busy(self: &Arc<Self>) -> InFlight {
+    pub(crate) fn busy(self: Arc<Self>) -> InFlight {
         if self.h1 {
             self.idle.store(false, Ordering::Relaxed);
         } else {
@@ -245,7 +245,7 @@ impl Conn {
         }
         self.served.store(true, Ordering::Relaxed);
         InFlight {
-            conn: Arc::clone(self),
+            conn: self,
             answered: false,
         }
     }
@@ -348,6 +348,13 @@ pub(crate) struct InFlight {
     conn: Arc<Conn>,
     /// Handed to a [`Reply`]: the request was answered.
     answered: bool,
+}
+
+impl InFlight {
+    /// The client.
+    pub(crate) fn peer(&self) -> &Peer {
+        &self.conn.peer
+    }
 }
 
 impl Drop for InFlight {
@@ -511,7 +518,7 @@ mod tests {
     fn a_request_in_flight_holds_off_the_timeout_and_the_reply_restarts_it() {
         let c = conns(1000);
         let conn = c.open(SocketAddr::from(([127, 0, 0, 1], 1)), true);
-        let in_flight = conn.busy();
+        let in_flight = conn.clone().busy();
         c.sweep(100);
         assert!(
             !conn.expired.load(Ordering::Relaxed),
@@ -532,9 +539,8 @@ mod tests {
     fn an_http2_connection_expires_only_with_no_stream_in_flight() {
         let c = conns(1000);
         let h2 = c.open(SocketAddr::from(([127, 0, 0, 1], 1)), false);
-        let first = h2.busy();
-        let second = h2.busy();
-        c.ticks.store(20, Ordering::Relaxed);
+        let first = h2.clone().busy();
+        let second = h2.clone().busy();
         drop(first);
         c.sweep(100);
         assert!(
@@ -542,13 +548,14 @@ mod tests {
             "one stream is still in flight"
         );
         // The last stream ends (its handler dropped, say, by a reset): idle from now on.
+        c.ticks.store(100, Ordering::Relaxed);
         drop(second);
         c.sweep(105);
         assert!(
             !h2.expired.load(Ordering::Relaxed),
-            "idle only since tick 20"
+            "idle only since tick 100"
         );
-        c.sweep(131);
+        c.sweep(111);
         assert!(h2.expired.load(Ordering::Relaxed));
     }
 

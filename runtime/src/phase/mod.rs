@@ -67,7 +67,7 @@ pub(crate) async fn handle<G: Gateway>(
     req: Request<Incoming>,
 ) -> Result<Response<Reply>, Infallible> {
     let in_flight = client.busy();
-    let mut ctx = accept::begin(state, &client.peer, &req);
+    let mut ctx = accept::begin(state, in_flight.peer(), &req);
     let origin = match &state.cors {
         Some(_) => req.headers().get(http::header::ORIGIN).cloned(),
         None => None,
