@@ -203,7 +203,13 @@ pub fn part_headers<B>(req: &Request<B>, forwarded: &[HeaderName], ctx: &Ctx) ->
     if let Some(v) = xff {
         h.insert(X_FORWARDED_FOR.clone(), v);
     }
-    h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    h.insert(
+        X_FORWARDED_PROTO.clone(),
+        crate::proxy::scheme_header(ctx.secure),
+    );
+    if let Some(cert) = &ctx.client_cert {
+        h.insert(crate::proxy::X_FORWARDED_CLIENT_CERT.clone(), cert.clone());
+    }
     let host = req.headers().get(header::HOST).cloned().or_else(|| {
         req.uri()
             .authority()

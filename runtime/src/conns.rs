@@ -22,7 +22,6 @@
 //! handler is dropped before it answers (an HTTP/2 client resetting its stream) ends its
 //! stream's count all the same ([`InFlight`]).
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -116,10 +115,16 @@ impl Connections {
         Live(self)
     }
 
+    /// Registers a plain-TCP connection about to be served.
+    #[cfg(test)]
+    pub(crate) fn open(&'static self, addr: std::net::SocketAddr, h1: bool) -> Arc<Conn> {
+        self.open_peer(Peer::new(addr), h1)
+    }
+
     /// Registers a connection about to be served.
-    pub(crate) fn open(&'static self, addr: SocketAddr, h1: bool) -> Arc<Conn> {
+    pub(crate) fn open_peer(&'static self, peer: Peer, h1: bool) -> Arc<Conn> {
         let conn = Arc::new(Conn {
-            peer: Peer::new(addr),
+            peer,
             conns: self,
             h1,
             idle: AtomicBool::new(true),
@@ -496,6 +501,7 @@ impl http_body::Body for Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     fn conns(limit_ms: u64) -> &'static Connections {
         Connections::new(Duration::from_millis(limit_ms))

@@ -30,6 +30,8 @@ pub mod server;
 #[cfg(test)]
 #[cfg(feature = "redis")]
 mod test_redis;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod traffic;
 pub mod transform;
 

@@ -267,6 +267,8 @@ impl Drop for Lease {
 use gatewayc_vocab::headers as names;
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static(names::X_FORWARDED_FOR);
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static(names::X_FORWARDED_PROTO);
+pub(crate) static X_FORWARDED_CLIENT_CERT: HeaderName =
+    HeaderName::from_static(names::X_FORWARDED_CLIENT_CERT);
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static(names::X_FORWARDED_HOST);
 static X_REQUEST_ID: HeaderName = HeaderName::from_static(names::X_REQUEST_ID);
 
@@ -464,7 +466,17 @@ impl Proxy {
         if let Some(v) = xff {
             h.insert(X_FORWARDED_FOR.clone(), v);
         }
-        h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+        h.insert(X_FORWARDED_PROTO.clone(), scheme_header(ctx.secure));
+        // Only the gateway says which certificate a client showed: one a client wrote
+        // itself is removed.
+        match &ctx.client_cert {
+            Some(cert) => {
+                h.insert(X_FORWARDED_CLIENT_CERT.clone(), cert.clone());
+            }
+            None => {
+                h.remove(&X_FORWARDED_CLIENT_CERT);
+            }
+        }
         if let Some(host) = orig_host {
             h.insert(X_FORWARDED_HOST.clone(), host);
         }
@@ -663,10 +675,14 @@ pub struct Peer {
     pub ip: std::net::IpAddr,
     /// The IP address as a header value, for `X-Forwarded-For`.
     pub ip_header: HeaderValue,
+    /// The connection is TLS (`X-Forwarded-Proto: https`).
+    pub secure: bool,
+    /// The client's verified certificate, as an `X-Forwarded-Client-Cert` value.
+    pub client_cert: Option<HeaderValue>,
 }
 
 impl Peer {
-    /// Describes a newly accepted connection.
+    /// Describes a newly accepted plain-TCP connection.
     pub fn new(addr: SocketAddr) -> Self {
         let ip = addr.ip();
         let ip_header = HeaderValue::from_str(&ip.to_string())
@@ -675,8 +691,25 @@ impl Peer {
             addr,
             ip,
             ip_header,
+            secure: false,
+            client_cert: None,
         }
     }
+
+    /// Describes a connection whose TLS handshake is done, with the client's certificate
+    /// (see `tls::forwarded_client_cert`) when it gave one.
+    pub fn secure(addr: SocketAddr, client_cert: Option<HeaderValue>) -> Self {
+        Peer {
+            secure: true,
+            client_cert,
+            ..Peer::new(addr)
+        }
+    }
+}
+
+/// `X-Forwarded-Proto` for a connection.
+pub(crate) fn scheme_header(secure: bool) -> HeaderValue {
+    HeaderValue::from_static(if secure { "https" } else { "http" })
 }
 
 /// The hop-by-hop headers (RFC 9110 section 7.6.1, plus `Keep-Alive` and

@@ -12,6 +12,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
@@ -26,7 +27,7 @@ use crate::gateway::Gateway;
 use crate::observe::Observe;
 use crate::observe::admin::Readiness;
 use crate::phase::{self, State};
-use crate::proxy::{Proxy, Target};
+use crate::proxy::{Peer, Proxy, Target};
 use crate::traffic::Limits;
 use crate::transform;
 
@@ -61,6 +62,10 @@ pub struct Settings {
     /// half the open-file limit (raised to its hard limit at start-up), so the other half
     /// stays for upstream connections, Redis, files and the admin listener.
     pub max_connections: Option<usize>,
+    /// `GATEWAY_TLS_CERT` and `GATEWAY_TLS_KEY` (both or neither), `GATEWAY_TLS_CLIENT_CA`
+    /// and `GATEWAY_TLS_CLIENT_AUTH`: TLS on the public listener (runtime/src/tls.rs).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Settings {
@@ -112,6 +117,15 @@ impl Settings {
             },
             _ => None,
         };
+        #[cfg(feature = "tls")]
+        let tls = tls_settings(&mut errors);
+        #[cfg(not(feature = "tls"))]
+        if std::env::var_os("GATEWAY_TLS_CERT").is_some() {
+            errors.push(
+                "GATEWAY_TLS_CERT is set, but this gateway was built without the `tls` feature"
+                    .to_owned(),
+            );
+        }
         let access_log = match var("GATEWAY_ACCESS_LOG", "on").as_str() {
             "on" => true,
             "off" => false,
@@ -144,11 +158,56 @@ impl Settings {
                 shutdown_delay,
                 upstream_idle_timeout,
                 max_connections,
+                #[cfg(feature = "tls")]
+                tls,
             })
         } else {
             Err(errors)
         }
     }
+}
+
+/// The `GATEWAY_TLS_*` variables; problems are pushed to `errors`.
+#[cfg(feature = "tls")]
+fn tls_settings(errors: &mut Vec<String>) -> Option<crate::tls::TlsSettings> {
+    use crate::tls::{ClientAuth, TlsSettings};
+    let get = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty());
+    let (cert, key) = match (get("GATEWAY_TLS_CERT"), get("GATEWAY_TLS_KEY")) {
+        (None, None) => {
+            if get("GATEWAY_TLS_CLIENT_CA").is_some() {
+                errors.push(
+                    "GATEWAY_TLS_CLIENT_CA needs GATEWAY_TLS_CERT and GATEWAY_TLS_KEY".to_owned(),
+                );
+            }
+            return None;
+        }
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            errors.push("GATEWAY_TLS_CERT is set but GATEWAY_TLS_KEY is not".to_owned());
+            return None;
+        }
+        (None, Some(_)) => {
+            errors.push("GATEWAY_TLS_KEY is set but GATEWAY_TLS_CERT is not".to_owned());
+            return None;
+        }
+    };
+    let client_ca = get("GATEWAY_TLS_CLIENT_CA").map(std::path::PathBuf::from);
+    let client_auth = match std::env::var("GATEWAY_TLS_CLIENT_AUTH").as_deref() {
+        Err(_) | Ok("" | "required") => ClientAuth::Required,
+        Ok("optional") => ClientAuth::Optional,
+        Ok(other) => {
+            errors.push(format!(
+                "GATEWAY_TLS_CLIENT_AUTH=`{other}` is not `required` or `optional`"
+            ));
+            ClientAuth::Required
+        }
+    };
+    Some(TlsSettings {
+        cert: cert.into(),
+        key: key.into(),
+        client_ca,
+        client_auth,
+    })
 }
 
 /// Resolves every upstream URL of `G` with `lookup` (the environment in production).
@@ -229,6 +288,11 @@ pub fn main<G: Gateway>() -> ExitCode {
             .await
             .map_err(|errors| errors.join("; "))?;
         let limits = Limits::build::<G>(&|n| std::env::var(n).ok()).await?;
+        #[cfg(feature = "tls")]
+        let tls = match &settings.tls {
+            Some(t) => Some(Arc::new(crate::tls::Tls::load(t.clone())?)),
+            None => None,
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
@@ -262,10 +326,14 @@ pub fn main<G: Gateway>() -> ExitCode {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        #[cfg(feature = "tls")]
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        #[cfg(not(feature = "tls"))]
+        let scheme = "http";
         announce(
             G::NAME,
             &format!(
-                "listening on http://{addr} ({} worker thread{})",
+                "listening on {scheme}://{addr} ({} worker thread{})",
                 settings.workers,
                 if settings.workers == 1 { "" } else { "s" }
             ),
@@ -274,6 +342,8 @@ pub fn main<G: Gateway>() -> ExitCode {
             Listeners {
                 public: listener,
                 admin,
+                #[cfg(feature = "tls")]
+                tls,
             },
             targets,
             (access, limits),
@@ -389,6 +459,9 @@ pub struct Listeners {
     pub public: TcpListener,
     /// The admin listener (`/metrics`, `/healthz`, `/readyz`), if any.
     pub admin: Option<TcpListener>,
+    /// TLS on the public listener, if any; reloaded on SIGHUP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 /// Serves `G` until `shutdown` resolves, then drains in-flight requests.
@@ -402,7 +475,20 @@ pub async fn serve<G: Gateway>(
     let Listeners {
         public: listener,
         admin,
+        #[cfg(feature = "tls")]
+        tls,
     } = listeners;
+    #[cfg(feature = "tls")]
+    let tls: Option<&'static crate::tls::Tls> = tls.map(|t| {
+        let leaked: &'static Arc<crate::tls::Tls> = Box::leak(Box::new(t));
+        &**leaked
+    });
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        tokio::spawn(reload_on_sighup(tls));
+    }
+    #[cfg(not(feature = "tls"))]
+    let tls: Option<&'static ()> = None;
     let metrics = admin.as_ref().map(|_| {
         crate::observe::metrics::init(
             G::NAME,
@@ -507,7 +593,7 @@ pub async fn serve<G: Gateway>(
                         continue;
                     }
                 };
-                accept_one::<G>(state, builders, conns, &stop, first_bytes, stream, peer);
+                accept_one::<G>(state, builders, conns, tls, &stop, first_bytes, stream, peer);
             }
             () = conns.room(max), if !room => {}
             () = &mut shutdown => break,
@@ -539,7 +625,7 @@ pub async fn serve<G: Gateway>(
                 () = &mut delay => break,
                 accepted = listener.accept() => {
                     if let Ok((stream, peer)) = accepted {
-                        accept_one::<G>(state, builders, conns, &stop, first_bytes, stream, peer);
+                        accept_one::<G>(state, builders, conns, tls, &stop, first_bytes, stream, peer);
                     }
                 }
             }
@@ -593,11 +679,38 @@ impl Throttled {
     }
 }
 
+/// Reloads the listener's certificate and key on every SIGHUP; a failed reload keeps what
+/// was there.
+#[cfg(feature = "tls")]
+async fn reload_on_sighup(tls: &'static crate::tls::Tls) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: the TLS certificate is not reloaded");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous certificate stays in use")
+            }
+        }
+    }
+}
+
+/// What a connection is served over: the TLS configuration, or nothing (plain TCP).
+#[cfg(feature = "tls")]
+type TlsRef = Option<&'static crate::tls::Tls>;
+#[cfg(not(feature = "tls"))]
+type TlsRef = Option<&'static ()>;
+
 /// Serves one accepted connection in a task of its own.
+#[allow(clippy::too_many_arguments)]
 fn accept_one<G: Gateway>(
     state: &'static State,
     builders: &'static (http1::Builder, http2::Builder<TokioExecutor>),
     conns: &'static Connections,
+    tls: TlsRef,
     stop: &tokio::sync::watch::Receiver<bool>,
     first_bytes: Duration,
     stream: tokio::net::TcpStream,
@@ -611,6 +724,29 @@ fn accept_one<G: Gateway>(
         // is `PRI`. Deciding once per connection from a peek lets each connection be served
         // by hyper's own builder directly, with no re-reading wrapper on every read.
         let mut stop = stop;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = tls {
+            let handshake = tokio::select! {
+                biased;
+                done = tokio::time::timeout(first_bytes, tls.acceptor().accept(stream)) => done,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let stream = match handshake {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let session = crate::tls::Session::of(stream.get_ref().1);
+            let client = conns.open_peer(Peer::secure(peer, session.client_cert), !session.h2);
+            serve_io::<G, _>(state, builders, client, TokioIo::new(stream), session.h2).await;
+            drop(live);
+            return;
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = tls;
         let is_h2 = tokio::select! {
             // A connection whose first bytes are there is served, even if shutdown begins
             // at the same moment.
@@ -619,21 +755,33 @@ fn accept_one<G: Gateway>(
             _ = stop.wait_for(|s| *s) => return,
         };
         let Ok(Some(is_h2)) = is_h2 else { return };
-        let client = conns.open(peer, !is_h2);
-        let for_service = client.clone();
-        let service = service_fn(move |req| phase::handle::<G>(state, for_service.clone(), req));
-        let io = TokioIo::new(stream);
-        let (h1, h2) = builders;
-        let result = if is_h2 {
-            conns::drive(h2.serve_connection(io, service), client).await
-        } else {
-            conns::drive(h1.serve_connection(io, service), client).await
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "connection ended with an error");
-        }
+        let client = conns.open_peer(Peer::new(peer), !is_h2);
+        serve_io::<G, _>(state, builders, client, TokioIo::new(stream), is_h2).await;
         drop(live);
     });
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on `io` until the connection ends.
+async fn serve_io<G: Gateway, I>(
+    state: &'static State,
+    builders: &'static (http1::Builder, http2::Builder<TokioExecutor>),
+    client: Arc<conns::Conn>,
+    io: I,
+    h2: bool,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let for_service = client.clone();
+    let service = service_fn(move |req| phase::handle::<G>(state, for_service.clone(), req));
+    let (h1_builder, h2_builder) = builders;
+    let result = if h2 {
+        conns::drive(h2_builder.serve_connection(io, service), client).await
+    } else {
+        conns::drive(h1_builder.serve_connection(io, service), client).await
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 /// Whether a new connection speaks HTTP/2 (prior knowledge), from its first bytes; `None`

@@ -36,5 +36,6 @@ mod rejected;
 mod routing;
 mod security;
 mod support;
+mod tls;
 mod transform;
 mod versions;

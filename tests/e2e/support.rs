@@ -430,7 +430,9 @@ impl Gateway {
                 if let Some(addr) = address_after(&line, "admin endpoints on http://") {
                     let _ = tx.send((true, addr));
                 }
-                if let Some(addr) = address_after(&line, "listening on http://") {
+                if let Some(addr) = address_after(&line, "listening on http://")
+                    .or_else(|| address_after(&line, "listening on https://"))
+                {
                     let _ = tx.send((false, addr));
                 }
                 if let Ok(mut l) = sink.lock() {

@@ -30,6 +30,8 @@ pub(super) fn begin<B>(state: &State, peer: &Peer, req: &Request<B>) -> Ctx {
         trace: Trace::from_headers(req.headers()),
         peer: peer.ip,
         peer_header: peer.ip_header.clone(),
+        secure: peer.secure,
+        client_cert: peer.client_cert.clone(),
         method: req.method().clone(),
         // The log's `url.path`, `server.address` and `user_agent.original`; only the log
         // reads them, so they are kept only when it is on.

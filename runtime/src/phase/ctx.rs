@@ -30,6 +30,10 @@ pub struct Ctx {
     pub peer: IpAddr,
     /// The client's address as a header value (made once per connection).
     pub peer_header: HeaderValue,
+    /// The client connected over TLS.
+    pub secure: bool,
+    /// The client's verified TLS certificate, as an `X-Forwarded-Client-Cert` value.
+    pub client_cert: Option<HeaderValue>,
     /// The request method.
     pub method: Method,
     /// The request target as received (for the log's `url.path` and `url.query`).

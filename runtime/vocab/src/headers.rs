@@ -30,6 +30,9 @@ pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 /// `X-Forwarded-Host`: the `Host` the client sent.
 pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
+/// `X-Forwarded-Client-Cert`: the client's verified TLS certificate (hash, subject,
+/// names), set by the gateway and removed from what clients send.
+pub const X_FORWARDED_CLIENT_CERT: &str = "x-forwarded-client-cert";
 /// `X-Request-Id`: the request's id, passed on or made by the gateway, and echoed back.
 pub const X_REQUEST_ID: &str = "x-request-id";
 
@@ -39,6 +42,7 @@ pub const FORWARDING: &[&str] = &[
     X_FORWARDED_FOR,
     X_FORWARDED_PROTO,
     X_FORWARDED_HOST,
+    X_FORWARDED_CLIENT_CERT,
     X_REQUEST_ID,
 ];
 
