@@ -1,5 +1,5 @@
-//! One target of an upstream: the address its requests go to, its weight, and its
-//! connection pool.
+//! One target of an upstream: the address its requests go to and its connection pool
+//! (its weight lives in the upstream's balancer).
 
 use std::sync::Arc;
 use std::time::Duration;
