@@ -32,7 +32,10 @@ use quote::{format_ident, quote};
 /// The runtime interface generated code is written for (`gatewayc_runtime::INTERFACE`).
 const RUNTIME_INTERFACE: u32 = gatewayc_vocab::INTERFACE;
 
-use crate::model::{Method, Model, Operation, ParamType, Piece, Rewrite, Segment, VersionSelector};
+use crate::model::{
+    Balance, HashKey, Method, Model, Operation, ParamType, Piece, Rewrite, Segment, Upstream,
+    VersionSelector,
+};
 
 /// The formatted source of the generated crate's `src/lib.rs`.
 pub fn generate(model: &Model) -> String {
@@ -113,14 +116,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         .enumerate()
         .map(|(i, k)| (k.as_str(), i))
         .collect();
-    let upstreams = model.upstreams.values().map(|u| {
-        let n = &u.name;
-        let url = match &u.url {
-            Some(url) => quote!(::core::option::Option::Some(#url)),
-            None => quote!(::core::option::Option::None),
-        };
-        quote!(#rt::UpstreamDef { name: #n, url: #url })
-    });
+    let upstreams = model.upstreams.values().map(|u| upstream_def(u, &rt));
     let operations = model.operations.iter().enumerate().map(|(index, op)| {
         let id = &op.id;
         let method = op.method.as_str();
@@ -1001,4 +997,42 @@ fn build_route(op: &Operation) -> TokenStream {
         #(#parses)*
         ::core::result::Result::Ok(#build)
     }
+}
+
+/// An upstream's `UpstreamDef`: its name and URL, and its targets and balancing only when
+/// the spec sets them (the rest is `..UpstreamDef::DEFAULT`).
+fn upstream_def(u: &Upstream, rt: &TokenStream) -> TokenStream {
+    let n = &u.name;
+    let url = match &u.url {
+        Some(url) => quote!(::core::option::Option::Some(#url)),
+        None => quote!(::core::option::Option::None),
+    };
+    let targets = (!u.targets.is_empty()).then(|| {
+        let targets = u.targets.iter().map(|t| {
+            let (url, weight) = (&t.url, t.weight);
+            quote!(#rt::TargetDef { url: #url, weight: #weight })
+        });
+        quote!(targets: &[#(#targets),*],)
+    });
+    let balance = match &u.balance {
+        Balance::RoundRobin => None,
+        Balance::LeastRequest => Some(quote!(#rt::BalanceDef::LeastRequest)),
+        Balance::Hash(key) => {
+            let key = match key {
+                HashKey::Header(h) => quote!(#rt::HashKeyDef::Header(#h)),
+                HashKey::Claim(c) => quote!(#rt::HashKeyDef::Claim(#c)),
+                HashKey::Consumer => quote!(#rt::HashKeyDef::Consumer),
+                HashKey::PathParam(p) => quote!(#rt::HashKeyDef::PathParam(#p)),
+            };
+            Some(quote!(#rt::BalanceDef::Hash(#key)))
+        }
+    }
+    .map(|b| quote!(balance: #b,));
+    quote!(#rt::UpstreamDef {
+        name: #n,
+        url: #url,
+        #targets
+        #balance
+        ..#rt::UpstreamDef::DEFAULT
+    })
 }

@@ -305,8 +305,50 @@ pub struct SchemeUse {
 pub struct Upstream {
     /// Its name in `x-gateway.upstreams`.
     pub name: String,
-    /// URL template with `${VAR}` references, resolved at start-up; `None` serves examples.
+    /// URL template with `${VAR}` references, resolved at start-up; `None` serves examples
+    /// unless `targets` has some.
     pub url: Option<String>,
+    /// `targets`, when the spec lists them instead of `url` (then `url` is `None`).
+    pub targets: Vec<Target>,
+    /// How a request chooses a target when there are several.
+    pub balance: Balance,
+}
+
+/// One target of an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// URL template with `${VAR}` references, resolved at start-up.
+    pub url: String,
+    /// Its share of the requests (1 to [`MAX_WEIGHT`]).
+    pub weight: u32,
+}
+
+/// The largest weight a target may have.
+pub const MAX_WEIGHT: u32 = 1000;
+
+/// How an upstream with several targets chooses one (`balance`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Weighted round robin (the default).
+    #[default]
+    RoundRobin,
+    /// Power of two random choices on requests in flight.
+    LeastRequest,
+    /// Consistent hashing on a key of the request.
+    Hash(HashKey),
+}
+
+/// What `balance: hash` hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// A request header (lower case).
+    Header(String),
+    /// A claim of the verified JWT.
+    Claim(String),
+    /// The authenticated consumer.
+    Consumer,
+    /// A path parameter.
+    PathParam(String),
 }
 
 /// HTTP methods an OpenAPI path item can hold, in the order routes list them.

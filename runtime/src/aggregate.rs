@@ -37,7 +37,7 @@ use crate::body::Body;
 use crate::param::UpstreamPath;
 use crate::phase::ctx::Ctx;
 use crate::problem::Problem;
-use crate::proxy::{Proxy, Target, error_chain};
+use crate::upstream::{Affinity, UpstreamError, Upstreams};
 
 /// An aggregate operation: its parts and how their answers are combined.
 #[derive(Debug)]
@@ -105,8 +105,12 @@ pub enum Piece {
 /// Why a part has no answer. Written to the log only.
 #[derive(Debug)]
 pub enum PartError {
-    /// The upstream could not be reached, or broke the connection.
-    Connect(String),
+    /// The upstream call failed: no connection, a broken one, an invalid answer, or an
+    /// answer body that broke off.
+    Upstream(UpstreamError),
+    /// The part names an upstream the gateway does not have (only a definition out of step
+    /// with its gateway can do this).
+    NoUpstream,
     /// No answer within the part's timeout.
     Timeout,
     /// The aggregate's deadline passed first.
@@ -115,8 +119,6 @@ pub enum PartError {
     Status(u16),
     /// A body larger than the part's `max_response`.
     TooLarge(u64),
-    /// The body broke off.
-    Body(String),
     /// A body that is not JSON.
     NotJson,
     /// Under `shape: merge`, an answer that is not an object.
@@ -134,12 +136,12 @@ pub enum PartError {
 impl fmt::Display for PartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PartError::Connect(e) => write!(f, "upstream request failed: {e}"),
+            PartError::Upstream(e) => write!(f, "upstream request failed: {e}"),
+            PartError::NoUpstream => f.write_str("no such upstream"),
             PartError::Timeout => f.write_str("timed out"),
             PartError::Deadline => f.write_str("still pending at the aggregate's deadline"),
             PartError::Status(s) => write!(f, "upstream answered {s}"),
             PartError::TooLarge(n) => write!(f, "answer larger than {n} bytes"),
-            PartError::Body(e) => write!(f, "answer body failed: {e}"),
             PartError::NotJson => f.write_str("answer is not JSON"),
             PartError::NotObject => f.write_str("answer is not a JSON object, so cannot be merged"),
             PartError::Needs(p) => write!(f, "part `{p}`, whose answer it uses, is missing"),
@@ -231,8 +233,8 @@ pub fn part_headers<B>(req: &Request<B>, forwarded: &[HeaderName], ctx: &Ctx) ->
 pub async fn answer(
     def: &'static AggregateDef,
     operation: &'static str,
-    proxy: &Proxy,
-    targets: &[Target],
+    upstreams: &Upstreams,
+    affinity: &Affinity<'_>,
     params_path: &str,
     headers: HeaderMap,
 ) -> Result<Response<Body>, Problem> {
@@ -243,7 +245,7 @@ pub async fn answer(
             let Some(part) = def.parts.get(i) else {
                 return Err(PartError::Unreachable);
             };
-            fetch(proxy, targets.get(part.upstream), part, &pq, headers).await
+            fetch(upstreams, affinity, part, &pq, headers).await
         }
     };
     match gather(def, operation, &params, fetch).await {
@@ -263,25 +265,32 @@ fn params(path: &str) -> Vec<String> {
     }
 }
 
-/// One part call: a GET through the pooled client, or the part's example in mock mode.
+/// One part call: a GET to the target its upstream's balancing chooses, or the part's
+/// example in mock mode.
 async fn fetch(
-    proxy: &Proxy,
-    target: Option<&Target>,
+    upstreams: &Upstreams,
+    affinity: &Affinity<'_>,
     part: &PartDef,
     path_and_query: &str,
     headers: HeaderMap,
 ) -> Result<Value, PartError> {
-    match target {
-        None => Err(PartError::Connect("no such upstream".to_owned())),
-        Some(Target::Mock) => match part.mock {
+    let upstream = upstreams.get(part.upstream).ok_or(PartError::NoUpstream)?;
+    match upstream.pick(|| *affinity) {
+        None => match part.mock {
             Some(m) => serde_json::from_str(m).map_err(|_| PartError::NotJson),
             None => Err(PartError::NoMock),
         },
-        Some(t @ Target::Http { .. }) => {
-            let resp = proxy
-                .get(part.upstream, t, path_and_query, headers)
+        Some(target) => {
+            let base_path = &target.address.base_path;
+            let mut pq = String::with_capacity(base_path.len() + path_and_query.len());
+            pq.push_str(base_path);
+            pq.push_str(path_and_query);
+            let pq = http::uri::PathAndQuery::from_maybe_shared(pq)
+                .map_err(|e| PartError::Value(format!("its path cannot be sent: {e}")))?;
+            let resp = upstream
+                .get(target, pq, headers)
                 .await
-                .map_err(|e| PartError::Connect(error_chain(&*e)))?;
+                .map_err(PartError::Upstream)?;
             let status = resp.status();
             if !status.is_success() {
                 return Err(PartError::Status(status.as_u16()));
@@ -304,7 +313,7 @@ async fn read_json(body: Body, limit: u64) -> Result<Value, PartError> {
             if e.is::<http_body_util::LengthLimitError>() {
                 PartError::TooLarge(limit)
             } else {
-                PartError::Body(error_chain(&*e))
+                PartError::Upstream(UpstreamError::after_head(&*e))
             }
         })?
         .to_bytes();
@@ -754,7 +763,9 @@ mod tests {
             &Log::default(),
             |_| 1,
             |i| match i {
-                1 => Err(PartError::Connect("refused by 10.0.0.7:80".into())),
+                1 => Err(PartError::Upstream(UpstreamError::Connect(
+                    "cannot connect: refused by 10.0.0.7:80".into(),
+                ))),
                 _ => Ok(json!({"owner": {"id": 5}})),
             },
         );

@@ -27,7 +27,7 @@ pub struct BodyTooLarge {
 /// size of `-1`, `0x5`, one too large for 64 bits, `5 junk`, a bare LF), or the client closed
 /// or reset the connection before the body ended. The client's fault, never the upstream's:
 /// it reaches the upstream call as the error of the body the call was sending, and is
-/// answered with 400 ([`crate::proxy::unreadable_body`]).
+/// answered with 400 ([`crate::upstream::UpstreamError::ClientBody`]).
 #[derive(Debug, thiserror::Error)]
 #[error("the client's request body could not be read")]
 pub struct ClientBodyError(#[source] hyper::Error);
@@ -49,7 +49,7 @@ pub enum Body {
         limit: u64,
         /// For an upstream's response: its connection, returned to the pool on drop. `None`
         /// for a client's request, whose read errors are [`ClientBodyError`]s.
-        lease: Option<crate::proxy::Lease>,
+        lease: Option<crate::upstream::Lease>,
         /// For a client's request: where the bytes read so far are counted (access log).
         counted: Option<Arc<AtomicU64>>,
     },

@@ -15,13 +15,71 @@ use crate::param::UpstreamPath;
 use crate::problem::Problem;
 
 /// An upstream service as declared in `x-gateway.upstreams`.
+///
+/// Generated code writes the fields it sets and fills the rest with
+/// `..UpstreamDef::DEFAULT`, as for [`OperationDef`].
 #[derive(Debug)]
 pub struct UpstreamDef {
     /// The name operations refer to.
     pub name: &'static str,
-    /// The URL, possibly with `${VAR}` references resolved at start-up. `None`, or a value
-    /// that resolves to the empty string, serves the spec's examples instead (mock mode).
+    /// The URL, possibly with `${VAR}` references resolved at start-up: one target of
+    /// weight 1. `None` with no `targets`, or a value that resolves to the empty string,
+    /// serves the spec's examples instead (mock mode).
     pub url: Option<&'static str>,
+    /// The targets (`x-gateway.upstreams.NAME.targets`), when the spec lists them instead
+    /// of one `url`; `url` is then `None`. A target whose URL resolves to the empty string
+    /// is left out; when all are, the upstream serves the spec's examples.
+    pub targets: &'static [TargetDef],
+    /// How a request chooses among several targets; with one target there is no choice.
+    pub balance: BalanceDef,
+}
+
+impl UpstreamDef {
+    /// The value of every setting a generated upstream does not write.
+    pub const DEFAULT: UpstreamDef = UpstreamDef {
+        name: "",
+        url: None,
+        targets: &[],
+        balance: BalanceDef::RoundRobin,
+    };
+}
+
+/// One target of an upstream: a URL and its share of the requests.
+#[derive(Debug)]
+pub struct TargetDef {
+    /// The URL; may hold `${VAR}` references, resolved at start-up.
+    pub url: &'static str,
+    /// Its weight (at least 1): a target of weight 2 gets twice the requests of one of
+    /// weight 1.
+    pub weight: u32,
+}
+
+/// How an upstream with several targets chooses one (`balance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceDef {
+    /// Weighted round robin, exact: in every run of as many requests as the weights add up
+    /// to (divided by their greatest common divisor), each target gets its weight's share.
+    RoundRobin,
+    /// The less loaded of two targets drawn at random (requests in flight per unit of
+    /// weight).
+    LeastRequest,
+    /// Consistent hashing on a key of the request (weighted rendezvous hashing): the same
+    /// key reaches the same target while that target is there. Requests without the key
+    /// go round robin.
+    Hash(HashKeyDef),
+}
+
+/// What a `balance: hash` upstream hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashKeyDef {
+    /// The value of a request header (lower-case name); several lines are hashed as one.
+    Header(&'static str),
+    /// The value of a claim of the verified JWT.
+    Claim(&'static str),
+    /// The authenticated consumer.
+    Consumer,
+    /// A path parameter of the operation, as the client sent it (still percent-encoded).
+    PathParam(&'static str),
 }
 
 /// A canned response taken from the spec's examples, served when an upstream has no URL.

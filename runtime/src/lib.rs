@@ -2,7 +2,7 @@
 //!
 //! Generated code decides *what* a request is (which operation, which typed path
 //! parameters, which upstream path); this crate decides *how* it is served: the listener,
-//! the request phases, the proxy client, and the `application/problem+json` errors.
+//! the request phases, the upstream layer, and the `application/problem+json` errors.
 //! It never depends on the compiler, and the compiler never links to it.
 //!
 //! The request phases, in the order they run, are described in `docs/phases.md` of the
@@ -34,14 +34,15 @@ mod test_redis;
 pub mod tls;
 pub mod traffic;
 pub mod transform;
+pub mod upstream;
 
 pub use aggregate::{AggregateDef, PartDef, Piece, Shape};
 pub use body::Body;
 pub use gateway::{
-    ApiKeyDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway, INTERFACE, JwtDef, KeyLocation,
-    KeySource, LimitKey, LimitStoreDef, LimitsDef, MockResponse, OnError, OperationDef, Plan,
-    PlanDef, QuotaDef, RateDef, RouteError, RouteLimitDef, SchemeDef, SchemeKind, SchemeUse,
-    UpstreamDef, Window,
+    ApiKeyDef, BalanceDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway, HashKeyDef,
+    INTERFACE, JwtDef, KeyLocation, KeySource, LimitKey, LimitStoreDef, LimitsDef, MockResponse,
+    OnError, OperationDef, Plan, PlanDef, QuotaDef, RateDef, RouteError, RouteLimitDef, SchemeDef,
+    SchemeKind, SchemeUse, TargetDef, UpstreamDef, Window,
 };
 pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;

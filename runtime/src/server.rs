@@ -27,9 +27,10 @@ use crate::gateway::Gateway;
 use crate::observe::Observe;
 use crate::observe::admin::Readiness;
 use crate::phase::{self, State};
-use crate::proxy::{Peer, Proxy, Target};
+use crate::proxy::Peer;
 use crate::traffic::Limits;
 use crate::transform;
+use crate::upstream::{Address, Resolved, Upstreams};
 
 /// Process settings, from `GATEWAY_*` environment variables.
 #[derive(Debug, Clone)]
@@ -212,29 +213,40 @@ fn tls_settings(errors: &mut Vec<String>) -> Option<crate::tls::TlsSettings> {
 
 /// Resolves every upstream URL of `G` with `lookup` (the environment in production).
 ///
-/// Returns one target per upstream, or every problem at once: all missing variables in one
-/// message, then each malformed URL.
+/// Returns each upstream's targets (an upstream's `url` is one target of weight 1; a
+/// target whose URL resolves to the empty string is left out, and an upstream left with
+/// none serves the spec's examples), or every problem at once: all missing variables in
+/// one message, then each malformed URL.
 pub fn resolve_upstreams<G: Gateway>(
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<Target>, Vec<String>> {
+) -> Result<Vec<Vec<Resolved>>, Vec<String>> {
     let mut missing = std::collections::BTreeSet::new();
     let mut errors = Vec::new();
-    let mut targets = Vec::new();
+    let mut upstreams = Vec::new();
     for up in G::UPSTREAMS {
-        let url = match up.url {
-            None => String::new(),
-            Some(t) => match crate::env::resolve_with(t, lookup) {
+        let one = up.url.map(|url| (url, 1));
+        let listed = up.targets.iter().map(|t| (t.url, t.weight));
+        let mut targets = Vec::new();
+        for (template, weight) in one.into_iter().chain(listed) {
+            let url = match crate::env::resolve_with(template, lookup) {
                 Ok(u) => u,
                 Err(m) => {
                     missing.extend(m);
                     continue;
                 }
-            },
-        };
-        match Target::parse(&url) {
-            Ok(t) => targets.push(t),
-            Err(e) => errors.push(format!("upstream `{}`: {e}", up.name)),
+            };
+            if url.is_empty() {
+                continue;
+            }
+            match Address::parse(&url) {
+                Ok(address) => targets.push(Resolved {
+                    address,
+                    weight: weight.max(1),
+                }),
+                Err(e) => errors.push(format!("upstream `{}`: {e}", up.name)),
+            }
         }
+        upstreams.push(targets);
     }
     // Transform values read the environment too; one message names every missing variable.
     if let Err(m) = transform::Env::resolve::<G>(lookup) {
@@ -248,7 +260,7 @@ pub fn resolve_upstreams<G: Gateway>(
         );
     }
     if errors.is_empty() {
-        Ok(targets)
+        Ok(upstreams)
     } else {
         Err(errors)
     }
@@ -305,7 +317,7 @@ pub fn main<G: Gateway>() -> ExitCode {
             ),
         };
         for (up, t) in G::UPSTREAMS.iter().zip(&targets) {
-            if matches!(t, Target::Mock) {
+            if t.is_empty() {
                 tracing::warn!(
                     upstream = up.name,
                     "no URL set: serving the spec's examples"
@@ -464,10 +476,11 @@ pub struct Listeners {
     pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
-/// Serves `G` until `shutdown` resolves, then drains in-flight requests.
+/// Serves `G` until `shutdown` resolves, then drains in-flight requests. `targets` are
+/// each upstream's, as [`resolve_upstreams`] gives them.
 pub async fn serve<G: Gateway>(
     listeners: Listeners,
-    targets: Vec<Target>,
+    targets: Vec<Vec<Resolved>>,
     (access, limits): (Access, Option<Limits>),
     settings: &Settings,
     shutdown: impl Future<Output = ()>,
@@ -521,8 +534,7 @@ pub async fn serve<G: Gateway>(
         secret_params: access.secret_params().to_vec(),
     };
     let state: &'static State = Box::leak(Box::new(State {
-        proxy: Proxy::new(targets.len(), settings.upstream_idle_timeout)?,
-        targets,
+        upstreams: Upstreams::new(G::UPSTREAMS, targets, settings.upstream_idle_timeout)?,
         access,
         cors: Cors::of::<G>(),
         limits,

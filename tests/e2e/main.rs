@@ -21,9 +21,12 @@
 //!     health, readiness and graceful shutdown, and spans sent to an OTLP receiver.
 //! 11. `faults`: upstream connections closed while idle, the pool's idle timeout, bodies
 //!     sent with GET and HEAD, and malformed chunked bodies, against a raw-TCP upstream.
+//! 12. `balance`: an upstream with three weighted targets: round robin's exact shares and
+//!     hashing on a header.
 
 mod accepted;
 mod aggregate;
+mod balance;
 mod cli;
 mod corpus;
 mod example;

@@ -168,11 +168,13 @@ async fn curl_and_python_are_served_over_tls_1_2_and_1_3_with_http1_and_http2() 
     pki.server("server", "gateway-one");
     let up = Upstream::start().await;
     let gw = Gateway::start("proxy", &tls_env(&pki, "server", &up));
-    assert!(
-        gw.stderr_text().contains("listening on https://"),
-        "{}",
+    let announced = crate::support::poll(std::time::Duration::from_secs(2), || {
         gw.stderr_text()
-    );
+            .contains("listening on https://")
+            .then_some(())
+    })
+    .await;
+    assert!(announced.is_some(), "{}", gw.stderr_text());
 
     for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
         let (ok, out, err) = curl(&gw, &pki, "/items/7", &[flag]).await;

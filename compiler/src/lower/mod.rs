@@ -14,6 +14,7 @@ pub mod reader;
 pub mod schema;
 mod security;
 mod transform;
+mod upstream;
 mod version;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,8 +25,8 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use crate::model::{
-    ConsumerStore, Cors, Method, Model, Operation, ParamType, PathParam, PathTemplate, Piece,
-    Rewrite, Segment, Upstream,
+    Balance, ConsumerStore, Cors, Method, Model, Operation, ParamType, PathParam, PathTemplate,
+    Piece, Rewrite, Segment, Upstream,
 };
 use crate::spec::source::child;
 use crate::spec::{Resolved, Spec};
@@ -261,6 +262,8 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
                     upstream: Upstream {
                         name: CLI_UPSTREAM.to_owned(),
                         url: Some(url.clone()),
+                        targets: Vec::new(),
+                        balance: Balance::RoundRobin,
                     },
                     timeout: None,
                     loc: Location::value(spec.roots.first().copied().unwrap_or(0), ""),
@@ -441,22 +444,9 @@ fn read_document(
                 format!("upstream name `{up_name}` must be letters, digits, `-` and `_`"),
             ));
         }
-        let (url, timeout) = match value {
-            Value::String(s) => (Some(s.clone()), None),
-            other => {
-                let Some(mut up) = Obj::new(file, ptr, other, "an upstream", d) else {
-                    continue;
-                };
-                let url = up.string("url", d);
-                let timeout = up.duration("timeout", d);
-                up.unsupported(&["targets", "balance", "health", "retries", "tls"], d);
-                up.finish(d);
-                (url, timeout)
-            }
+        let Some(read) = upstream::read(file, ptr, value, d) else {
+            continue;
         };
-        if let Some(u) = &url {
-            check_url_template(u, Location::value(file, child(&loc.pointer, "url")), d);
-        }
         if let Some(prev) = upstreams.get(&up_name) {
             d.push(
                 Diagnostic::error(
@@ -472,8 +462,13 @@ fn read_document(
         upstreams.insert(
             up_name.clone(),
             UpstreamDecl {
-                upstream: Upstream { name: up_name, url },
-                timeout,
+                upstream: Upstream {
+                    name: up_name,
+                    url: read.url,
+                    targets: read.targets,
+                    balance: read.balance,
+                },
+                timeout: read.timeout,
                 loc,
             },
         );

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use super::metrics::Metrics;
 use crate::conns::Connections;
 use crate::phase::State;
-use crate::proxy::Target;
+use crate::upstream::Upstreams;
 
 /// What readiness depends on besides the gateway's state.
 #[derive(Debug, Default)]
@@ -143,7 +143,7 @@ async fn readiness(admin: &Admin) -> (bool, Map<String, Value>) {
             Err("not bound yet".to_owned())
         },
     );
-    put("upstreams", resolve(&admin.state.targets).await);
+    put("upstreams", resolve(&admin.state.upstreams).await);
     if let Some(limits) = &admin.state.limits
         && let Some(result) = limits.readiness().await
     {
@@ -158,13 +158,12 @@ async fn readiness(admin: &Admin) -> (bool, Map<String, Value>) {
     (ready, checks)
 }
 
-/// Whether every upstream host name resolves now (within 2 s).
-async fn resolve(targets: &[Target]) -> Result<(), String> {
+/// Whether the host name of every target of every upstream resolves now (within 2 s
+/// each).
+async fn resolve(upstreams: &Upstreams) -> Result<(), String> {
     let mut failed = Vec::new();
-    for t in targets {
-        let Target::Http { connect_uri, .. } = t else {
-            continue;
-        };
+    for t in upstreams.iter().flat_map(|u| u.targets()) {
+        let connect_uri = &t.address.connect_uri;
         let Some(host) = connect_uri.host() else {
             continue;
         };

@@ -21,8 +21,8 @@ use crate::access::Principal;
 use crate::body::Body;
 use crate::gateway::{MockResponse, Plan};
 use crate::problem::{Kind, Problem};
-use crate::proxy::Target;
 use crate::transform;
+use crate::upstream::{Affinity, Upstream};
 
 /// The answer from upstream, example or aggregate, with transforms applied.
 pub(super) async fn run(
@@ -40,11 +40,12 @@ pub(super) async fn run(
     }
     if let Some(aggregate) = op.aggregate {
         let headers = crate::aggregate::part_headers(&req, state.access.forwarded_headers(), ctx);
+        let affinity = affinity(&req, op.path, principal.as_ref());
         return crate::aggregate::answer(
             aggregate,
             op.id,
-            &state.proxy,
-            &state.targets,
+            &state.upstreams,
+            &affinity,
             plan.path.as_str(),
             headers,
         )
@@ -57,17 +58,11 @@ pub(super) async fn run(
         ctx.bytes_in = Some(counter.clone());
         req.map(|body| Body::counted(body, op.max_body, counter))
     };
-    let target = &state.targets[op.upstream];
+    let Some(upstream) = state.upstreams.get(op.upstream) else {
+        return Err(Problem::bad_gateway().because(Kind::Gateway, "no such upstream"));
+    };
     let Some(t) = op.transform else {
-        return match target {
-            Target::Mock => mock(op.mock.as_ref(), op.id),
-            Target::Http { .. } => {
-                state
-                    .proxy
-                    .forward(op.upstream, target, plan, req, ctx)
-                    .await
-            }
-        };
+        return call(upstream, plan, req, principal.as_ref(), ctx).await;
     };
     let request_id = ctx.request_id.clone();
     let cx = transform::Context {
@@ -77,16 +72,44 @@ pub(super) async fn run(
         head: req.method() == http::Method::HEAD,
     };
     let req = transform::request(op, t, req, &cx).await?;
-    let resp = match target {
-        Target::Mock => mock(op.mock.as_ref(), op.id)?,
-        Target::Http { .. } => {
-            state
-                .proxy
-                .forward(op.upstream, target, plan, req, ctx)
-                .await?
-        }
-    };
+    let resp = call(upstream, plan, req, principal.as_ref(), ctx).await?;
     transform::response(op, t, resp, &cx).await
+}
+
+/// The upstream's answer, from the target the upstream's balancing chooses; or, in mock
+/// mode, the operation's example.
+async fn call(
+    upstream: &Upstream,
+    plan: Plan,
+    req: Request<Body>,
+    principal: Option<&Principal>,
+    ctx: &mut Ctx,
+) -> Result<Response<Body>, Problem> {
+    let op = plan.op;
+    // Read only by upstreams that hash a key of the request.
+    let target = upstream.pick(|| affinity(&req, op.path, principal));
+    match target {
+        None => mock(op.mock.as_ref(), op.id),
+        Some(target) => crate::proxy::forward(upstream, target, plan, req, ctx).await,
+    }
+}
+
+/// What `balance: hash` may key on: the request's headers and path, the operation's path
+/// template, and the authenticated consumer and claims.
+fn affinity<'r, B>(
+    req: &'r Request<B>,
+    template: &'static str,
+    principal: Option<&'r Principal>,
+) -> Affinity<'r> {
+    Affinity {
+        headers: req.headers(),
+        path: req.uri().path(),
+        template,
+        consumer: principal.and_then(|p| p.consumer.as_deref()),
+        claims: principal
+            .and_then(|p| p.token.as_deref())
+            .map(|token| &token.claims),
+    }
 }
 
 /// The operation's example response (mock mode), or 501 when it has none.

@@ -41,15 +41,15 @@ use crate::cors::Cors;
 use crate::gateway::Gateway;
 use crate::observe::Observe;
 use crate::problem::Problem;
-use crate::proxy::{Proxy, Target};
 use crate::traffic::Limits;
 use crate::transform;
+use crate::upstream::Upstreams;
 
 /// Everything a request needs, built once at start-up and never freed.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub(crate) proxy: Proxy,
-    pub(crate) targets: Vec<Target>,
+    /// Every upstream: targets, balancing, connection pools.
+    pub(crate) upstreams: Upstreams,
     pub(crate) access: Access,
     pub(crate) cors: Option<Cors>,
     pub(crate) limits: Option<Limits>,

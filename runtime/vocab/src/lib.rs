@@ -20,5 +20,6 @@ pub mod net;
 /// shape of the runtime's `Gateway` trait and `*Def` types. The compiler writes it into
 /// every generated crate, which asserts at compile time that the runtime it builds against
 /// has the same. A field added with a default (`OperationDef::DEFAULT`) keeps it; removing,
-/// renaming or retyping one raises it.
-pub const INTERFACE: u32 = 2;
+/// renaming or retyping one raises it. 3: `UpstreamDef` gained `targets` and `balance`, and
+/// with them a `DEFAULT` (crates generated for 2 write it without `..UpstreamDef::DEFAULT`).
+pub const INTERFACE: u32 = 3;
