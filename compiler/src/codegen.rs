@@ -156,6 +156,22 @@ pub fn tokens(model: &Model) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         let health_check = op.health_check.then(|| quote!(health_check: true,));
+        let cache = op.cache.as_ref().map(|c| {
+            let millis = |d: Option<std::time::Duration>| match d {
+                Some(d) => {
+                    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                    quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms)))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            let (ttl, sie) = (millis(c.ttl), millis(c.stale_if_error));
+            let vary = &c.vary;
+            quote!(cache: ::core::option::Option::Some(&#rt::CacheDef {
+                ttl: #ttl,
+                stale_if_error: #sie,
+                vary: &[#(#vary),*],
+            }),)
+        });
         quote!(#rt::OperationDef {
             id: #id,
             index: #index,
@@ -171,6 +187,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             aggregate: #aggregate,
             transform: #transform,
             #health_check
+            #cache
             ..#rt::OperationDef::DEFAULT
         })
     });

@@ -564,6 +564,20 @@ pub struct Operation {
     pub aggregate: Option<Aggregation>,
     /// `x-gateway.health_check`: never counted by limits.
     pub health_check: bool,
+    /// `x-gateway.cache`: GET answers kept in the gateway's shared cache.
+    pub cache: Option<Cache>,
+}
+
+/// An operation's response cache settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    /// Freshness of an answer that gives none of its own (`Cache-Control` `s-maxage` or
+    /// `max-age`); `None`: such answers are not stored.
+    pub ttl: Option<Duration>,
+    /// How long past its freshness a stored answer may stand in for a failing upstream.
+    pub stale_if_error: Option<Duration>,
+    /// Request headers (lower case) whose values tell answers apart.
+    pub vary: Vec<String>,
 }
 
 /// An aggregate operation's parts and how their answers are combined.

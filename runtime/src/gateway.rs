@@ -139,6 +139,21 @@ pub struct OperationDef {
     pub transform: Option<&'static crate::transform::TransformDef>,
     /// `x-gateway.health_check`: a route load balancers probe, never counted by limits.
     pub health_check: bool,
+    /// `x-gateway.cache`: GET answers kept in the gateway's shared cache (only on GET
+    /// operations).
+    pub cache: Option<&'static CacheDef>,
+}
+
+/// An operation's response cache settings (`x-gateway.cache`; runtime/src/cache.rs).
+#[derive(Debug)]
+pub struct CacheDef {
+    /// Freshness of an answer that gives none of its own (`s-maxage`, `max-age`); `None`:
+    /// such answers are not stored.
+    pub ttl: Option<Duration>,
+    /// How long past its freshness a stored answer may stand in for a failing upstream.
+    pub stale_if_error: Option<Duration>,
+    /// Request headers (lower case) whose values tell answers apart.
+    pub vary: &'static [&'static str],
 }
 
 impl OperationDef {
@@ -158,6 +173,7 @@ impl OperationDef {
         aggregate: None,
         transform: None,
         health_check: false,
+        cache: None,
     };
 }
 

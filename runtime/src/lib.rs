@@ -13,6 +13,7 @@ pub mod access;
 pub mod aggregate;
 pub mod auth;
 pub mod body;
+pub mod cache;
 mod conns;
 pub mod cors;
 pub mod env;
@@ -39,10 +40,10 @@ pub mod upstream;
 pub use aggregate::{AggregateDef, PartDef, Piece, Shape};
 pub use body::Body;
 pub use gateway::{
-    ApiKeyDef, BalanceDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway, HashKeyDef,
-    INTERFACE, JwtDef, KeyLocation, KeySource, LimitKey, LimitStoreDef, LimitsDef, MockResponse,
-    OnError, OperationDef, Plan, PlanDef, QuotaDef, RateDef, RouteError, RouteLimitDef, SchemeDef,
-    SchemeKind, SchemeUse, TargetDef, UpstreamDef, Window,
+    ApiKeyDef, BalanceDef, CacheDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway,
+    HashKeyDef, INTERFACE, JwtDef, KeyLocation, KeySource, LimitKey, LimitStoreDef, LimitsDef,
+    MockResponse, OnError, OperationDef, Plan, PlanDef, QuotaDef, RateDef, RouteError,
+    RouteLimitDef, SchemeDef, SchemeKind, SchemeUse, TargetDef, UpstreamDef, Window,
 };
 pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;

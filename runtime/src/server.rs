@@ -67,6 +67,9 @@ pub struct Settings {
     /// and `GATEWAY_TLS_CLIENT_AUTH`: TLS on the public listener (runtime/src/tls.rs).
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::TlsSettings>,
+    /// `GATEWAY_CACHE_SIZE`: the response cache's bound, in bytes (`64MiB` style sizes
+    /// too); default 64 MiB. Used only when an operation is cached.
+    pub cache_size: u64,
 }
 
 impl Settings {
@@ -80,6 +83,13 @@ impl Settings {
         let grace = var("GATEWAY_SHUTDOWN_GRACE", "30");
         let header = var("GATEWAY_HEADER_TIMEOUT", "30");
         let upstream_idle = var("GATEWAY_UPSTREAM_IDLE_TIMEOUT", "4");
+        let cache_size = var("GATEWAY_CACHE_SIZE", "64MiB");
+        let cache_size = gatewayc_vocab::size::parse(&cache_size).unwrap_or_else(|| {
+            errors.push(format!(
+                "GATEWAY_CACHE_SIZE=`{cache_size}` is not a size like 64MiB or 1000000"
+            ));
+            64 << 20
+        });
         let max_connections = match std::env::var("GATEWAY_MAX_CONNECTIONS") {
             Ok(v) if !v.is_empty() => match v.parse::<usize>() {
                 Ok(n) if n > 0 => Some(n),
@@ -161,6 +171,7 @@ impl Settings {
                 max_connections,
                 #[cfg(feature = "tls")]
                 tls,
+                cache_size,
             })
         } else {
             Err(errors)
@@ -540,6 +551,10 @@ pub async fn serve<G: Gateway>(
         limits,
         // `main` has already stopped on any missing variable (`resolve_upstreams`).
         env: transform::Env::resolve::<G>(&lookup).unwrap_or_default(),
+        cache: G::OPERATIONS
+            .iter()
+            .any(|op| op.cache.is_some())
+            .then(|| crate::cache::Cache::new(settings.cache_size)),
         observe,
     }));
     #[cfg(feature = "otlp")]

@@ -27,6 +27,7 @@
 mod accepted;
 mod aggregate;
 mod balance;
+mod cache;
 mod cli;
 mod corpus;
 mod example;

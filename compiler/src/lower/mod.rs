@@ -6,6 +6,7 @@
 //! gets five errors in one run. It never returns a half-built model.
 
 mod aggregate;
+mod cache;
 mod example;
 mod header;
 mod limits;
@@ -76,6 +77,8 @@ struct Cascade {
     transform: Option<transform::Written>,
     /// `health_check`: a route load balancers probe, never counted by limits.
     health_check: Option<bool>,
+    /// `cache`, and where it is written.
+    cache: Option<(crate::model::Cache, Location)>,
 }
 
 impl Cascade {
@@ -96,6 +99,7 @@ impl Cascade {
             aggregate: self.aggregate.clone(),
             transform: self.transform.clone().or_else(|| base.transform.clone()),
             health_check: self.health_check.or(base.health_check),
+            cache: self.cache.clone().or_else(|| base.cache.clone()),
         }
     }
 }
@@ -614,7 +618,7 @@ fn read_cascade(
     c.aggregate = aggregate::read(&mut obj, what.starts_with("an operation"), d);
     c.transform = transform::read(&mut obj, d);
     c.health_check = obj.boolean("health_check", d);
-    obj.unsupported(&["cache"], d);
+    c.cache = cache::read(&mut obj, d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -832,6 +836,16 @@ fn operations(
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                     aggregate: None,
                     health_check: cascade.health_check.unwrap_or(false),
+                    cache: match &cascade.cache {
+                        Some((c, _)) if method == Method::Get => Some(c.clone()),
+                        // Written on this operation itself: an error; on its path item:
+                        // meant for the item's GET.
+                        Some((_, loc)) if loc.pointer.starts_with(&format!("{}/", op.pointer)) => {
+                            d.push(cache::not_get(method.as_str(), loc.clone()));
+                            None
+                        }
+                        _ => None,
+                    },
                 },
                 operation_id,
                 loc: Location::key(op.file, op.pointer.clone()),

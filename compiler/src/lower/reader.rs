@@ -264,21 +264,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// Parses `512KiB`, `10MiB`, `1GB`, `100` (bytes).
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" | "kB" => 1_000,
-        "KiB" => 1 << 10,
-        "MB" => 1_000_000,
-        "MiB" => 1 << 20,
-        "GB" => 1_000_000_000,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
+    gatewayc_vocab::size::parse(s)
 }
 
 #[cfg(test)]

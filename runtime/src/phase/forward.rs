@@ -1,7 +1,9 @@
-//! Phases 7 to 9: transform the request, call the upstream (or answer from the spec's
-//! example, or aggregate several upstreams), transform the response.
+//! Phases 7 to 9: transform the request, answer from the response cache (phase 8,
+//! runtime/src/cache.rs) or call the upstream (or answer from the spec's example, or
+//! aggregate several upstreams), transform the response. The cache keeps answers as
+//! transforms leave them, so a hit skips both.
 //!
-//! Validation (phase 7) and the cache (phase 8) are not built yet; see `docs/phases.md`.
+//! Validation (phase 7) is not built yet; see `docs/phases.md`.
 //! The request body is limited to the operation's `max_body` on every branch: streamed
 //! bodies are cut off past it, and a declared `Content-Length` over it is refused with 413
 //! before anything is sent, an aggregate (whose parts never see the body) included.
@@ -24,8 +26,25 @@ use crate::problem::{Kind, Problem};
 use crate::transform;
 use crate::upstream::{Affinity, Upstream};
 
-/// The answer from upstream, example or aggregate, with transforms applied.
+/// The answer from the cache, or from upstream, example or aggregate with transforms
+/// applied.
 pub(super) async fn run(
+    state: &'static State,
+    ctx: &mut Ctx,
+    plan: Plan,
+    principal: Option<Principal>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Problem> {
+    if let (Some(def), Some(cache)) = (plan.op.cache, &state.cache) {
+        let consumer = principal.as_ref().and_then(|p| p.consumer.clone());
+        let lookup = crate::cache::Lookup::new(cache, def, plan.op, &req, consumer.as_deref());
+        return lookup.serve(fetch(state, ctx, plan, principal, req)).await;
+    }
+    fetch(state, ctx, plan, principal, req).await
+}
+
+/// The answer from upstream, example or aggregate, with transforms applied.
+async fn fetch(
     state: &'static State,
     ctx: &mut Ctx,
     plan: Plan,

@@ -55,6 +55,8 @@ pub(crate) struct State {
     pub(crate) limits: Option<Limits>,
     /// Environment values transforms use.
     pub(crate) env: transform::Env,
+    /// The response cache, when an operation is cached.
+    pub(crate) cache: Option<crate::cache::Cache>,
     /// Where the access log, metrics and spans go.
     pub(crate) observe: Observe,
 }

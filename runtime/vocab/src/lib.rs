@@ -15,6 +15,7 @@ pub mod keys;
 pub mod media;
 pub mod metrics;
 pub mod net;
+pub mod size;
 
 /// The version of the interface between generated gateway code and `gatewayc-runtime`: the
 /// shape of the runtime's `Gateway` trait and `*Def` types. The compiler writes it into
