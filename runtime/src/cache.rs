@@ -173,15 +173,17 @@ impl<'c> Lookup<'c> {
     }
 
     /// The answer: from the cache, or from `fetch` (the upstream), stored when it can be.
-    pub(crate) async fn serve(
-        self,
-        fetch: impl Future<Output = Result<Response<Body>, Problem>>,
-    ) -> Result<Response<Body>, Problem> {
+    /// `fetch` makes its future only on a miss: a hit never builds (or moves) the
+    /// forwarding state machine.
+    pub(crate) async fn serve<F>(self, fetch: impl FnOnce() -> F) -> Result<Response<Body>, Problem>
+    where
+        F: Future<Output = Result<Response<Body>, Problem>>,
+    {
         let Lookup { cache, def, mode } = self;
         match mode {
             Mode::Bypass(why) => {
                 let detail = format!("gatewayc; fwd=bypass; detail={why}");
-                marked(fetch.await, &detail)
+                marked(fetch().await, &detail)
             }
             Mode::Head(key) => {
                 let now = Instant::now();
@@ -190,7 +192,7 @@ impl<'c> Lookup<'c> {
                 {
                     return Ok(answer(&s, now, false, None));
                 }
-                marked(fetch.await, "gatewayc; fwd=miss")
+                marked(fetch().await, "gatewayc; fwd=miss")
             }
             Mode::Get {
                 key,
@@ -201,14 +203,17 @@ impl<'c> Lookup<'c> {
     }
 }
 
-async fn get(
+async fn get<F>(
     cache: &Cache,
     def: &'static CacheDef,
     key: Vec<u8>,
     refresh: bool,
     store: bool,
-    fetch: impl Future<Output = Result<Response<Body>, Problem>>,
-) -> Result<Response<Body>, Problem> {
+    fetch: impl FnOnce() -> F,
+) -> Result<Response<Body>, Problem>
+where
+    F: Future<Output = Result<Response<Body>, Problem>>,
+{
     let mut stale = None;
     let mut guard = None;
     let mut fwd = if refresh { "request" } else { "miss" };
@@ -223,7 +228,7 @@ async fn get(
                 stale = Some(s);
             }
             Ok(Entry::Pass(until)) if Instant::now() < until => {
-                return marked(fetch.await, "gatewayc; fwd=uri-miss; detail=uncacheable");
+                return marked(fetch().await, "gatewayc; fwd=uri-miss; detail=uncacheable");
             }
             Ok(Entry::Pass(_)) => {}
             Err(g) => guard = Some(g),
@@ -235,7 +240,7 @@ async fn get(
             .as_ref()
             .filter(|s| s.age(now) < s.fresh + s.stale_if_error)
     };
-    let resp = match fetch.await {
+    let resp = match fetch().await {
         Ok(resp) if !resp.status().is_server_error() => resp,
         failed => {
             let now = Instant::now();
@@ -316,14 +321,18 @@ fn answer(s: &Stored, now: Instant, body: bool, detail: Option<&str>) -> Respons
     *resp.headers_mut() = s.headers.clone();
     resp.headers_mut()
         .insert(header::AGE, HeaderValue::from(age.as_secs()));
-    let ttl = i128::from(u32::try_from(s.fresh.as_secs()).unwrap_or(u32::MAX))
-        - i128::from(u32::try_from(age.as_secs()).unwrap_or(u32::MAX));
-    let status = match detail {
-        None => format!("gatewayc; hit; ttl={ttl}"),
-        Some(d) => format!("gatewayc; hit; ttl={ttl}; detail={d}"),
-    };
-    resp.headers_mut()
-        .insert(CACHE_STATUS.clone(), status_value(&status));
+    let ttl = i64::try_from(s.fresh.as_secs()).unwrap_or(i64::MAX)
+        - i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+    let mut status = String::with_capacity(48);
+    status.push_str("gatewayc; hit; ttl=");
+    status.push_str(itoa::Buffer::new().format(ttl));
+    if let Some(d) = detail {
+        status.push_str("; detail=");
+        status.push_str(d);
+    }
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(status)) {
+        resp.headers_mut().insert(CACHE_STATUS.clone(), v);
+    }
     resp
 }
 

@@ -38,7 +38,9 @@ pub(super) async fn run(
     if let (Some(def), Some(cache)) = (plan.op.cache, &state.cache) {
         let consumer = principal.as_ref().and_then(|p| p.consumer.clone());
         let lookup = crate::cache::Lookup::new(cache, def, plan.op, &req, consumer.as_deref());
-        return lookup.serve(fetch(state, ctx, plan, principal, req)).await;
+        return lookup
+            .serve(|| fetch(state, ctx, plan, principal, req))
+            .await;
     }
     fetch(state, ctx, plan, principal, req).await
 }
