@@ -76,6 +76,8 @@ struct Cascade {
     transform: Option<transform::Written>,
     /// `health_check`: a route load balancers probe, never counted by limits.
     health_check: Option<bool>,
+    /// `retryable`: the upstream's retries apply whatever the method.
+    retryable: Option<bool>,
 }
 
 impl Cascade {
@@ -96,6 +98,7 @@ impl Cascade {
             aggregate: self.aggregate.clone(),
             transform: self.transform.clone().or_else(|| base.transform.clone()),
             health_check: self.health_check.or(base.health_check),
+            retryable: self.retryable.or(base.retryable),
         }
     }
 }
@@ -264,6 +267,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
                         url: Some(url.clone()),
                         targets: Vec::new(),
                         balance: Balance::RoundRobin,
+                        resilience: crate::model::Resilience::default(),
                     },
                     timeout: None,
                     loc: Location::value(spec.roots.first().copied().unwrap_or(0), ""),
@@ -467,6 +471,7 @@ fn read_document(
                     url: read.url,
                     targets: read.targets,
                     balance: read.balance,
+                    resilience: read.resilience,
                 },
                 timeout: read.timeout,
                 loc,
@@ -614,6 +619,7 @@ fn read_cascade(
     c.aggregate = aggregate::read(&mut obj, what.starts_with("an operation"), d);
     c.transform = transform::read(&mut obj, d);
     c.health_check = obj.boolean("health_check", d);
+    c.retryable = obj.boolean("retryable", d);
     obj.unsupported(&["cache"], d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
@@ -832,6 +838,7 @@ fn operations(
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                     aggregate: None,
                     health_check: cascade.health_check.unwrap_or(false),
+                    retryable: cascade.retryable.unwrap_or(false),
                 },
                 operation_id,
                 loc: Location::key(op.file, op.pointer.clone()),
