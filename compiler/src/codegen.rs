@@ -25,6 +25,7 @@ mod security;
 mod transform;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -33,8 +34,8 @@ use quote::{format_ident, quote};
 const RUNTIME_INTERFACE: u32 = gatewayc_vocab::INTERFACE;
 
 use crate::model::{
-    Balance, HashKey, Method, Model, Operation, ParamType, Piece, Rewrite, Segment, Upstream,
-    VersionSelector,
+    Balance, HashKey, Method, Model, Operation, ParamType, Piece, Resilience, Rewrite, Segment,
+    Upstream, VersionSelector,
 };
 
 /// The formatted source of the generated crate's `src/lib.rs`.
@@ -157,7 +158,7 @@ pub fn tokens(model: &Model) -> TokenStream {
         };
         let health_check = op.health_check.then(|| quote!(health_check: true,));
         let cache = op.cache.as_ref().map(|c| {
-            let millis = |d: Option<std::time::Duration>| match d {
+            let millis = |d: Option<Duration>| match d {
                 Some(d) => {
                     let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
                     quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms)))
@@ -172,6 +173,7 @@ pub fn tokens(model: &Model) -> TokenStream {
                 vary: &[#(#vary),*],
             }),)
         });
+        let retryable = op.retryable.then(|| quote!(retryable: true,));
         quote!(#rt::OperationDef {
             id: #id,
             index: #index,
@@ -188,6 +190,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             transform: #transform,
             #health_check
             #cache
+            #retryable
             ..#rt::OperationDef::DEFAULT
         })
     });
@@ -1045,11 +1048,93 @@ fn upstream_def(u: &Upstream, rt: &TokenStream) -> TokenStream {
         }
     }
     .map(|b| quote!(balance: #b,));
+    let resilience = resilience(&u.resilience, rt);
     quote!(#rt::UpstreamDef {
         name: #n,
         url: #url,
         #targets
         #balance
+        #resilience
         ..#rt::UpstreamDef::DEFAULT
     })
+}
+
+/// The `outlier`, `health`, `retries` and `breaker` fields of an `UpstreamDef`: each only
+/// when the spec writes it, and within each only the keys it writes (the rest from the
+/// runtime's `DEFAULT`).
+fn resilience(r: &Resilience, rt: &TokenStream) -> TokenStream {
+    let millis = |d: &Duration| {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        quote!(::core::time::Duration::from_millis(#ms))
+    };
+    let outlier = r.outlier.as_ref().map(|o| {
+        let fields = [
+            o.consecutive_failures
+                .map(|n| quote!(consecutive_failures: #n,)),
+            o.base_ejection.as_ref().map(|d| {
+                let d = millis(d);
+                quote!(base_ejection: #d,)
+            }),
+            o.max_ejection.as_ref().map(|d| {
+                let d = millis(d);
+                quote!(max_ejection: #d,)
+            }),
+            o.max_ejected_percent
+                .map(|p| quote!(max_ejected_percent: #p,)),
+            o.panic_threshold.map(|p| quote!(panic_threshold: #p,)),
+        ];
+        quote!(outlier: #rt::OutlierDef { #(#fields)* ..#rt::OutlierDef::DEFAULT },)
+    });
+    let health = r.health.as_ref().map(|h| {
+        let fields = [
+            h.path.as_ref().map(|p| quote!(path: #p,)),
+            h.interval.as_ref().map(|d| {
+                let d = millis(d);
+                quote!(interval: #d,)
+            }),
+            h.timeout.as_ref().map(|d| {
+                let d = millis(d);
+                quote!(timeout: #d,)
+            }),
+            h.healthy.map(|n| quote!(healthy: #n,)),
+            h.unhealthy.map(|n| quote!(unhealthy: #n,)),
+        ];
+        quote!(health: ::core::option::Option::Some(#rt::HealthDef { #(#fields)* ..#rt::HealthDef::DEFAULT }),)
+    });
+    let retries = r.retries.as_ref().map(|x| {
+        let on = x.on.as_ref().map(|on| {
+            let (connect, reset, timeout) = (on.connect, on.reset, on.timeout);
+            let statuses = &on.statuses;
+            quote!(
+                on_connect: #connect,
+                on_reset: #reset,
+                on_timeout: #timeout,
+                on_status: &[#(#statuses),*],
+            )
+        });
+        let per_try = x.per_try_timeout.as_ref().map(|d| {
+            let d = millis(d);
+            quote!(per_try_timeout: ::core::option::Option::Some(#d),)
+        });
+        let fields = [
+            x.attempts.map(|n| quote!(attempts: #n,)),
+            on,
+            x.backoff.as_ref().map(|d| {
+                let d = millis(d);
+                quote!(backoff: #d,)
+            }),
+            per_try,
+            x.budget.map(|p| quote!(budget_percent: #p,)),
+            x.min_per_second.map(|n| quote!(min_per_second: #n,)),
+        ];
+        quote!(retries: ::core::option::Option::Some(#rt::RetryDef { #(#fields)* ..#rt::RetryDef::DEFAULT }),)
+    });
+    let breaker = r.breaker.as_ref().map(|b| {
+        let fields = [
+            b.max_requests.map(|n| quote!(max_requests: #n,)),
+            b.max_pending.map(|n| quote!(max_pending: #n,)),
+        ];
+        quote!(breaker: ::core::option::Option::Some(#rt::BreakerDef { #(#fields)* ..#rt::BreakerDef::DEFAULT }),)
+    });
+    quote!(#outlier #health #retries #breaker)
 }

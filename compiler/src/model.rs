@@ -312,6 +312,92 @@ pub struct Upstream {
     pub targets: Vec<Target>,
     /// How a request chooses a target when there are several.
     pub balance: Balance,
+    /// Outlier ejection, health checks, retries and the circuit breaker, as written.
+    pub resilience: Resilience,
+}
+
+/// What keeps an upstream's calls going when targets fail. Each setting is `None` when the
+/// spec does not write it: the runtime's default (`OutlierDef::DEFAULT` and the others)
+/// holds, and nothing is generated for it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resilience {
+    /// `outlier`.
+    pub outlier: Option<Outlier>,
+    /// `health`.
+    pub health: Option<Health>,
+    /// `retries`.
+    pub retries: Option<Retries>,
+    /// `breaker`.
+    pub breaker: Option<Breaker>,
+}
+
+/// `outlier`: passive outlier ejection.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outlier {
+    /// Failures in a row that eject a target (0: never).
+    pub consecutive_failures: Option<u32>,
+    /// A first ejection's length.
+    pub base_ejection: Option<Duration>,
+    /// The longest ejection.
+    pub max_ejection: Option<Duration>,
+    /// The largest share of targets ejected at once, in percent.
+    pub max_ejected_percent: Option<u8>,
+    /// Below this share of healthy targets (percent), every target is used.
+    pub panic_threshold: Option<u8>,
+}
+
+/// `health`: active health checks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Health {
+    /// The path probed.
+    pub path: Option<String>,
+    /// Time between probes.
+    pub interval: Option<Duration>,
+    /// How long a probe waits.
+    pub timeout: Option<Duration>,
+    /// Successes in a row that make a target healthy.
+    pub healthy: Option<u32>,
+    /// Failures in a row that make it unhealthy.
+    pub unhealthy: Option<u32>,
+}
+
+/// `retries`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Retries {
+    /// Retries after the first try.
+    pub attempts: Option<u32>,
+    /// `on`: what is retried.
+    pub on: Option<RetryOn>,
+    /// The base of the backoff.
+    pub backoff: Option<Duration>,
+    /// The timeout of one try.
+    pub per_try_timeout: Option<Duration>,
+    /// The retry budget, in percent of requests.
+    pub budget: Option<u8>,
+    /// Retries a second allowed on top of the budget.
+    pub min_per_second: Option<u32>,
+}
+
+/// `retries.on`: the failures and statuses that are retried.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetryOn {
+    /// `connect`.
+    pub connect: bool,
+    /// `reset`.
+    pub reset: bool,
+    /// `timeout`.
+    pub timeout: bool,
+    /// Statuses from 500 to 599, in the order written, each once.
+    pub statuses: Vec<u16>,
+}
+
+/// `breaker`: the circuit breaker.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Breaker {
+    /// Requests in flight at most.
+    pub max_requests: Option<u32>,
+    /// Requests waiting for a connection at most.
+    pub max_pending: Option<u32>,
 }
 
 /// One target of an upstream.
@@ -564,6 +650,8 @@ pub struct Operation {
     pub aggregate: Option<Aggregation>,
     /// `x-gateway.health_check`: never counted by limits.
     pub health_check: bool,
+    /// `x-gateway.retryable`: retried like an idempotent request.
+    pub retryable: bool,
     /// `x-gateway.cache`: GET answers kept in the gateway's shared cache.
     pub cache: Option<Cache>,
 }

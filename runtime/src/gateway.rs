@@ -32,6 +32,15 @@ pub struct UpstreamDef {
     pub targets: &'static [TargetDef],
     /// How a request chooses among several targets; with one target there is no choice.
     pub balance: BalanceDef,
+    /// Passive outlier ejection (`outlier`): on by default for upstreams with several
+    /// targets; an upstream with one target never ejects it.
+    pub outlier: OutlierDef,
+    /// Active health checks (`health`); `None` (the default) probes nothing.
+    pub health: Option<HealthDef>,
+    /// Retries (`retries`); `None` (the default) sends every request once.
+    pub retries: Option<RetryDef>,
+    /// The circuit breaker (`breaker`); `None` (the default) limits nothing.
+    pub breaker: Option<BreakerDef>,
 }
 
 impl UpstreamDef {
@@ -41,6 +50,129 @@ impl UpstreamDef {
         url: None,
         targets: &[],
         balance: BalanceDef::RoundRobin,
+        outlier: OutlierDef::DEFAULT,
+        health: None,
+        retries: None,
+        breaker: None,
+    };
+}
+
+/// Passive outlier ejection: a target that fails `consecutive_failures` times in a row (a
+/// 5xx answer, no connection, a reset before the head, no head in time, an invalid
+/// answer) is left out of balancing for `base_ejection` times the number of times it was
+/// ejected without answering well in between, at most `max_ejection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutlierDef {
+    /// Failures in a row that eject a target; 0 turns ejection off.
+    pub consecutive_failures: u32,
+    /// How long a first ejection lasts.
+    pub base_ejection: Duration,
+    /// The longest an ejection lasts, however often the target was ejected.
+    pub max_ejection: Duration,
+    /// At most this share of the targets (in percent) is ejected at once.
+    pub max_ejected_percent: u8,
+    /// When fewer than this share of the targets (in percent) is healthy, every target is
+    /// used, healthy or not.
+    pub panic_threshold: u8,
+}
+
+impl OutlierDef {
+    /// 5 failures in a row, 30 s growing to at most 300 s, at most half the targets out,
+    /// every target used when fewer than half are healthy.
+    pub const DEFAULT: OutlierDef = OutlierDef {
+        consecutive_failures: 5,
+        base_ejection: Duration::from_secs(30),
+        max_ejection: Duration::from_secs(300),
+        max_ejected_percent: 50,
+        panic_threshold: 50,
+    };
+}
+
+/// Active health checks: every `interval`, a `GET path` to each target; `unhealthy`
+/// failures in a row (no answer within `timeout`, or a status outside 200-399) mark it
+/// unhealthy, `healthy` successes in a row healthy again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthDef {
+    /// The path probed, under the target's base path.
+    pub path: &'static str,
+    /// Time between two probes of a target.
+    pub interval: Duration,
+    /// How long a probe waits for its answer.
+    pub timeout: Duration,
+    /// Successes in a row that make an unhealthy target healthy.
+    pub healthy: u32,
+    /// Failures in a row that make a healthy target unhealthy.
+    pub unhealthy: u32,
+}
+
+impl HealthDef {
+    /// `/healthz` every 5 s, 1 s to answer, 2 successes and 3 failures to flip.
+    pub const DEFAULT: HealthDef = HealthDef {
+        path: "/healthz",
+        interval: Duration::from_secs(5),
+        timeout: Duration::from_secs(1),
+        healthy: 2,
+        unhealthy: 3,
+    };
+}
+
+/// Retries of requests that are safe to send again (an idempotent method, or an operation
+/// marked `retryable`, and no request body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryDef {
+    /// Retries after the first try, at most.
+    pub attempts: u32,
+    /// Retry when no connection could be made.
+    pub on_connect: bool,
+    /// Retry when the connection was closed or reset before the response head.
+    pub on_reset: bool,
+    /// Retry when a try got no head within `per_try_timeout`.
+    pub on_timeout: bool,
+    /// Retry on these response statuses (each 500 to 599).
+    pub on_status: &'static [u16],
+    /// The first retry waits about this long; each further one twice as long as the one
+    /// before, at most ten times this, with jitter.
+    pub backoff: Duration,
+    /// How long one try waits for its head; `None`: what is left of the operation's
+    /// timeout, which always bounds every try together.
+    pub per_try_timeout: Option<Duration>,
+    /// Retries allowed, in percent of the requests, over the last 10 seconds.
+    pub budget_percent: u8,
+    /// Retries allowed per second on top of the budget, so that little traffic can retry.
+    pub min_per_second: u32,
+}
+
+impl RetryDef {
+    /// 2 retries on connect failures, resets, 502, 503 and 504; 25 ms backoff; no per-try
+    /// timeout; a budget of 20% plus 3 a second.
+    pub const DEFAULT: RetryDef = RetryDef {
+        attempts: 2,
+        on_connect: true,
+        on_reset: true,
+        on_timeout: false,
+        on_status: &[502, 503, 504],
+        backoff: Duration::from_millis(25),
+        per_try_timeout: None,
+        budget_percent: 20,
+        min_per_second: 3,
+    };
+}
+
+/// The circuit breaker: limits on what an upstream has in hand at once; a request over a
+/// limit is answered 503 at once, with `Retry-After: 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerDef {
+    /// Requests in flight to the upstream (from the call until the response body is done).
+    pub max_requests: u32,
+    /// Requests waiting for a new connection to the upstream.
+    pub max_pending: u32,
+}
+
+impl BreakerDef {
+    /// No limit (a breaker with only some limits written has the rest at this).
+    pub const DEFAULT: BreakerDef = BreakerDef {
+        max_requests: u32::MAX,
+        max_pending: u32::MAX,
     };
 }
 
@@ -139,6 +271,9 @@ pub struct OperationDef {
     pub transform: Option<&'static crate::transform::TransformDef>,
     /// `x-gateway.health_check`: a route load balancers probe, never counted by limits.
     pub health_check: bool,
+    /// `x-gateway.retryable`: the upstream's retries apply even though the method is not
+    /// idempotent (a request with a body is still never retried).
+    pub retryable: bool,
     /// `x-gateway.cache`: GET answers kept in the gateway's shared cache (only on GET
     /// operations).
     pub cache: Option<&'static CacheDef>,
@@ -173,6 +308,7 @@ impl OperationDef {
         aggregate: None,
         transform: None,
         health_check: false,
+        retryable: false,
         cache: None,
     };
 }

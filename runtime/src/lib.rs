@@ -40,10 +40,11 @@ pub mod upstream;
 pub use aggregate::{AggregateDef, PartDef, Piece, Shape};
 pub use body::Body;
 pub use gateway::{
-    ApiKeyDef, BalanceDef, CacheDef, ConsumerStoreDef, CorsDef, DeprecationDef, Gateway,
-    HashKeyDef, INTERFACE, JwtDef, KeyLocation, KeySource, LimitKey, LimitStoreDef, LimitsDef,
-    MockResponse, OnError, OperationDef, Plan, PlanDef, QuotaDef, RateDef, RouteError,
-    RouteLimitDef, SchemeDef, SchemeKind, SchemeUse, TargetDef, UpstreamDef, Window,
+    ApiKeyDef, BalanceDef, BreakerDef, CacheDef, ConsumerStoreDef, CorsDef, DeprecationDef,
+    Gateway, HashKeyDef, HealthDef, INTERFACE, JwtDef, KeyLocation, KeySource, LimitKey,
+    LimitStoreDef, LimitsDef, MockResponse, OnError, OperationDef, OutlierDef, Plan, PlanDef,
+    QuotaDef, RateDef, RetryDef, RouteError, RouteLimitDef, SchemeDef, SchemeKind, SchemeUse,
+    TargetDef, UpstreamDef, Window,
 };
 pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;

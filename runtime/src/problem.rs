@@ -81,6 +81,8 @@ pub enum Kind {
     UpstreamReset,
     /// The upstream's answer could not be used.
     UpstreamInvalid,
+    /// The upstream's circuit breaker is open: the request was not sent.
+    UpstreamOverloaded,
     /// The operation has no upstream and no example.
     NotImplemented,
     /// Anything else the gateway could not do.
@@ -108,6 +110,7 @@ impl Kind {
             Kind::UpstreamTimeout => "upstream_timeout",
             Kind::UpstreamReset => "upstream_reset",
             Kind::UpstreamInvalid => "upstream_invalid",
+            Kind::UpstreamOverloaded => "upstream_overloaded",
             Kind::NotImplemented => "not_implemented",
             Kind::Gateway => "gateway",
         }
@@ -125,7 +128,8 @@ impl Kind {
             Kind::UpstreamConnect
             | Kind::UpstreamTimeout
             | Kind::UpstreamReset
-            | Kind::UpstreamInvalid => Source::Upstream,
+            | Kind::UpstreamInvalid
+            | Kind::UpstreamOverloaded => Source::Upstream,
             Kind::NotImplemented | Kind::Gateway => Source::Gateway,
             _ => Source::Client,
         }

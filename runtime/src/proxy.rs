@@ -13,6 +13,7 @@
 //! Also here: the connector every outgoing connection uses, and the helpers the aggregate
 //! and transforms share (forwarding headers, body limits, error chains).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -23,10 +24,10 @@ use http_body::Body as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::body::{Body, BodyTooLarge};
-use crate::gateway::Plan;
+use crate::gateway::{Plan, RetryDef};
 use crate::phase::ctx::Ctx;
 use crate::problem::{Kind, Problem};
-use crate::upstream::{Target, Upstream};
+use crate::upstream::{Target, Upstream, UpstreamError};
 
 /// How the runtime opens outgoing connections: TCP, and TLS (rustls with ring and the
 /// Mozilla roots) for `https` URLs with the `tls` feature.
@@ -64,8 +65,18 @@ pub(crate) const MAX_BUF: usize = 64 * 1024;
 /// with its body streamed. The request body is the client's, already limited to the
 /// operation's `max_body` ([`Body::limited`]), or the one a request transform made.
 ///
-/// The call is recorded in `ctx`: the upstream, the attempt, its span id (sent in
-/// `traceparent`), when it started and how long its response head took.
+/// When the upstream has `retries` and the request may be sent again (an idempotent method
+/// or an operation marked `retryable`, and no body), a try that fails as `retries.on` says
+/// is retried on another target when there is one ([`Upstream::retry_target`]), after a
+/// jittered backoff, while the retry budget allows it, and only within the operation's
+/// timeout, which bounds every try together. The last try's answer or failure is the
+/// client's.
+///
+/// The call is recorded in `ctx`: the upstream, every try, the span id (sent in
+/// `traceparent`), when the first try started and how long until the last response head.
+///
+/// Fails with the problem of the last try's [`UpstreamError`] (502, 503 for an open
+/// circuit breaker, 504, 413, 400), or 400 when the upstream path cannot be a URI.
 pub async fn forward(
     upstream: &Upstream,
     target: &Target,
@@ -73,35 +84,9 @@ pub async fn forward(
     req: Request<Body>,
     ctx: &mut Ctx,
 ) -> Result<Response<Body>, Problem> {
-    let base_path = &target.address.base_path;
-    let host = &target.address.host;
     let op = plan.op;
     let mut req = req;
 
-    let query = req.uri().query();
-    // The usual case: no base path, no rewrite, and the request in origin form, so the
-    // upstream path is byte for byte the one the client sent. Its URI then goes upstream
-    // as it is instead of being built and parsed again. (Only an identical path is kept:
-    // a parameter value is never sent in any form but the router's encoding.)
-    let pq = if base_path.is_empty()
-        && req.uri().scheme().is_none()
-        && req.uri().path() == plan.path.as_str()
-    {
-        None
-    } else if base_path.is_empty() && query.is_none() {
-        Some(plan.path.into_string())
-    } else {
-        let mut pq = String::with_capacity(
-            base_path.len() + plan.path.as_str().len() + query.map_or(0, |q| q.len() + 1),
-        );
-        pq.push_str(base_path);
-        pq.push_str(plan.path.as_str());
-        if let Some(q) = query {
-            pq.push('?');
-            pq.push_str(q);
-        }
-        Some(pq)
-    };
     // HTTP/2 clients send the authority in the URI rather than a Host header.
     let uri_host = req
         .uri()
@@ -113,14 +98,6 @@ pub async fn forward(
     // client's `Connection: host, x-user-id` cannot remove what the gateway sets.
     // Room for the headers below at once, rather than growing the map per insert.
     req.headers_mut().reserve(7);
-    req.headers_mut().insert(header::HOST, host.clone());
-    // Origin form (`/path?query`): what an HTTP/1.1 request to a server carries.
-    if let Some(pq) = pq {
-        *req.uri_mut() = Uri::from(
-            PathAndQuery::from_maybe_shared(pq)
-                .map_err(|_| Problem::bad_path("the request path cannot be forwarded"))?,
-        );
-    }
     *req.version_mut() = Version::HTTP_11;
 
     // hyper sends a GET or HEAD whose body has no declared length as having no body at
@@ -158,15 +135,133 @@ pub async fn forward(
     ctx.trace.propagate(h, &span);
     ctx.upstream = Some(op.upstream);
     ctx.upstream_span = Some(span);
+
+    // Only a request without a body can be sent again as it was.
+    let retry = upstream.retries().filter(|_| {
+        (op.retryable || crate::upstream::idempotent(req.method())) && req.body().is_end_stream()
+    });
+    if let Some(retry) = retry {
+        let path = plan.path.into_string();
+        return forward_retrying(upstream, target, &path, op.timeout, retry, req, ctx).await;
+    }
+
+    aim(&mut req, target, Cow::Owned(plan.path.into_string()))?;
     ctx.attempts += 1;
     let started = Instant::now();
     ctx.upstream_start = Some(started);
-
     let outcome = upstream.send(target, req, op.timeout).await;
     ctx.upstream_time = Some(started.elapsed());
-    let resp = outcome.map_err(Problem::from)?;
+    answer(outcome, ctx)
+}
+
+/// [`forward`] with retries under `retry`: each try goes to the target
+/// [`Upstream::retry_target`] gives after the one before, with a copy of the request
+/// head (the request has no body); `timeout` bounds every try together.
+async fn forward_retrying(
+    upstream: &Upstream,
+    first: &Target,
+    path: &str,
+    timeout: Duration,
+    retry: &'static RetryDef,
+    req: Request<Body>,
+    ctx: &mut Ctx,
+) -> Result<Response<Body>, Problem> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    ctx.upstream_start = Some(started);
+    upstream.budget_request(crate::upstream::now_ms());
+    // What each retry sends again: the head as the client's request now has it (the
+    // Host header and the URI are set per target by `aim`).
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let headers = req.headers().clone();
+    let mut req = req;
+    let mut target = first;
+    let mut tried = 0u64;
+    let mut retries = 0u32;
+    loop {
+        aim(&mut req, target, Cow::Borrowed(path))?;
+        if target.index < 64 {
+            tried |= 1 << target.index;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let per_try = retry.per_try_timeout.map_or(left, |t| t.min(left));
+        ctx.attempts += 1;
+        let outcome = upstream.send(target, req, per_try).await;
+        ctx.upstream_time = Some(started.elapsed());
+        let again = match &outcome {
+            Ok(resp) => crate::upstream::retries_on_status(retry, resp.status().as_u16()),
+            // Only a per-try timeout is retried: the operation's deadline has passed.
+            Err(UpstreamError::Timeout(_)) => retry.on_timeout && per_try < left,
+            Err(e) => crate::upstream::retries_on_error(retry, e),
+        };
+        if !again || retries >= retry.attempts {
+            return answer(outcome, ctx);
+        }
+        let wait = crate::upstream::backoff(retry.backoff, retries + 1, fastrand::f64());
+        let left = deadline.saturating_duration_since(Instant::now());
+        if wait >= left || !upstream.budget_retry(crate::upstream::now_ms()) {
+            return answer(outcome, ctx);
+        }
+        retries += 1;
+        // The answer given up: its connection goes back to the pool, or closes.
+        drop(outcome);
+        crate::observe::metrics::upstream_retry(upstream.name);
+        tokio::time::sleep(wait).await;
+        target = upstream.retry_target(target, tried);
+        req = Request::new(Body::Empty);
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri.clone();
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = headers.clone();
+    }
+}
+
+/// Points `req` at `target`: its `Host`, and the upstream path (`path`, the plan's) under
+/// the target's base path with the client's query, in origin form.
+///
+/// Fails with 400 when that path cannot be a URI.
+fn aim(req: &mut Request<Body>, target: &Target, path: Cow<'_, str>) -> Result<(), Problem> {
+    let base_path = &target.address.base_path;
+    let query = req.uri().query();
+    // The usual case: no base path, no rewrite, and the request in origin form, so the
+    // upstream path is byte for byte the one the client sent. Its URI then goes upstream
+    // as it is instead of being built and parsed again. (Only an identical path is kept:
+    // a parameter value is never sent in any form but the router's encoding.)
+    let pq = if base_path.is_empty() && req.uri().scheme().is_none() && req.uri().path() == path {
+        None
+    } else if base_path.is_empty() && query.is_none() {
+        Some(path.into_owned())
+    } else {
+        let mut pq =
+            String::with_capacity(base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+        pq.push_str(base_path);
+        pq.push_str(&path);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Some(pq)
+    };
+    req.headers_mut()
+        .insert(header::HOST, target.address.host.clone());
+    // Origin form (`/path?query`): what an HTTP/1.1 request to a server carries.
+    if let Some(pq) = pq {
+        *req.uri_mut() = Uri::from(
+            PathAndQuery::from_maybe_shared(pq)
+                .map_err(|_| Problem::bad_path("the request path cannot be forwarded"))?,
+        );
+    }
+    Ok(())
+}
+
+/// The client's answer from the last try: the upstream's response without its hop-by-hop
+/// headers, or the problem of its failure.
+fn answer(
+    outcome: Result<Response<Body>, UpstreamError>,
+    ctx: &mut Ctx,
+) -> Result<Response<Body>, Problem> {
+    let mut resp = outcome.map_err(Problem::from)?;
     ctx.upstream_status = Some(resp.status().as_u16());
-    let mut resp = resp;
     remove_hop_by_hop(resp.headers_mut());
     *resp.version_mut() = Version::HTTP_11;
     Ok(resp)

@@ -561,6 +561,7 @@ pub async fn serve<G: Gateway>(
     if let Some(e) = exporter {
         tokio::spawn(e.run());
     }
+    state.upstreams.start_health_checks();
     // No hyper `header_read_timeout`: the head timeout is `conns`' (see there why).
     let mut h1 = http1::Builder::new();
     // One buffer per write (the body copied after the head) rather than a queue of buffers

@@ -23,6 +23,9 @@
 //!     sent with GET and HEAD, and malformed chunked bodies, against a raw-TCP upstream.
 //! 12. `balance`: an upstream with three weighted targets: round robin's exact shares and
 //!     hashing on a header.
+//! 13. `resilience`: three targets, one answering 503 and one refusing connections:
+//!     retries within their budget, outlier ejection, POSTs never retried; and a circuit
+//!     breaker refusing a request over its limit.
 
 mod accepted;
 mod aggregate;
@@ -37,6 +40,7 @@ mod limits;
 mod observability;
 mod proxy;
 mod rejected;
+mod resilience;
 mod routing;
 mod security;
 mod support;

@@ -1152,7 +1152,13 @@ async fn health_readiness_and_a_graceful_shutdown() {
     // Only the checks that apply: no Redis in this spec, so no limit store.
     assert_eq!(
         names,
-        ["jwks", "key_store", "listener", "upstreams"],
+        [
+            "jwks",
+            "key_store",
+            "listener",
+            "upstream_targets",
+            "upstreams"
+        ],
         "{ready}"
     );
     assert!(checks.values().all(|v| v == "ok"), "{ready}");

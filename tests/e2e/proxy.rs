@@ -400,10 +400,12 @@ async fn fifty_megabytes_stream_both_ways_in_little_memory() {
     eprintln!("gateway peak RSS: {baseline} KiB at start, {peak} KiB after 2 x 50 MiB streamed");
     // Growth, not the absolute figure: the allocator keeps some freed pages resident.
     // Streamed bodies cost the same whatever their size (90 MiB measured within 2 MiB of
-    // 50 MiB).
+    // 50 MiB). Measured: 13 to 15 MiB alone, up to 18 MiB while the rest of the suite
+    // runs beside it (the allocator's pages, not bodies); a buffered body would add its
+    // 50 MiB.
     let growth = peak.saturating_sub(baseline);
     assert!(
-        growth < 16 * 1024,
+        growth < 28 * 1024,
         "peak RSS grew by {growth} KiB while streaming 2 x 50 MiB: the body was buffered"
     );
 }

@@ -77,6 +77,8 @@ struct Cascade {
     transform: Option<transform::Written>,
     /// `health_check`: a route load balancers probe, never counted by limits.
     health_check: Option<bool>,
+    /// `retryable`: the upstream's retries apply whatever the method.
+    retryable: Option<bool>,
     /// `cache`, and where it is written.
     cache: Option<(crate::model::Cache, Location)>,
 }
@@ -99,6 +101,7 @@ impl Cascade {
             aggregate: self.aggregate.clone(),
             transform: self.transform.clone().or_else(|| base.transform.clone()),
             health_check: self.health_check.or(base.health_check),
+            retryable: self.retryable.or(base.retryable),
             cache: self.cache.clone().or_else(|| base.cache.clone()),
         }
     }
@@ -268,6 +271,7 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
                         url: Some(url.clone()),
                         targets: Vec::new(),
                         balance: Balance::RoundRobin,
+                        resilience: crate::model::Resilience::default(),
                     },
                     timeout: None,
                     loc: Location::value(spec.roots.first().copied().unwrap_or(0), ""),
@@ -471,6 +475,7 @@ fn read_document(
                     url: read.url,
                     targets: read.targets,
                     balance: read.balance,
+                    resilience: read.resilience,
                 },
                 timeout: read.timeout,
                 loc,
@@ -619,6 +624,7 @@ fn read_cascade(
     c.transform = transform::read(&mut obj, d);
     c.health_check = obj.boolean("health_check", d);
     c.cache = cache::read(&mut obj, d);
+    c.retryable = obj.boolean("retryable", d);
     obj.finish(d);
     (c, rewrite, rewrite_loc)
 }
@@ -836,6 +842,7 @@ fn operations(
                     source: format!("{}#{}", spec.sources.display(op.file), op.pointer),
                     aggregate: None,
                     health_check: cascade.health_check.unwrap_or(false),
+                    retryable: cascade.retryable.unwrap_or(false),
                     cache: match &cascade.cache {
                         Some((c, _)) if method == Method::Get => Some(c.clone()),
                         // Written on this operation itself: an error; on its path item:

@@ -1,5 +1,9 @@
 //! `x-gateway.upstreams.NAME`: where an upstream is (one `url`, or `targets` with weights),
-//! how a request chooses a target (`balance`), and its `timeout`.
+//! how a request chooses a target (`balance`), its `timeout`, and what keeps its calls
+//! going when targets fail: `outlier` (E0213), `health` (E0214), `retries` (E0215) and
+//! `breaker` (E0216). Each of those four is written into the generated `UpstreamDef` only
+//! when the spec has it, and each of their keys only when set: the runtime's defaults hold
+//! for the rest.
 
 use std::time::Duration;
 
@@ -9,7 +13,9 @@ use super::check_url_template;
 use super::header;
 use super::reader::{Obj, kind};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
-use crate::model::{Balance, HashKey, MAX_WEIGHT, Target};
+use crate::model::{
+    Balance, Breaker, HashKey, Health, MAX_WEIGHT, Outlier, Resilience, Retries, RetryOn, Target,
+};
 use crate::spec::source::child;
 
 /// What an upstream's entry says, once read.
@@ -23,6 +29,8 @@ pub(super) struct Read {
     pub balance: Balance,
     /// `timeout`.
     pub timeout: Option<Duration>,
+    /// `outlier`, `health`, `retries` and `breaker`.
+    pub resilience: Resilience,
 }
 
 /// Reads the upstream at `ptr` in `file`: a URL string (the shorthand) or an object.
@@ -52,7 +60,13 @@ pub(super) fn read(file: usize, ptr: String, value: &Value, d: &mut Diagnostics)
     }
     let balance = balance(&mut up, d);
     let timeout = up.duration("timeout", d);
-    up.unsupported(&["health", "retries", "tls"], d);
+    let resilience = Resilience {
+        outlier: outlier(&mut up, d),
+        health: health(&mut up, d),
+        retries: retries(&mut up, d),
+        breaker: breaker(&mut up, d),
+    };
+    up.unsupported(&["tls"], d);
     up.finish(d);
     if let Some(u) = &url {
         check_url_template(u, url_loc, d);
@@ -62,7 +76,253 @@ pub(super) fn read(file: usize, ptr: String, value: &Value, d: &mut Diagnostics)
         targets,
         balance,
         timeout,
+        resilience,
     })
+}
+
+/// Member `key` of `o` as a whole number from `min` to `max`; an error with `code` and
+/// `hint` otherwise. `None` when absent or malformed.
+fn whole(
+    o: &mut Obj<'_>,
+    key: &'static str,
+    (min, max): (u32, u32),
+    code: &'static str,
+    hint: &str,
+    d: &mut Diagnostics,
+) -> Option<u32> {
+    let loc = o.loc(key);
+    let v = o.raw(key)?;
+    match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            d.push(
+                Diagnostic::error(
+                    code,
+                    Some(loc),
+                    format!(
+                        "`{key}` must be a whole number from {min} to {max}, found {}",
+                        found(v)
+                    ),
+                )
+                .hint(hint.to_owned()),
+            );
+            None
+        }
+    }
+}
+
+/// Member `key` of `o` as a percentage: `20%` or `20`, from 0 to 100; an error with `code`
+/// otherwise.
+fn percent(
+    o: &mut Obj<'_>,
+    key: &'static str,
+    code: &'static str,
+    d: &mut Diagnostics,
+) -> Option<u8> {
+    let loc = o.loc(key);
+    let v = o.raw(key)?;
+    let n = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s
+            .trim()
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse().ok()),
+        _ => None,
+    };
+    match n.and_then(|n| u8::try_from(n).ok()) {
+        Some(p) if p <= 100 => Some(p),
+        _ => {
+            d.push(
+                Diagnostic::error(
+                    code,
+                    Some(loc),
+                    format!(
+                        "`{key}` must be a percentage from 0% to 100%, found {}",
+                        found(v)
+                    ),
+                )
+                .hint("write `20%` or `20`"),
+            );
+            None
+        }
+    }
+}
+
+/// A value as a message shows it: a number or string as written, another type by kind.
+fn found(v: &Value) -> String {
+    match v {
+        Value::Number(n) => format!("`{n}`"),
+        Value::String(s) => format!("`{s}`"),
+        other => kind(other).to_owned(),
+    }
+}
+
+/// `outlier`: `consecutive_failures`, `base_ejection`, `max_ejection`,
+/// `max_ejected_percent`, `panic_threshold` (E0213).
+fn outlier(up: &mut Obj<'_>, d: &mut Diagnostics) -> Option<Outlier> {
+    let mut o = up.object("outlier", "`outlier`", d)?;
+    let consecutive_failures = whole(
+        &mut o,
+        "consecutive_failures",
+        (0, 1000),
+        "E0213",
+        "failures in a row that eject a target; 0 never ejects",
+        d,
+    );
+    let base_ejection = o.duration("base_ejection", d);
+    let max_loc = o.loc("max_ejection");
+    let max_ejection = o.duration("max_ejection", d);
+    if let (Some(base), Some(max)) = (base_ejection, max_ejection)
+        && max < base
+    {
+        d.push(
+            Diagnostic::error(
+                "E0213",
+                Some(max_loc),
+                "`max_ejection` is shorter than `base_ejection`",
+            )
+            .hint("an ejection lasts `base_ejection` times the number of ejections, at most `max_ejection`"),
+        );
+    }
+    let out = Outlier {
+        consecutive_failures,
+        base_ejection,
+        max_ejection,
+        max_ejected_percent: percent(&mut o, "max_ejected_percent", "E0213", d),
+        panic_threshold: percent(&mut o, "panic_threshold", "E0213", d),
+    };
+    o.finish(d);
+    Some(out)
+}
+
+/// `health`: `path`, `interval`, `timeout`, `healthy`, `unhealthy` (E0214).
+fn health(up: &mut Obj<'_>, d: &mut Diagnostics) -> Option<Health> {
+    let mut h = up.object("health", "`health`", d)?;
+    let path_loc = h.loc("path");
+    let path = h.string("path", d);
+    if let Some(p) = &path
+        && (!p.starts_with('/') || !p.bytes().all(|b| b.is_ascii_graphic()) || p.contains('#'))
+    {
+        d.push(
+            Diagnostic::error(
+                "E0214",
+                Some(path_loc),
+                format!("the health check `path` must be a path starting with `/`, found `{p}`"),
+            )
+            .hint("write `path: /healthz`; it is requested under each target's base path"),
+        );
+    }
+    let hint = "probes in a row that flip a target's health";
+    let out = Health {
+        path,
+        interval: h.duration("interval", d),
+        timeout: h.duration("timeout", d),
+        healthy: whole(&mut h, "healthy", (1, 100), "E0214", hint, d),
+        unhealthy: whole(&mut h, "unhealthy", (1, 100), "E0214", hint, d),
+    };
+    h.finish(d);
+    Some(out)
+}
+
+/// `retries`: `attempts`, `on`, `backoff`, `per_try_timeout`, `budget`, `min_per_second`
+/// (E0215).
+fn retries(up: &mut Obj<'_>, d: &mut Diagnostics) -> Option<Retries> {
+    let mut r = up.object("retries", "`retries`", d)?;
+    let out = Retries {
+        attempts: whole(
+            &mut r,
+            "attempts",
+            (0, 10),
+            "E0215",
+            "retries after the first try, at most",
+            d,
+        ),
+        on: retry_on(&mut r, d),
+        backoff: r.duration("backoff", d),
+        per_try_timeout: r.duration("per_try_timeout", d),
+        budget: percent(&mut r, "budget", "E0215", d),
+        min_per_second: whole(
+            &mut r,
+            "min_per_second",
+            (0, 1000),
+            "E0215",
+            "retries a second allowed whatever the budget",
+            d,
+        ),
+    };
+    r.finish(d);
+    Some(out)
+}
+
+/// `retries.on`: a non-empty list of `connect`, `reset`, `timeout` and statuses from 500
+/// to 599.
+fn retry_on(r: &mut Obj<'_>, d: &mut Diagnostics) -> Option<RetryOn> {
+    let loc = r.loc("on");
+    let value = r.raw("on")?;
+    let hint =
+        "list `connect`, `reset`, `timeout` and statuses from 500 to 599: `on: [connect, 503]`";
+    let Value::Array(items) = value else {
+        d.push(
+            Diagnostic::error(
+                "E0215",
+                Some(loc),
+                format!("`on` must be a list, found {}", kind(value)),
+            )
+            .hint(hint),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        d.push(Diagnostic::error("E0215", Some(loc), "`on` is empty").hint(hint));
+        return None;
+    }
+    let list = child(&r.pointer, "on");
+    let mut on = RetryOn::default();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let status = match item {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        match (item.as_str(), status) {
+            (Some("connect"), _) => on.connect = true,
+            (Some("reset"), _) => on.reset = true,
+            (Some("timeout"), _) => on.timeout = true,
+            (_, Some(s)) if (500..=599).contains(&s) => {
+                let s = u16::try_from(s).unwrap_or(503);
+                if !on.statuses.contains(&s) {
+                    on.statuses.push(s);
+                }
+            }
+            _ => {
+                ok = false;
+                d.push(
+                    Diagnostic::error(
+                        "E0215",
+                        Some(Location::value(r.file, child(&list, &i.to_string()))),
+                        format!("`on` cannot retry {}", found(item)),
+                    )
+                    .hint(hint),
+                );
+            }
+        }
+    }
+    ok.then_some(on)
+}
+
+/// `breaker`: `max_requests`, `max_pending` (E0216); `max_connections` is not supported
+/// yet (E0299).
+fn breaker(up: &mut Obj<'_>, d: &mut Diagnostics) -> Option<Breaker> {
+    let mut b = up.object("breaker", "`breaker`", d)?;
+    let hint = "a limit of at least 1; leave it out for none";
+    let out = Breaker {
+        max_requests: whole(&mut b, "max_requests", (1, 1_000_000), "E0216", hint, d),
+        max_pending: whole(&mut b, "max_pending", (1, 1_000_000), "E0216", hint, d),
+    };
+    b.unsupported(&["max_connections"], d);
+    b.finish(d);
+    Some(out)
 }
 
 /// `targets`: a non-empty list of `{url, weight}` objects, or of URL strings (weight 1).
@@ -318,6 +578,95 @@ mod tests {
         let c = &model.upstreams["c"];
         assert_eq!((c.url.as_deref(), c.targets.len()), (Some("http://c"), 0));
         assert_eq!(c.balance, Balance::RoundRobin);
+    }
+
+    #[test]
+    fn resilience_settings_reach_the_model_as_written() {
+        let (model, errors) = lowered(
+            r#"    a:
+      targets: ["http://a1", "http://a2"]
+      outlier: { consecutive_failures: 3, base_ejection: 10s, max_ejected_percent: 34% }
+      health: { path: /healthz, interval: 2s, unhealthy: 2 }
+      retries: { attempts: 2, on: [connect, reset, 502, "503"], backoff: 25ms, budget: 20% }
+      breaker: { max_requests: 100, max_pending: 10 }
+    b: "http://b""#,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let model = model.unwrap_or_else(|| panic!("no model"));
+        let a = &model.upstreams["a"].resilience;
+        assert_eq!(
+            a.outlier,
+            Some(Outlier {
+                consecutive_failures: Some(3),
+                base_ejection: Some(Duration::from_secs(10)),
+                max_ejected_percent: Some(34),
+                ..Outlier::default()
+            })
+        );
+        assert_eq!(
+            a.health,
+            Some(Health {
+                path: Some("/healthz".to_owned()),
+                interval: Some(Duration::from_secs(2)),
+                unhealthy: Some(2),
+                ..Health::default()
+            })
+        );
+        assert_eq!(
+            a.retries,
+            Some(Retries {
+                attempts: Some(2),
+                on: Some(RetryOn {
+                    connect: true,
+                    reset: true,
+                    timeout: false,
+                    statuses: vec![502, 503],
+                }),
+                backoff: Some(Duration::from_millis(25)),
+                budget: Some(20),
+                ..Retries::default()
+            })
+        );
+        assert_eq!(
+            a.breaker,
+            Some(Breaker {
+                max_requests: Some(100),
+                max_pending: Some(10),
+            })
+        );
+        assert_eq!(model.upstreams["b"].resilience, Resilience::default());
+    }
+
+    #[test]
+    fn malformed_resilience_settings_are_located_errors() {
+        let (model, errors) = lowered(
+            r#"    a:
+      url: "http://a"
+      outlier: { consecutive_failures: -1, base_ejection: 1m, max_ejection: 10s, panic_threshold: 150% }
+      health: { path: healthz, healthy: 0 }
+      retries: { attempts: 20, on: [connect, 404, sometimes], budget: lots }
+      breaker: { max_requests: 0, max_connections: 5 }
+    b: { url: "http://b", retries: { on: [] } }"#,
+        );
+        assert!(model.is_none());
+        let a = "/x-gateway/upstreams/a";
+        assert_eq!(
+            errors,
+            [
+                ("E0213", format!("{a}/outlier/consecutive_failures")),
+                ("E0213", format!("{a}/outlier/max_ejection")),
+                ("E0213", format!("{a}/outlier/panic_threshold")),
+                ("E0214", format!("{a}/health/path")),
+                ("E0214", format!("{a}/health/healthy")),
+                ("E0215", format!("{a}/retries/attempts")),
+                ("E0215", format!("{a}/retries/on/1")),
+                ("E0215", format!("{a}/retries/on/2")),
+                ("E0215", format!("{a}/retries/budget")),
+                ("E0216", format!("{a}/breaker/max_requests")),
+                ("E0299", format!("{a}/breaker/max_connections")),
+                ("E0215", "/x-gateway/upstreams/b/retries/on".to_owned()),
+            ]
+        );
     }
 
     #[test]

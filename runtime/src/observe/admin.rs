@@ -155,6 +155,23 @@ async fn readiness(admin: &Admin) -> (bool, Map<String, Value>) {
     if admin.readiness.stopping.load(Ordering::SeqCst) {
         put("shutdown", Err("stopping".to_owned()));
     }
+    // Reported, but not a readiness failure: taking the gateway out of a load balancer
+    // does not bring an upstream back, and its other operations still work.
+    let unhealthy: Vec<&str> = admin
+        .state
+        .upstreams
+        .iter()
+        .filter(|u| !u.has_usable_target())
+        .map(|u| u.name)
+        .collect();
+    checks.insert(
+        "upstream_targets".to_owned(),
+        Value::String(if unhealthy.is_empty() {
+            "ok".to_owned()
+        } else {
+            format!("no healthy target: {}", unhealthy.join(", "))
+        }),
+    );
     (ready, checks)
 }
 

@@ -35,6 +35,8 @@ pub struct Metrics {
     connections: Gauge,
     upstream_duration: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
     upstream_errors: Family<Pair, Counter>,
+    upstream_retries: Family<Single, Counter>,
+    breaker_open: Family<Single, Counter>,
     auth_failures: Family<Pair, Counter>,
     limit_decisions: Family<Triple, Counter>,
     limit_store_errors: Family<Single, Counter>,
@@ -156,6 +158,8 @@ impl Metrics {
             connections: Gauge::default(),
             upstream_duration,
             upstream_errors: Family::default(),
+            upstream_retries: Family::default(),
+            breaker_open: Family::default(),
             auth_failures: Family::default(),
             limit_decisions: Family::default(),
             limit_store_errors: Family::default(),
@@ -191,6 +195,16 @@ impl Metrics {
             &mut registry,
             names::UPSTREAM_ERRORS,
             m.upstream_errors.clone(),
+        );
+        add(
+            &mut registry,
+            names::UPSTREAM_RETRIES,
+            m.upstream_retries.clone(),
+        );
+        add(
+            &mut registry,
+            names::UPSTREAM_BREAKER_OPEN,
+            m.breaker_open.clone(),
         );
         add(&mut registry, names::AUTH_FAILURES, m.auth_failures.clone());
         add(
@@ -316,6 +330,25 @@ pub struct Finished<'a> {
     pub bytes_in: u64,
     /// Response body bytes.
     pub bytes_out: u64,
+}
+
+/// A try of a call to `upstream` failed and is sent again (retries are rare: the label
+/// set is hashed each time).
+pub fn upstream_retry(upstream: &'static str) {
+    if let Some(m) = get() {
+        m.upstream_retries
+            .get_or_create(&Single(names::UPSTREAM, upstream))
+            .inc();
+    }
+}
+
+/// `upstream`'s circuit breaker refused a request.
+pub fn breaker_open(upstream: &'static str) {
+    if let Some(m) = get() {
+        m.breaker_open
+            .get_or_create(&Single(names::UPSTREAM, upstream))
+            .inc();
+    }
 }
 
 /// A request was refused by a security scheme.

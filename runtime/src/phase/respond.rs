@@ -151,6 +151,13 @@ impl Finish {
                 if let Some(kind) = ctx.cause.as_ref().and_then(|c| upstream_error(c.kind)) {
                     m.upstream_error(name, kind);
                 }
+                if ctx
+                    .cause
+                    .as_ref()
+                    .is_some_and(|c| c.kind == Kind::UpstreamOverloaded)
+                {
+                    crate::observe::metrics::breaker_open(name);
+                }
             }
         }
         observe.spans(&ctx, status, elapsed, upstream);

@@ -6,6 +6,11 @@
 //! random draws and two loads for least request; for `hash`, one hash of the key and one
 //! mix and logarithm per target (a request without the key goes round robin).
 //!
+//! While some target is ejected or unhealthy (`health.rs`), [`Balancer::pick_usable`]
+//! chooses among the usable ones only: round robin and a hash without its key take the
+//! next usable target after their turn, least request draws again among the usable, and a
+//! hashed key goes to the next target in its rendezvous order.
+//!
 //! Everything here is plain data over target indices, so it is tested without a network.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -96,11 +101,61 @@ impl Balancer {
                 seeds,
                 fallback,
             } => match key {
-                Some(key) => rendezvous(key, weights, seeds),
+                Some(key) => rendezvous(key, weights, seeds, |_| true).unwrap_or(0),
                 None => fallback.next(),
             },
         }
     }
+
+    /// [`Balancer::pick`] among the targets for which `usable(i)` holds; when none does,
+    /// the target [`Balancer::pick`] would choose.
+    pub(crate) fn pick_usable(
+        &self,
+        key: Option<u64>,
+        load: impl Fn(usize) -> usize,
+        usable: impl Fn(usize) -> bool,
+    ) -> usize {
+        match self {
+            Balancer::Single => 0,
+            Balancer::RoundRobin(schedule) => {
+                next_usable(schedule.next(), schedule.targets, &usable)
+            }
+            Balancer::LeastRequest { weights } => {
+                let n = weights.len();
+                let a = fastrand::usize(..n);
+                let b = (a + 1 + fastrand::usize(..n - 1)) % n;
+                match (usable(a), usable(b)) {
+                    (true, true) => least_loaded(a, b, weights, &load),
+                    (true, false) => a,
+                    (false, true) => b,
+                    // Both drawn are out: the least loaded of those that are in.
+                    (false, false) => (0..n)
+                        .filter(|i| usable(*i))
+                        .reduce(|x, y| least_loaded(x, y, weights, &load))
+                        .unwrap_or(a),
+                }
+            }
+            Balancer::Hash {
+                weights,
+                seeds,
+                fallback,
+            } => match key {
+                Some(key) => rendezvous(key, weights, seeds, &usable)
+                    .or_else(|| rendezvous(key, weights, seeds, |_| true))
+                    .unwrap_or(0),
+                None => next_usable(fallback.next(), fallback.targets, &usable),
+            },
+        }
+    }
+}
+
+/// The first usable target of `n` from `i` on (`i` itself when it is usable), going round;
+/// `i` when none is.
+fn next_usable(i: usize, n: usize, usable: &impl Fn(usize) -> bool) -> usize {
+    (0..n)
+        .map(|k| (i + k) % n)
+        .find(|j| usable(*j))
+        .unwrap_or(i)
 }
 
 /// Of targets `a` and `b`, the one with fewer requests in flight per unit of weight
@@ -119,16 +174,26 @@ fn least_loaded(a: usize, b: usize, weights: &[u32], load: &impl Fn(usize) -> us
 /// `weight / -ln(u)`, with `u` in (0, 1) a hash of the key and the target's seed. A target
 /// keeps its keys as long as it is there, whatever else is added or removed, and gets a
 /// share of the keys in proportion to its weight.
-fn rendezvous(key: u64, weights: &[u32], seeds: &[u64]) -> usize {
-    let mut best = 0;
+/// Only targets for which `usable(i)` holds compete, so that a key whose target is out goes
+/// to its next target in the same order; `None` when none is usable.
+fn rendezvous(
+    key: u64,
+    weights: &[u32],
+    seeds: &[u64],
+    usable: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let mut best = None;
     let mut best_score = f64::NEG_INFINITY;
     for (i, (w, seed)) in weights.iter().zip(seeds).enumerate() {
+        if !usable(i) {
+            continue;
+        }
         let h = mix(key ^ seed);
         // The top 53 bits as a number in (0, 1): never 0, so the logarithm is finite.
         let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
         let score = f64::from(*w) / -u.ln();
-        if score > best_score {
-            best = i;
+        if best.is_none() || score > best_score {
+            best = Some(i);
             best_score = score;
         }
     }
@@ -143,6 +208,8 @@ fn rendezvous(key: u64, weights: &[u32], seeds: &[u64]) -> usize {
 pub(crate) struct Schedule {
     order: Box<[u32]>,
     next: AtomicUsize,
+    /// How many targets it is over.
+    targets: usize,
 }
 
 impl Schedule {
@@ -168,6 +235,7 @@ impl Schedule {
         Schedule {
             order: order.into(),
             next: AtomicUsize::new(0),
+            targets: weights.len().max(1),
         }
     }
 
@@ -321,6 +389,45 @@ mod tests {
         }
         // Requests without the key go round robin.
         assert_eq!(tally(3, (0..4).map(|_| b.pick(None, |_| 0))), [1, 1, 2]);
+    }
+
+    #[test]
+    fn targets_that_are_out_are_skipped_by_every_policy() {
+        let out = |i: usize| i != 1;
+        // Round robin: target 1's turns go to the next target.
+        let b = Balancer::new(Policy::RoundRobin, &[1, 1, 1], &seeds(3));
+        assert_eq!(
+            tally(3, (0..300).map(|_| b.pick_usable(None, |_| 0, out))),
+            [100, 0, 200]
+        );
+        // Least request: never target 1, however idle.
+        let b = Balancer::new(Policy::LeastRequest, &[1, 1, 1], &seeds(3));
+        let load = [5, 0, 9];
+        let counts = tally(3, (0..300).map(|_| b.pick_usable(None, |i| load[i], out)));
+        assert_eq!(counts[1], 0, "{counts:?}");
+        assert!(counts[0] > counts[2], "{counts:?}");
+        // Hash: a key on target 1 moves to its next target in rendezvous order; the other
+        // keys stay where they were.
+        let seeds = seeds(3);
+        let b = Balancer::new(Policy::Hash, &[1, 1, 1], &seeds);
+        for k in 0..3_000u32 {
+            let key = hash(&k.to_le_bytes());
+            let was = b.pick(Some(key), |_| 0);
+            let now = b.pick_usable(Some(key), |_| 0, out);
+            assert_ne!(now, 1);
+            if was != 1 {
+                assert_eq!(now, was, "key {k} moved from a target that is in");
+            } else {
+                let second = rendezvous(key, &[1, 1, 1], &seeds, |i| i != was);
+                assert_eq!(Some(now), second, "key {k}");
+            }
+        }
+        // Nothing usable: the usual choice.
+        let b = Balancer::new(Policy::RoundRobin, &[1, 1], &seeds[..2]);
+        assert_eq!(
+            tally(2, (0..10).map(|_| b.pick_usable(None, |_| 0, |_| false))),
+            [5, 5]
+        );
     }
 
     #[test]

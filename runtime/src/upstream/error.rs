@@ -41,6 +41,10 @@ pub enum UpstreamError {
     /// short): the client's fault, not the upstream's.
     #[error("the request body could not be read: {0}")]
     ClientBody(String),
+    /// The upstream's circuit breaker refused the request, which was not sent: this limit
+    /// (`max_requests` or `max_pending`) was reached.
+    #[error("the circuit breaker is open: {0} reached")]
+    BreakerOpen(&'static str),
 }
 
 impl UpstreamError {
@@ -52,6 +56,9 @@ impl UpstreamError {
         }
         if find::<ClientBodyError>(e).is_some() {
             return UpstreamError::ClientBody(error_chain(e));
+        }
+        if let Some(open) = find::<super::breaker::Open>(e) {
+            return UpstreamError::BreakerOpen(open.0);
         }
         if find::<ConnectFailed>(e).is_some() {
             return UpstreamError::Connect(error_chain(e));
@@ -82,13 +89,27 @@ impl UpstreamError {
             UpstreamError::InvalidResponse(_) => Kind::UpstreamInvalid,
             UpstreamError::BodyTooLarge(_) => Kind::TooLarge,
             UpstreamError::ClientBody(_) => Kind::BadRequest,
+            UpstreamError::BreakerOpen(_) => Kind::UpstreamOverloaded,
         }
+    }
+
+    /// Whether the failure says something about the target's health, for outlier
+    /// ejection: no connection, a reset before the head, no head in time, an invalid
+    /// answer. The client's body and an open breaker do not.
+    pub(crate) fn counts_against_target(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect(_)
+                | UpstreamError::Timeout(_)
+                | UpstreamError::ResetBeforeHead(_)
+                | UpstreamError::InvalidResponse(_)
+        )
     }
 }
 
 /// The one mapping of upstream failures to problem responses: 504 for a timeout, 413 and
-/// 400 for the client's body (neither logged nor counted as an upstream failure), 502 for
-/// everything else. The client's detail is a fixed sentence; the error's text is the
+/// 400 for the client's body (neither logged nor counted as an upstream failure), 503 with
+/// `Retry-After: 1` for an open circuit breaker, 502 for everything else. The client's detail is a fixed sentence; the error's text is the
 /// operator's cause.
 impl From<UpstreamError> for Problem {
     fn from(e: UpstreamError) -> Problem {
@@ -97,6 +118,15 @@ impl From<UpstreamError> for Problem {
             UpstreamError::Timeout(_) => Problem::gateway_timeout().because(kind, e.to_string()),
             UpstreamError::BodyTooLarge(limit) => too_large(limit),
             UpstreamError::ClientBody(reason) => unreadable_body(reason),
+            UpstreamError::BreakerOpen(_) => Problem::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "the upstream service has too many requests in hand; try again shortly",
+            )
+            .with_header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            )
+            .because(kind, e.to_string()),
             UpstreamError::Connect(_)
             | UpstreamError::ResetBeforeHead(_)
             | UpstreamError::ResetAfterHead(_)
@@ -177,11 +207,24 @@ mod tests {
                 400,
                 Kind::BadRequest,
             ),
+            (
+                UpstreamError::BreakerOpen("max_requests"),
+                503,
+                Kind::UpstreamOverloaded,
+            ),
         ];
         for (e, status, kind) in cases {
             let text = e.to_string();
             let p = Problem::from(e);
             assert_eq!((p.status.as_u16(), p.cause.kind), (status, kind), "{text}");
+            if status == 503 {
+                assert!(
+                    p.headers
+                        .iter()
+                        .any(|(n, v)| n == http::header::RETRY_AFTER && v == "1"),
+                    "an open breaker says when to try again"
+                );
+            }
             // The client never sees the upstream's error text.
             assert!(!p.detail.contains("refused") && !p.detail.contains("junk"));
         }
@@ -198,6 +241,11 @@ mod tests {
         assert!(matches!(
             UpstreamError::from(too_large),
             UpstreamError::BodyTooLarge(7)
+        ));
+        let open: BoxError = Box::new(super::super::breaker::Open("max_pending"));
+        assert!(matches!(
+            UpstreamError::from(open),
+            UpstreamError::BreakerOpen("max_pending")
         ));
         let io: BoxError = Box::new(std::io::Error::other("reset by peer"));
         assert!(matches!(

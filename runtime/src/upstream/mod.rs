@@ -8,20 +8,32 @@
 //! [`UpstreamError`], which becomes a problem response in one place (its `From` impl).
 //!
 //! An upstream with one target (every upstream written with `url`) pays nothing for the
-//! choice: no atomic, no lock, no hash, no allocation. One with several pays what
-//! `balance.rs` says. An upstream without targets serves the spec's examples (mock mode);
-//! the caller checks [`Upstream::is_mock`] first.
+//! choice: no atomic, no lock, no hash, no allocation, and nothing is recorded of its
+//! answers (one target is never ejected). One with several pays what `balance.rs` says,
+//! plus one relaxed load while all its targets are in and a load or two per answer
+//! (`health.rs`). An upstream without targets serves the spec's examples (mock mode); the
+//! caller checks [`Upstream::is_mock`] first.
 //!
 //! - `balance.rs`: round robin, least request and consistent hashing, over target indices.
+//! - `health.rs`: passive outlier ejection and the verdict of active health checks: which
+//!   targets balancing may choose.
+//! - `probe.rs`: active health checks, a background task per upstream that has them.
+//! - `retry.rs`: which failures are retried, the backoff, and the retry budget.
+//! - `breaker.rs`: the circuit breaker's counts.
 //! - `pool.rs`: the connection pools, and how a connection the upstream closed is retried.
 //! - `target.rs`: a target's address and pool.
 //! - `error.rs`: [`UpstreamError`] and its problem responses.
 
 mod balance;
+mod breaker;
 mod error;
+mod health;
 mod pool;
+mod probe;
+mod retry;
 mod target;
 
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -36,8 +48,15 @@ pub use pool::Lease;
 pub use target::{Address, Resolved, Target};
 
 use self::balance::{Balancer, Policy};
+use self::breaker::Breaker;
+use self::health::Outliers;
+pub(crate) use self::health::now_ms;
+use self::retry::Retry;
+pub(crate) use self::retry::{
+    backoff, idempotent, on_error as retries_on_error, on_status as retries_on_status,
+};
 use crate::body::Body;
-use crate::gateway::{BalanceDef, HashKeyDef, UpstreamDef};
+use crate::gateway::{BalanceDef, HashKeyDef, HealthDef, RetryDef, UpstreamDef};
 use crate::proxy::Connector;
 
 /// Every upstream of the gateway, in the order operations index them. Built once at
@@ -76,6 +95,18 @@ impl Upstreams {
     pub fn iter(&self) -> impl Iterator<Item = &Upstream> {
         self.list.iter()
     }
+
+    /// Starts the active health checks of every upstream that has them: one task each,
+    /// running as long as the process. Needs a Tokio runtime.
+    pub fn start_health_checks(&'static self) {
+        for upstream in self.list.iter() {
+            if let Some(def) = upstream.health
+                && !upstream.targets.is_empty()
+            {
+                tokio::spawn(probe::run(upstream, def));
+            }
+        }
+    }
 }
 
 /// One upstream: its targets, its balancing, its connector.
@@ -88,6 +119,14 @@ pub struct Upstream {
     /// What `balance: hash` hashes.
     hash_key: Option<HashKeyDef>,
     connector: Connector,
+    /// Which targets are ejected or unhealthy.
+    outliers: Outliers,
+    /// Retries and their budget, when the upstream has `retries`.
+    retry: Option<Retry>,
+    /// The circuit breaker, when the upstream has `breaker`.
+    breaker: Option<Arc<Breaker>>,
+    /// Active health checks, when the upstream has `health`.
+    health: Option<&'static HealthDef>,
 }
 
 /// What a request offers to choose a target by: read only by upstreams balanced by
@@ -130,13 +169,21 @@ impl Upstream {
         };
         Upstream {
             name: def.name,
+            outliers: Outliers::new(def.outlier, resolved.len()),
             targets: resolved
                 .into_iter()
-                .map(|r| Target::new(r.address, idle_timeout))
+                .enumerate()
+                .map(|(i, r)| Target::new(r.address, idle_timeout, i))
                 .collect(),
             balancer: Balancer::new(policy, &weights, &seeds),
             hash_key,
             connector,
+            retry: def.retries.as_ref().map(|d| Retry {
+                def: d,
+                budget: retry::Budget::new(d),
+            }),
+            breaker: def.breaker.map(|b| Arc::new(Breaker::new(b))),
+            health: def.health.as_ref(),
         }
     }
 
@@ -152,6 +199,10 @@ impl Upstream {
 
     /// The target for a request; `None` in mock mode. `request` is called only when the
     /// upstream balances by `hash`.
+    ///
+    /// Targets that are ejected or unhealthy are skipped (see `balance.rs` for how each
+    /// policy does it), unless fewer than the panic threshold are usable: then every
+    /// target is.
     pub fn pick<'r>(&self, request: impl FnOnce() -> Affinity<'r>) -> Option<&Target> {
         if let [only] = &*self.targets {
             return Some(only);
@@ -161,26 +212,122 @@ impl Upstream {
         } else {
             None
         };
-        let i = self.balancer.pick(key, |i| {
-            self.targets.get(i).map_or(0, |t| t.pool.in_flight())
-        });
+        let load = |i: usize| self.targets.get(i).map_or(0, |t| t.pool.in_flight());
+        let i = if self.outliers.all_in() {
+            self.balancer.pick(key, load)
+        } else {
+            let now = now_ms();
+            if self.outliers.refresh(now) {
+                self.balancer.pick(key, load)
+            } else {
+                self.balancer
+                    .pick_usable(key, load, |i| self.outliers.usable(i, now))
+            }
+        };
         self.targets.get(i)
+    }
+
+    /// The target for a retry after a try at `last`, with `tried` the bit set of the
+    /// targets tried so far (bit `i` for target `i`, the first 64 only): the next target
+    /// in the spec's order after `last` that is usable and not tried yet; else the next
+    /// one not tried yet; else `last` again (an upstream with one target).
+    pub fn retry_target<'a>(&'a self, last: &'a Target, tried: u64) -> &'a Target {
+        let n = self.targets.len();
+        let now = now_ms();
+        let untried = |i: usize| i >= 64 || tried & (1 << i) == 0;
+        let after = (1..n).map(|k| (last.index + k) % n);
+        let pick = after
+            .clone()
+            .find(|i| untried(*i) && self.outliers.usable(*i, now))
+            .or_else(|| after.clone().find(|i| untried(*i)));
+        pick.and_then(|i| self.targets.get(i)).unwrap_or(last)
+    }
+
+    /// The upstream's retry settings, when it has `retries`.
+    pub fn retries(&self) -> Option<&'static RetryDef> {
+        self.retry.as_ref().map(|r| r.def)
+    }
+
+    /// Counts a request (its first try) in the retry budget; nothing without `retries`.
+    pub(crate) fn budget_request(&self, now: u64) {
+        if let Some(r) = &self.retry {
+            r.budget.request(now);
+        }
+    }
+
+    /// Whether the retry budget allows one more retry now (and counts it when it does).
+    pub(crate) fn budget_retry(&self, now: u64) -> bool {
+        self.retry.as_ref().is_some_and(|r| r.budget.try_retry(now))
+    }
+
+    /// Whether some target may be chosen: not every one ejected or found unhealthy. An
+    /// upstream in mock mode always is.
+    pub fn has_usable_target(&self) -> bool {
+        self.targets.is_empty() || self.outliers.usable_count(now_ms()) > 0
+    }
+
+    /// Records the answer of a try at `target` for outlier ejection: a 5xx status or a
+    /// failure that says something about the target counts against it, anything else
+    /// for it. Nothing is recorded for an upstream with one target.
+    fn record(&self, target: &Target, outcome: &Result<Response<Body>, UpstreamError>) {
+        if !self.outliers.records() {
+            return;
+        }
+        let failed = match outcome {
+            Ok(resp) => resp.status().is_server_error(),
+            Err(e) => e.counts_against_target(),
+        };
+        if failed {
+            if self.outliers.failure(target.index, now_ms()) {
+                tracing::warn!(
+                    upstream = self.name,
+                    target = %target.address.connect_uri,
+                    "target ejected after failing repeatedly"
+                );
+            }
+        } else if outcome.is_ok() {
+            self.outliers.success(target.index);
+        }
+    }
+
+    /// A place under the circuit breaker, when the upstream has one.
+    fn admit(&self) -> Result<Option<breaker::Permit>, UpstreamError> {
+        match &self.breaker {
+            None => Ok(None),
+            Some(b) => Breaker::admit(b)
+                .map(Some)
+                .map_err(|open| UpstreamError::BreakerOpen(open.0)),
+        }
     }
 
     /// Sends `req` (its URI in origin form, its `Host` set) to `target` and waits at most
     /// `timeout` for the response head. The response body streams; its connection goes
     /// back to the target's pool when the body is dropped.
     ///
-    /// Fails with [`UpstreamError::Timeout`] when no head arrives in time, and with the
-    /// other variants as they say. A request that meets a pooled connection the upstream
-    /// closed while it was idle goes out again on a new connection when that is safe
-    /// (`pool::send` says when).
+    /// Fails with [`UpstreamError::Timeout`] when no head arrives in time, with
+    /// [`UpstreamError::BreakerOpen`] (the request not sent) when the upstream's circuit
+    /// breaker is open, and with the other variants as they say. A request that meets a
+    /// pooled connection the upstream closed while it was idle goes out again on a new
+    /// connection when that is safe (`pool::send` says when). The outcome is recorded for
+    /// outlier ejection.
     pub async fn send(
         &self,
         target: &Target,
         req: Request<Body>,
         timeout: Duration,
     ) -> Result<Response<Body>, UpstreamError> {
+        let outcome = self.send_once(target, req, timeout).await;
+        self.record(target, &outcome);
+        outcome
+    }
+
+    async fn send_once(
+        &self,
+        target: &Target,
+        req: Request<Body>,
+        timeout: Duration,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let permit = self.admit()?;
         let counted = self.balancer.reads_load();
         // The call's future is polled where it lies: `tokio::time::timeout` would move it
         // (about a kilobyte) into a wrapper on every request.
@@ -190,6 +337,7 @@ impl Upstream {
             &target.address.connect_uri,
             req,
             counted,
+            permit,
         ));
         let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
         let outcome = std::future::poll_fn(|cx| {
@@ -209,7 +357,8 @@ impl Upstream {
     /// [`Address::base_path`]) with exactly `headers` plus `Host`: an aggregate part's
     /// call. No timeout here; the aggregate times its parts.
     ///
-    /// Fails as [`Upstream::send`] does, except that it never times out.
+    /// Fails as [`Upstream::send`] does, except that it never times out; its outcome is
+    /// recorded for outlier ejection too. Aggregate parts are not retried.
     pub async fn get(
         &self,
         target: &Target,
@@ -221,15 +370,21 @@ impl Upstream {
         *req.headers_mut() = headers;
         req.headers_mut()
             .insert(header::HOST, target.address.host.clone());
-        pool::send(
-            &target.pool,
-            &self.connector,
-            &target.address.connect_uri,
-            req,
-            self.balancer.reads_load(),
-        )
-        .await
-        .map_err(UpstreamError::from)
+        let outcome = match self.admit() {
+            Err(e) => Err(e),
+            Ok(permit) => pool::send(
+                &target.pool,
+                &self.connector,
+                &target.address.connect_uri,
+                req,
+                self.balancer.reads_load(),
+                permit,
+            )
+            .await
+            .map_err(UpstreamError::from),
+        };
+        self.record(target, &outcome);
+        outcome
     }
 }
 

@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use tower_service::Service;
 
+use super::breaker::Permit;
 use super::error::{ConnectFailed, find};
 use crate::body::{Body, BoxError};
 use crate::conns::clock;
@@ -140,6 +141,8 @@ pub struct Lease {
     pool: Arc<Pool>,
     /// Whether the request is counted in the pool's `in_flight` until now.
     counted: bool,
+    /// The request's place under its upstream's circuit breaker, given up with the body.
+    _permit: Option<Permit>,
 }
 
 impl Drop for Lease {
@@ -227,19 +230,25 @@ async fn connect(
 ///   other request gets the error (502).
 ///
 /// A request sent on a new connection is sent once: its failure is the upstream's.
+///
+/// `permit`, the request's place under the upstream's circuit breaker, is kept until the
+/// response body is done. A request that needs a new connection is counted as pending
+/// while it connects, and fails with the breaker's `Open` error (before anything is sent)
+/// when `max_pending` requests are connecting already.
 pub(crate) async fn send(
     pool: &Arc<Pool>,
     connector: &Connector,
     connect_uri: &Uri,
     req: Request<Body>,
     counted: bool,
+    permit: Option<Permit>,
 ) -> Result<Response<Body>, BoxError> {
     let busy = Busy::enter(pool, counted);
     let mut req = req;
     if let Some(Pooled { mut tx, rested }) = pool.checkout() {
         let again = if rested { replayable(&req) } else { None };
         match tx.try_send_request(req).await {
-            Ok(resp) => return Ok(lease(resp, tx, pool, busy.keep())),
+            Ok(resp) => return Ok(lease(resp, tx, pool, busy.keep(), permit)),
             Err(mut e) => match (e.take_message(), again) {
                 (Some(back), _) => req = back,
                 (None, Some(copy)) if closed_unanswered(e.error()) => {
@@ -255,9 +264,14 @@ pub(crate) async fn send(
     }
     // Boxed: connecting is rare, and its future would otherwise set the size (and the
     // cost of every move) of each request's future.
+    let pending = match &permit {
+        Some(p) => Some(p.connecting()?),
+        None => None,
+    };
     let mut tx = Box::pin(connect(connector, connect_uri)).await?;
+    drop(pending);
     let resp = tx.send_request(req).await?;
-    Ok(lease(resp, tx, pool, busy.keep()))
+    Ok(lease(resp, tx, pool, busy.keep(), permit))
 }
 
 /// The upstream's response, with the connection lent to its body.
@@ -266,11 +280,13 @@ fn lease(
     tx: http1::SendRequest<Body>,
     pool: &Arc<Pool>,
     counted: bool,
+    permit: Option<Permit>,
 ) -> Response<Body> {
     let lease = Lease {
         tx: Some(tx),
         pool: pool.clone(),
         counted,
+        _permit: permit,
     };
     resp.map(|inner| Body::Stream {
         inner,
@@ -455,6 +471,7 @@ mod tests {
             tx: Some(tx),
             pool: pool.clone(),
             counted: busy.keep(),
+            _permit: None,
         };
         assert_eq!(pool.in_flight(), 1);
         drop(lease);

@@ -88,15 +88,19 @@ pub struct Resolved {
 pub struct Target {
     /// Where its requests go.
     pub address: Address,
+    /// Its place in the upstream's list, where its health is kept.
+    pub(crate) index: usize,
     /// Its connections, and its requests in flight.
     pub(crate) pool: Arc<Pool>,
 }
 
 impl Target {
-    /// A target at `address` whose idle connections are kept for `idle_timeout`.
-    pub(crate) fn new(address: Address, idle_timeout: Duration) -> Target {
+    /// Target number `index` of its upstream, at `address`, whose idle connections are
+    /// kept for `idle_timeout`.
+    pub(crate) fn new(address: Address, idle_timeout: Duration, index: usize) -> Target {
         Target {
             address,
+            index,
             pool: Arc::new(Pool::new(idle_timeout)),
         }
     }

@@ -123,6 +123,20 @@ pub const UPSTREAM_ERRORS: Metric = Metric {
     help: "Upstream calls that failed, by upstream and kind of failure",
     labels: &[UPSTREAM, KIND],
 };
+/// Retries of upstream calls (each try after a request's first), by upstream.
+pub const UPSTREAM_RETRIES: Metric = Metric {
+    name: "gateway_upstream_retries",
+    kind: Kind::Counter,
+    help: "Upstream calls sent again after a failed try, by upstream",
+    labels: &[UPSTREAM],
+};
+/// Requests an upstream's circuit breaker refused (answered 503 without calling it).
+pub const UPSTREAM_BREAKER_OPEN: Metric = Metric {
+    name: "gateway_upstream_breaker_open",
+    kind: Kind::Counter,
+    help: "Requests refused by an upstream's circuit breaker, by upstream",
+    labels: &[UPSTREAM],
+};
 /// Requests refused by authentication or authorization, by scheme and reason.
 pub const AUTH_FAILURES: Metric = Metric {
     name: "gateway_auth_failures",
@@ -175,6 +189,8 @@ pub const ALL: &[Metric] = &[
     OPEN_CONNECTIONS,
     UPSTREAM_DURATION,
     UPSTREAM_ERRORS,
+    UPSTREAM_RETRIES,
+    UPSTREAM_BREAKER_OPEN,
     AUTH_FAILURES,
     LIMIT_DECISIONS,
     LIMIT_STORE_ERRORS,
