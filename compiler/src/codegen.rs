@@ -1049,12 +1049,25 @@ fn upstream_def(u: &Upstream, rt: &TokenStream) -> TokenStream {
     }
     .map(|b| quote!(balance: #b,));
     let resilience = resilience(&u.resilience, rt);
+    let tls = u.tls.as_ref().map(|t| {
+        let opt = |v: &Option<String>| match v {
+            Some(v) => quote!(::core::option::Option::Some(#v)),
+            None => quote!(::core::option::Option::None),
+        };
+        let (ca, cert, key) = (opt(&t.ca), opt(&t.cert), opt(&t.key));
+        quote!(tls: ::core::option::Option::Some(#rt::UpstreamTlsDef {
+            ca: #ca,
+            cert: #cert,
+            key: #key,
+        }),)
+    });
     quote!(#rt::UpstreamDef {
         name: #n,
         url: #url,
         #targets
         #balance
         #resilience
+        #tls
         ..#rt::UpstreamDef::DEFAULT
     })
 }

@@ -314,6 +314,20 @@ pub struct Upstream {
     pub balance: Balance,
     /// Outlier ejection, health checks, retries and the circuit breaker, as written.
     pub resilience: Resilience,
+    /// `tls`: the CA and client certificate for HTTPS targets.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// An upstream's `tls`: files, with `${VAR}` references resolved at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// CA certificates (PEM) the targets' certificates are verified against, instead of
+    /// the public roots.
+    pub ca: Option<String>,
+    /// The gateway's client certificate chain (PEM), with `key`.
+    pub cert: Option<String>,
+    /// The client certificate's private key (PEM).
+    pub key: Option<String>,
 }
 
 /// What keeps an upstream's calls going when targets fail. Each setting is `None` when the

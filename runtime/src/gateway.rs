@@ -41,6 +41,21 @@ pub struct UpstreamDef {
     pub retries: Option<RetryDef>,
     /// The circuit breaker (`breaker`); `None` (the default) limits nothing.
     pub breaker: Option<BreakerDef>,
+    /// `tls`: the CA and client certificate for HTTPS targets; `None`: the public roots
+    /// and no client certificate.
+    pub tls: Option<UpstreamTlsDef>,
+}
+
+/// An upstream's `tls`: PEM files, paths with `${VAR}` references resolved at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamTlsDef {
+    /// CA certificates the targets' certificates are verified against, instead of the
+    /// public roots.
+    pub ca: Option<&'static str>,
+    /// The gateway's client certificate chain, for mutual TLS (with `key`).
+    pub cert: Option<&'static str>,
+    /// The client certificate's private key.
+    pub key: Option<&'static str>,
 }
 
 impl UpstreamDef {
@@ -54,6 +69,7 @@ impl UpstreamDef {
         health: None,
         retries: None,
         breaker: None,
+        tls: None,
     };
 }
 

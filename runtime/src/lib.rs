@@ -44,7 +44,7 @@ pub use gateway::{
     Gateway, HashKeyDef, HealthDef, INTERFACE, JwtDef, KeyLocation, KeySource, LimitKey,
     LimitStoreDef, LimitsDef, MockResponse, OnError, OperationDef, OutlierDef, Plan, PlanDef,
     QuotaDef, RateDef, RetryDef, RouteError, RouteLimitDef, SchemeDef, SchemeKind, SchemeUse,
-    TargetDef, UpstreamDef, Window,
+    TargetDef, UpstreamDef, UpstreamTlsDef, Window,
 };
 pub use keys::{Consumer, KeyStore, KeyStoreError};
 pub use param::UpstreamPath;

@@ -56,6 +56,75 @@ pub(crate) fn connector(connect_timeout: Duration, nodelay: bool) -> Result<Conn
     Ok(connector)
 }
 
+/// The connector of an upstream with `tls` settings: its CA instead of the public roots,
+/// and its client certificate. `lookup` resolves `${VAR}` in the paths. Fails naming the
+/// upstream and the file for a missing variable, an unreadable file, no certificate in a
+/// CA file, or a key that does not match its certificate.
+#[cfg(feature = "tls")]
+pub(crate) fn connector_with_tls(
+    upstream: &str,
+    def: &crate::gateway::UpstreamTlsDef,
+    connect_timeout: Duration,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Connector, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| format!("upstream `{upstream}` tls: {what}: {e}");
+    let path = |p: &str| {
+        crate::env::resolve_with(p, lookup).map_err(|missing| {
+            let names: Vec<_> = missing.into_iter().collect();
+            fail("missing environment variables", &names.join(", "))
+        })
+    };
+    let certs = |file: &str| -> Result<Vec<CertificateDer<'static>>, String> {
+        let certs = CertificateDer::pem_file_iter(file)
+            .map_err(|e| fail(file, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fail(file, &e))?;
+        if certs.is_empty() {
+            return Err(fail(file, &"no PEM certificate in the file"));
+        }
+        Ok(certs)
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match def.ca {
+        Some(ca) => {
+            let ca = path(ca)?;
+            for cert in certs(&ca)? {
+                roots.add(cert).map_err(|e| fail(&ca, &e))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| fail("set-up", &e))?
+    .with_root_certificates(roots);
+    let config = match (def.cert, def.key) {
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (path(cert)?, path(key)?);
+            let chain = certs(&cert)?;
+            let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| fail(&key, &e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| fail(&cert, &e))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
+}
+
 /// hyper's read and write buffers, at most, per connection (both ways). With single-buffer
 /// writes a connection keeps its write buffer at the largest size it reached, so this
 /// bounds what an idle keep-alive connection holds; it also caps a message head.

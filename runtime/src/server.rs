@@ -545,7 +545,12 @@ pub async fn serve<G: Gateway>(
         secret_params: access.secret_params().to_vec(),
     };
     let state: &'static State = Box::leak(Box::new(State {
-        upstreams: Upstreams::new(G::UPSTREAMS, targets, settings.upstream_idle_timeout)?,
+        upstreams: Upstreams::new(
+            G::UPSTREAMS,
+            targets,
+            settings.upstream_idle_timeout,
+            &lookup,
+        )?,
         access,
         cors: Cors::of::<G>(),
         limits,

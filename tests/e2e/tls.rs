@@ -472,3 +472,121 @@ async fn tls_settings_that_cannot_work_stop_the_gateway_with_the_file_named() {
         assert!(!stderr.contains("listening on"), "{what}: {stderr}");
     }
 }
+
+/// An HTTPS upstream on 127.0.0.1 with the certificate `<stem>.pem` of `pki`, requiring a
+/// client certificate from `pki`'s CA; every answer says whether a client certificate
+/// was shown: `{"client_cert": true}`.
+async fn mutual_tls_upstream(pki: &Pki, stem: &str) -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(pki.path(&format!("{stem}.pem")))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"));
+    let key = PrivateKeyDer::from_pem_file(pki.path(&format!("{stem}.key")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(pki.path("ca.pem")).unwrap_or_else(|e| panic!("{e}")) {
+        roots
+            .add(ca.unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let shown = tls.get_ref().1.peer_certificates().is_some();
+                let svc = hyper::service::service_fn(move |_req| async move {
+                    let body = format!("{{\"client_cert\": {shown}}}");
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from(body)),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_verified_against_its_ca_and_given_the_client_certificate() {
+    let pki = Pki::new("tls-upstream");
+    pki.server("upstream", "upstream");
+    pki.issue("gateway", "gateway-client", vec![]);
+    let stranger = Pki::new("tls-upstream-stranger");
+    stranger.issue("gateway", "not-trusted", vec![]);
+    let addr = mutual_tls_upstream(&pki, "upstream").await;
+    let env = |ca: &Pki, client: &Pki| {
+        vec![
+            (
+                "SECURE_UPSTREAM_URL",
+                format!("https://localhost:{}", addr.port()),
+            ),
+            ("UPSTREAM_CA", ca.path("ca.pem").display().to_string()),
+            (
+                "GATEWAY_CLIENT_CERT",
+                client.path("gateway.pem").display().to_string(),
+            ),
+            (
+                "GATEWAY_CLIENT_KEY",
+                client.path("gateway.key").display().to_string(),
+            ),
+        ]
+    };
+
+    let gw = Gateway::start("upstream-tls", &env(&pki, &pki));
+    let r = crate::support::get(&gw.url("/whoami")).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    assert_eq!(r.json()["client_cert"], true);
+
+    // A client certificate the upstream does not trust: the handshake fails, 502.
+    let gw = Gateway::start("upstream-tls", &env(&pki, &stranger));
+    crate::support::get(&gw.url("/whoami"))
+        .await
+        .assert_problem(502);
+
+    // The upstream's certificate checked against another CA: 502, nothing sent.
+    let gw = Gateway::start("upstream-tls", &env(&stranger, &pki));
+    crate::support::get(&gw.url("/whoami"))
+        .await
+        .assert_problem(502);
+
+    // A missing file stops the gateway at start, naming the upstream and the file.
+    let mut missing = env(&pki, &pki);
+    missing[1].1 = pki.path("nope.pem").display().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_test-gateway"))
+        .arg("upstream-tls")
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .envs(missing)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("upstream `backend` tls") && stderr.contains("nope.pem"),
+        "{stderr}"
+    );
+}

@@ -31,6 +31,8 @@ pub(super) struct Read {
     pub timeout: Option<Duration>,
     /// `outlier`, `health`, `retries` and `breaker`.
     pub resilience: Resilience,
+    /// `tls`: the CA and client certificate for HTTPS targets.
+    pub tls: Option<crate::model::UpstreamTls>,
 }
 
 /// Reads the upstream at `ptr` in `file`: a URL string (the shorthand) or an object.
@@ -66,7 +68,7 @@ pub(super) fn read(file: usize, ptr: String, value: &Value, d: &mut Diagnostics)
         retries: retries(&mut up, d),
         breaker: breaker(&mut up, d),
     };
-    up.unsupported(&["tls"], d);
+    let tls = tls(&mut up, d);
     up.finish(d);
     if let Some(u) = &url {
         check_url_template(u, url_loc, d);
@@ -77,7 +79,72 @@ pub(super) fn read(file: usize, ptr: String, value: &Value, d: &mut Diagnostics)
         balance,
         timeout,
         resilience,
+        tls,
     })
+}
+
+/// `tls: { ca, cert, key }`: files (paths may hold `${VAR}`) for HTTPS targets: the CA
+/// bundle their certificates are verified against instead of the public roots, and the
+/// gateway's client certificate and key for mutual TLS (both or neither, E0217).
+fn tls(up: &mut Obj<'_>, d: &mut Diagnostics) -> Option<crate::model::UpstreamTls> {
+    let loc = up.loc("tls");
+    let mut t = up.object("tls", "an upstream's tls", d)?;
+    let mut path = |key: &'static str, d: &mut Diagnostics| {
+        let value = t.string(key, d)?;
+        let at = t.loc(key);
+        let malformed = value.trim().is_empty()
+            || gatewayc_vocab::env::pieces(&value).any(|p| match p {
+                gatewayc_vocab::env::Piece::Unclosed(_) => true,
+                gatewayc_vocab::env::Piece::Ref { name, .. } => {
+                    !gatewayc_vocab::env::is_var_name(name)
+                }
+                gatewayc_vocab::env::Piece::Text(_) => false,
+            });
+        if malformed {
+            d.push(
+                Diagnostic::error(
+                    "E0217",
+                    Some(at),
+                    format!("`{key}` must be a file path (with `${{NAME}}` references if need be), found `{value}`"),
+                )
+                .hint("write a path: `/etc/gateway/ca.pem` or `${UPSTREAM_CA}`"),
+            );
+            return None;
+        }
+        Some(value)
+    };
+    let ca = path("ca", d);
+    let cert = path("cert", d);
+    let key = path("key", d);
+    let (cert_loc, key_loc) = (t.loc("cert"), t.loc("key"));
+    let has = (t.has("cert"), t.has("key"));
+    let has_ca = t.has("ca");
+    t.finish(d);
+    match has {
+        (true, false) | (false, true) => {
+            d.push(
+                Diagnostic::error(
+                    "E0217",
+                    Some(if has.0 { cert_loc } else { key_loc }),
+                    "a client certificate needs both `cert` and `key`",
+                )
+                .hint("give the certificate chain (PEM) as `cert` and its private key as `key`"),
+            );
+            return None;
+        }
+        (false, false) if !has_ca => {
+            d.push(
+                Diagnostic::error("E0217", Some(loc), "`tls` sets nothing")
+                    .hint("give `ca`, or `cert` and `key`, or remove `tls`"),
+            );
+            return None;
+        }
+        _ => {}
+    }
+    if has_ca && ca.is_none() {
+        return None;
+    }
+    Some(crate::model::UpstreamTls { ca, cert, key })
 }
 
 /// Member `key` of `o` as a whole number from `min` to `max`; an error with `code` and

@@ -76,14 +76,33 @@ impl Upstreams {
         defs: &'static [UpstreamDef],
         resolved: Vec<Vec<Resolved>>,
         idle_timeout: Duration,
+        lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Upstreams, String> {
         let connector = crate::proxy::connector(Duration::from_secs(5), true)?;
-        let list = defs
-            .iter()
-            .zip(resolved)
-            .map(|(def, targets)| Upstream::new(def, targets, idle_timeout, connector.clone()))
-            .collect();
-        Ok(Upstreams { list })
+        let mut list = Vec::with_capacity(defs.len());
+        for (def, targets) in defs.iter().zip(resolved) {
+            // An upstream with `tls` settings gets a connector of its own (its CA, its
+            // client certificate); the others share one.
+            let connector = match &def.tls {
+                #[cfg(feature = "tls")]
+                Some(tls) => {
+                    crate::proxy::connector_with_tls(def.name, tls, Duration::from_secs(5), lookup)?
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(_) => {
+                    let _ = lookup;
+                    return Err(format!(
+                        "upstream `{}` has `tls` settings, but this gateway was built without the `tls` feature",
+                        def.name
+                    ));
+                }
+                None => connector.clone(),
+            };
+            list.push(Upstream::new(def, targets, idle_timeout, connector));
+        }
+        Ok(Upstreams {
+            list: list.into_boxed_slice(),
+        })
     }
 
     /// Upstream `index`; `None` only for an index the compiler never writes.
