@@ -1146,6 +1146,7 @@ fn resilience(r: &Resilience, rt: &TokenStream) -> TokenStream {
         let fields = [
             b.max_requests.map(|n| quote!(max_requests: #n,)),
             b.max_pending.map(|n| quote!(max_pending: #n,)),
+            b.max_connections.map(|n| quote!(max_connections: #n,)),
         ];
         quote!(breaker: ::core::option::Option::Some(#rt::BreakerDef { #(#fields)* ..#rt::BreakerDef::DEFAULT }),)
     });

@@ -412,6 +412,8 @@ pub struct Breaker {
     pub max_requests: Option<u32>,
     /// Requests waiting for a connection at most.
     pub max_pending: Option<u32>,
+    /// Connections open to the upstream (all its targets) at most.
+    pub max_connections: Option<u32>,
 }
 
 /// One target of an upstream.

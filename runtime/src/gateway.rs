@@ -182,6 +182,9 @@ pub struct BreakerDef {
     pub max_requests: u32,
     /// Requests waiting for a new connection to the upstream.
     pub max_pending: u32,
+    /// Connections open to the upstream, over all its targets: a request that would need
+    /// one more is refused rather than opening it.
+    pub max_connections: u32,
 }
 
 impl BreakerDef {
@@ -189,6 +192,7 @@ impl BreakerDef {
     pub const DEFAULT: BreakerDef = BreakerDef {
         max_requests: u32::MAX,
         max_pending: u32::MAX,
+        max_connections: u32::MAX,
     };
 }
 

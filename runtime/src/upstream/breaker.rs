@@ -1,5 +1,6 @@
-//! The circuit breaker of an upstream (`breaker`): limits on the requests it has in flight
-//! and on those waiting for a new connection, counted with atomics. A request over a limit
+//! The circuit breaker of an upstream (`breaker`): limits on the requests it has in flight,
+//! on those waiting for a new connection, and on the connections open to it, counted with
+//! atomics. A request over a limit
 //! is not sent: it fails at once with [`UpstreamError::BreakerOpen`], a 503 with
 //! `Retry-After: 1`, so that an upstream that slows down is not buried under requests that
 //! pile up.
@@ -22,6 +23,8 @@ pub(crate) struct Breaker {
     requests: AtomicU32,
     /// Requests waiting for a new connection.
     pending: AtomicU32,
+    /// Connections open.
+    connections: AtomicU32,
 }
 
 /// Which limit refused a request, for the operator.
@@ -50,6 +53,16 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// A connection counted as open while it lives; it goes with the connection's task.
+#[derive(Debug)]
+pub(crate) struct Connection(Arc<Breaker>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Adds one to `count` unless it is at `max` already.
 fn enter(count: &AtomicU32, max: u32) -> bool {
     count
@@ -65,6 +78,7 @@ impl Breaker {
             def,
             requests: AtomicU32::new(0),
             pending: AtomicU32::new(0),
+            connections: AtomicU32::new(0),
         }
     }
 
@@ -95,6 +109,16 @@ impl Permit {
             Err(Open("max_pending"))
         }
     }
+
+    /// The request opens a new connection: counted while it is open, unless
+    /// `max_connections` are open already.
+    pub(crate) fn opening(&self) -> Result<Connection, Open> {
+        if enter(&self.0.connections, self.0.def.max_connections) {
+            Ok(Connection(self.0.clone()))
+        } else {
+            Err(Open("max_connections"))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,12 +130,21 @@ mod tests {
         let b = Arc::new(Breaker::new(BreakerDef {
             max_requests: 2,
             max_pending: 1,
+            max_connections: 1,
         }));
         let first = Breaker::admit(&b).unwrap_or_else(|e| panic!("{e}"));
         let second = Breaker::admit(&b).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(b.in_flight(), 2);
         assert_eq!(Breaker::admit(&b).map(|_| ()), Err(Open("max_requests")));
         assert_eq!(b.in_flight(), 2, "a refused request stayed counted");
+        // One connection open at most: a second is refused until the first closes.
+        let open = first.opening().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second.opening().map(|_| ()), Err(Open("max_connections")));
+        drop(open);
+        assert!(
+            second.opening().is_ok(),
+            "a closed connection stayed counted"
+        );
         let connecting = first.connecting().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(second.connecting().map(|_| ()), Err(Open("max_pending")));
         drop(connecting);

@@ -189,10 +189,12 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// A new connection to `connect_uri`, driven by its own task.
+/// A new connection to `connect_uri`, driven by its own task, which keeps `slot` (its
+/// place under the breaker's `max_connections`) until the connection closes.
 async fn connect(
     connector: &Connector,
     connect_uri: &Uri,
+    slot: Option<super::breaker::Connection>,
 ) -> Result<http1::SendRequest<Body>, BoxError> {
     let mut connector = connector.clone();
     let io = connector
@@ -206,6 +208,7 @@ async fn connect(
         .handshake(io)
         .await?;
     tokio::spawn(async move {
+        let _slot = slot;
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "upstream connection closed with an error");
         }
@@ -264,11 +267,11 @@ pub(crate) async fn send(
     }
     // Boxed: connecting is rare, and its future would otherwise set the size (and the
     // cost of every move) of each request's future.
-    let pending = match &permit {
-        Some(p) => Some(p.connecting()?),
-        None => None,
+    let (pending, slot) = match &permit {
+        Some(p) => (Some(p.connecting()?), Some(p.opening()?)),
+        None => (None, None),
     };
-    let mut tx = Box::pin(connect(connector, connect_uri)).await?;
+    let mut tx = Box::pin(connect(connector, connect_uri, slot)).await?;
     drop(pending);
     let resp = tx.send_request(req).await?;
     Ok(lease(resp, tx, pool, busy.keep(), permit))
