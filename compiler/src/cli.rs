@@ -38,6 +38,10 @@ enum Cmd {
         /// Only write the crate; do not run cargo.
         #[arg(long)]
         emit_only: bool,
+        /// Also write a Dockerfile and Kubernetes manifests for the gateway into this
+        /// directory (docs/deploy.md).
+        #[arg(long, value_name = "DEPLOY_DIR")]
+        deploy: Option<PathBuf>,
     },
     /// Print the compiled route table.
     Routes {
@@ -187,12 +191,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             specs,
             out,
             emit_only,
+            deploy,
         } => {
             let krate = generate(
                 &specs,
                 &out.out,
                 out.runtime_path.as_deref(),
                 out.workspace_member,
+                deploy.as_deref(),
             )?;
             let Some(krate) = krate else {
                 return Ok(ExitCode::FAILURE);
@@ -216,7 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             let dir = out.unwrap_or_else(|| Path::new(".gatewayc").join(&model.name));
-            let Some(krate) = generate(&specs, &dir, None, false)? else {
+            let Some(krate) = generate(&specs, &dir, None, false, None)? else {
                 return Ok(ExitCode::FAILURE);
             };
             // One target directory for every spec `run` builds, so dependencies build once.
@@ -293,12 +299,17 @@ fn default_runtime() -> PathBuf {
     }
 }
 
-/// Checks, generates and writes the crate; `None` when the specs have errors (printed).
+/// Checks, generates and writes the crate, and with `deploy` the deployment files
+/// ([`crate::deploy`]) into that directory; `None` when the specs have errors (printed).
+///
+/// Fails when the runtime cannot be found, a directory cannot be created, a file cannot
+/// be written, or a template does not render (a bug in gatewayc).
 fn generate(
     specs: &Specs,
     dir: &Path,
     runtime: Option<&Path>,
     member: bool,
+    deploy: Option<&Path>,
 ) -> Result<Option<Crate>> {
     let runtime = runtime.map_or_else(default_runtime, Path::to_path_buf);
     let runtime = std::fs::canonicalize(&runtime).with_context(|| {
@@ -318,7 +329,7 @@ fn generate(
         }),
     )?);
     eprint!("{}", out.diagnostics.render_human(&out.sources));
-    let Some(krate) = out.krate else {
+    let (Some(krate), Some(model)) = (out.krate, out.model) else {
         return Ok(None);
     };
     let krate = krate?;
@@ -328,18 +339,39 @@ fn generate(
         std::fs::write(&lock, WORKSPACE_LOCK)
             .with_context(|| format!("cannot write {}", lock.display()))?;
     }
-    for (path, contents) in &krate.files {
+    write_files(dir, &krate.files)?;
+    if let Some(deploy) = deploy {
+        let files = crate::deploy::render(&model)?;
+        write_files(deploy, &files)?;
+        eprintln!(
+            "wrote {} deployment files to {}; build the image with:\n  docker build -f {} --build-context gatewayc={} -t {} {}",
+            files.len(),
+            deploy.display(),
+            deploy.join("Dockerfile").display(),
+            runtime.parent().unwrap_or(&runtime).display(),
+            crate::deploy::image(&model),
+            dir.display(),
+        );
+    }
+    Ok(Some(krate))
+}
+
+/// Writes `files` (relative path → contents) under `dir`, creating directories, and
+/// leaves files that already hold those contents alone so that cargo does not rebuild
+/// them. Fails on the first directory or file that cannot be written.
+fn write_files(dir: &Path, files: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    for (path, contents) in files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        // Leave unchanged files alone so cargo does not rebuild them.
         if std::fs::read_to_string(&target).ok().as_deref() != Some(contents.as_str()) {
             std::fs::write(&target, contents)
                 .with_context(|| format!("cannot write {}", target.display()))?;
         }
     }
-    Ok(Some(krate))
+    Ok(())
 }
 
 /// `runtime` relative to `dir` when both are inside the repository that holds the runtime

@@ -42,9 +42,14 @@ pub struct EmitError {
     source: minijinja::Error,
 }
 
+/// The generated crate's package and binary name: `<gateway name>-gateway`.
+pub fn package_name(model: &Model) -> String {
+    format!("{}-gateway", model.name)
+}
+
 /// Assembles the crate for `model` around the generated `lib.rs` source.
 pub fn render(model: &Model, lib_rs: String, opts: &EmitOptions) -> Result<Crate, EmitError> {
-    let package = format!("{}-gateway", model.name);
+    let package = package_name(model);
     let lib = package.replace('-', "_");
     let env = Environment::new();
     // The runtime's optional parts this gateway uses: a gateway without a Redis store does

@@ -4,12 +4,15 @@
 //! The pipeline is [`compile`]: `load` (files → [`spec::Spec`]) → `lower`
 //! ([`spec::Spec`] → [`model::Model`], every check) → `generate` ([`model::Model`] → Rust
 //! source; infallible) → `emit` (source + templates → [`emit::Crate`]). Only `load` reads
-//! files; only the binary writes them. Apart from the pipeline, [`keys`] manages API key
-//! stores for `gatewayc keys`, and reads and writes key files.
+//! files; only the binary writes them. Beside the pipeline, [`deploy`] turns a model into a
+//! Dockerfile and Kubernetes manifests for `gatewayc build --deploy`. Apart from the
+//! pipeline, [`keys`] manages API key stores for `gatewayc keys`, and reads and writes key
+//! files.
 
 pub mod cli;
 pub mod codegen;
 pub mod dashboard;
+pub mod deploy;
 pub mod diagnostic;
 pub mod emit;
 pub mod keys;

@@ -236,3 +236,168 @@ fn build_compiles_a_gateway_outside_the_workspace_that_serves_examples() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["name"], "Rex");
 }
+
+/// The files `build --deploy` wrote into `dir`: name → contents, sorted.
+fn deploy_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| {
+            let text = std::fs::read_to_string(e.path())
+                .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+            (e.file_name().to_string_lossy().into_owned(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn build_deploy_writes_manifests_kubernetes_validate_accepts_and_a_distroless_dockerfile() {
+    let tmp = TempDir::new("deploy");
+    let crate_dir = tmp.0.join("gateway");
+    let deploy = tmp.0.join("deploy");
+    let build = |dir: &std::path::Path, deploy: &std::path::Path| {
+        let out = gatewayc(&[
+            "build",
+            "specs/petstore.yaml",
+            "-o",
+            &dir.to_string_lossy(),
+            "--emit-only",
+            "--deploy",
+            &deploy.to_string_lossy(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    build(&crate_dir, &deploy);
+    let files = deploy_files(&deploy);
+    assert_eq!(
+        files.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "Dockerfile",
+            "Dockerfile.dockerignore",
+            "configmap.yaml",
+            "deployment.yaml",
+            "horizontalpodautoscaler.yaml",
+            "poddisruptionbudget.yaml",
+            "service.yaml",
+        ]
+    );
+    // Deterministic: another build, elsewhere, writes the same bytes.
+    let again = tmp.0.join("again");
+    build(&again.join("gateway"), &again.join("deploy"));
+    assert_eq!(deploy_files(&again.join("deploy")), files);
+
+    // Every manifest, checked against the Kubernetes API's own schemas (strict: no field
+    // the API does not know).
+    let manifests: Vec<std::path::PathBuf> = files
+        .keys()
+        .filter(|name| name.ends_with(".yaml"))
+        .map(|name| deploy.join(name))
+        .collect();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict"])
+        .args(&manifests)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run python3 ({e}); install it: apt-get install python3")
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named kubernetes_validate"),
+        "kubernetes-validate is not installed; install it: \
+         python3 -m pip install kubernetes-validate\n{stderr}"
+    );
+    assert!(
+        out.status.success(),
+        "kubernetes-validate --strict refused a manifest:\n{stdout}{stderr}"
+    );
+    for m in &manifests {
+        assert!(
+            stdout.contains(&format!("{} passed", m.display())),
+            "{} not validated:\n{stdout}{stderr}",
+            m.display()
+        );
+    }
+
+    // The Dockerfile, as text: there is no container engine here to build it.
+    let docker = &files["Dockerfile"];
+    let stages: Vec<&str> = docker.split("\nFROM ").skip(1).collect();
+    assert!(stages.len() >= 2, "multi-stage:\n{docker}");
+    assert!(
+        stages[0].starts_with("rust:") && stages[0].contains("cargo build --release"),
+        "a rust: stage builds the gateway in release mode:\n{docker}"
+    );
+    let last = stages.last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with("gcr.io/distroless/") || last.starts_with("scratch"),
+        "the final image is distroless or scratch:\n{docker}"
+    );
+    let instructions: Vec<&str> = last
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        !instructions.iter().any(|l| l.starts_with("RUN ")),
+        "nothing runs in the final stage (it has no shell):\n{last}"
+    );
+    let user = instructions
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .unwrap_or_else(|| panic!("no USER in the final stage:\n{last}"));
+    let uid = user.split(':').next().unwrap_or_default();
+    assert!(
+        uid.parse::<u32>().is_ok_and(|u| u != 0),
+        "a non-root user, by number: {user}"
+    );
+    let entrypoint = instructions
+        .iter()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+        .unwrap_or_else(|| panic!("no ENTRYPOINT:\n{last}"));
+    let exec_form: Vec<String> = serde_json::from_str(entrypoint)
+        .unwrap_or_else(|e| panic!("ENTRYPOINT in exec form (a JSON array): {entrypoint}: {e}"));
+    assert_eq!(exec_form, ["/usr/local/bin/petstore-gateway"]);
+    let expose: Vec<&str> = instructions
+        .iter()
+        .filter_map(|l| l.strip_prefix("EXPOSE "))
+        .flat_map(str::split_whitespace)
+        .collect();
+    assert!(
+        expose.contains(&"8080") && expose.contains(&"9901"),
+        "{expose:?}"
+    );
+    for env in [
+        "GATEWAY_LISTEN=0.0.0.0:8080",
+        "GATEWAY_ADMIN_LISTEN=0.0.0.0:9901",
+    ] {
+        assert!(
+            instructions.contains(&format!("ENV {env}").as_str()),
+            "{env}:\n{last}"
+        );
+    }
+
+    // The ports the Dockerfile opens are the ones the manifests probe and serve.
+    let deployment = &files["deployment.yaml"];
+    for needle in [
+        "containerPort: 8080",
+        "containerPort: 9901",
+        "path: /readyz",
+        "path: /healthz",
+    ] {
+        assert!(deployment.contains(needle), "{needle}:\n{deployment}");
+    }
+    // The example's variables both have defaults and hold no credential: ConfigMap entries.
+    let configmap = &files["configmap.yaml"];
+    assert!(
+        configmap.contains("\"PETS_URL\": \"\"") && configmap.contains("\"JWKS_URL\": \"\""),
+        "{configmap}"
+    );
+    assert!(!deployment.contains("secretKeyRef"), "{deployment}");
+}
