@@ -216,6 +216,8 @@ pub enum SchemeKind {
         /// Header (lower case), query parameter or cookie name.
         name: String,
     },
+    /// A client certificate verified in the TLS handshake (OpenAPI 3.1 `mutualTLS`).
+    MutualTls,
 }
 
 /// Where an API key travels.

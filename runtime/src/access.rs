@@ -56,6 +56,8 @@ enum Checker {
         name: &'static str,
         header: Option<HeaderName>,
     },
+    /// A verified TLS client certificate.
+    MutualTls,
 }
 
 /// Why an alternative failed.
@@ -131,6 +133,7 @@ impl Access {
                         },
                     }
                 }
+                SchemeKind::MutualTls => schemes.push(Checker::MutualTls),
                 SchemeKind::ApiKey(key) => {
                     needs_keys = true;
                     let header = match key.location {
@@ -250,6 +253,7 @@ impl Access {
         op: &OperationDef,
         headers: &mut HeaderMap,
         query: Option<&str>,
+        client_cert: Option<&Arc<str>>,
     ) -> Result<Option<Principal>, Problem> {
         if op.security.is_empty() {
             return Ok(None);
@@ -280,6 +284,13 @@ impl Access {
                         };
                         self.api_key(presented, &mut principal).await
                     }
+                    Checker::MutualTls => match client_cert {
+                        Some(who) => {
+                            principal.consumer = Some(who.clone());
+                            Ok(())
+                        }
+                        None => Err(Failure::Missing),
+                    },
                 };
                 if let Err(f) = outcome {
                     failed = Some((f, req.scheme));
@@ -391,6 +402,8 @@ impl Access {
                     Checker::Jwt(_) | Checker::NoKeys => {
                         challenges.push(format!("Bearer realm=\"{realm}\"{params}"));
                     }
+                    // No HTTP challenge asks for a certificate: the TLS handshake does.
+                    Checker::MutualTls => {}
                     Checker::ApiKey { location, name, .. } => {
                         let place = match location {
                             KeyLocation::Header => "header",

@@ -480,6 +480,9 @@ pub enum SchemeKind {
     Jwt(JwtDef),
     /// An API key looked up in the consumer key store.
     ApiKey(ApiKeyDef),
+    /// A client certificate verified in the TLS handshake (OpenAPI 3.1 `mutualTLS`;
+    /// `GATEWAY_TLS_CLIENT_CA`): the consumer is the certificate's subject common name.
+    MutualTls,
 }
 
 /// Verification settings of a JWT scheme (`x-gateway.jwt` on the scheme).

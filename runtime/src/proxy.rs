@@ -399,6 +399,9 @@ pub struct Peer {
     pub secure: bool,
     /// The client's verified certificate, as an `X-Forwarded-Client-Cert` value.
     pub client_cert: Option<HeaderValue>,
+    /// Who that certificate names: its subject's common name (or, without one, the whole
+    /// subject), the consumer of `mutualTLS` schemes.
+    pub client_identity: Option<std::sync::Arc<str>>,
 }
 
 impl Peer {
@@ -413,15 +416,21 @@ impl Peer {
             ip_header,
             secure: false,
             client_cert: None,
+            client_identity: None,
         }
     }
 
     /// Describes a connection whose TLS handshake is done, with the client's certificate
-    /// (see `tls::forwarded_client_cert`) when it gave one.
-    pub fn secure(addr: SocketAddr, client_cert: Option<HeaderValue>) -> Self {
+    /// (see `tls::forwarded_client_cert`) and who it names, when it gave one.
+    pub fn secure(
+        addr: SocketAddr,
+        client_cert: Option<HeaderValue>,
+        client_identity: Option<std::sync::Arc<str>>,
+    ) -> Self {
         Peer {
             secure: true,
             client_cert,
+            client_identity,
             ..Peer::new(addr)
         }
     }

@@ -773,7 +773,10 @@ fn accept_one<G: Gateway>(
                 Err(_) => return,
             };
             let session = crate::tls::Session::of(stream.get_ref().1);
-            let client = conns.open_peer(Peer::secure(peer, session.client_cert), !session.h2);
+            let client = conns.open_peer(
+                Peer::secure(peer, session.client_cert, session.client_identity),
+                !session.h2,
+            );
             serve_io::<G, _>(state, builders, client, TokioIo::new(stream), session.h2).await;
             drop(live);
             return;

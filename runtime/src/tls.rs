@@ -138,18 +138,48 @@ pub(crate) struct Session {
     pub(crate) h2: bool,
     /// The client's verified certificate as an `X-Forwarded-Client-Cert` value.
     pub(crate) client_cert: Option<HeaderValue>,
+    /// Who it names: the subject's common name, or the whole subject without one.
+    pub(crate) client_identity: Option<Arc<str>>,
 }
 
 impl Session {
     pub(crate) fn of(conn: &rustls::ServerConnection) -> Session {
+        let leaf = conn.peer_certificates().and_then(<[_]>::first);
         Session {
             h2: conn.alpn_protocol() == Some(b"h2"),
-            client_cert: conn
-                .peer_certificates()
-                .and_then(<[_]>::first)
-                .and_then(|leaf| forwarded_client_cert(leaf.as_ref())),
+            client_cert: leaf.and_then(|leaf| forwarded_client_cert(leaf.as_ref())),
+            client_identity: leaf.and_then(|leaf| identity(leaf.as_ref())),
         }
     }
+}
+
+/// The subject's common name of a certificate's DER, or its whole subject (RFC 4514) when
+/// it has none; `None` when it cannot be parsed or the subject is empty.
+pub(crate) fn identity(der: &[u8]) -> Option<Arc<str>> {
+    use x509_cert::der::Decode as _;
+    use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
+    const CN: x509_cert::der::oid::ObjectIdentifier =
+        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.3");
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let subject = &cert.tbs_certificate.subject;
+    let cn = subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|atv| atv.oid == CN)
+        .and_then(|atv| {
+            atv.value
+                .decode_as::<Utf8StringRef<'_>>()
+                .map(|s| s.as_str().to_owned())
+                .or_else(|_| {
+                    atv.value
+                        .decode_as::<PrintableStringRef<'_>>()
+                        .map(|s| s.as_str().to_owned())
+                })
+                .ok()
+        });
+    let who = cn.unwrap_or_else(|| subject.to_string());
+    (!who.is_empty()).then(|| Arc::from(who))
 }
 
 /// `Hash=…;Subject="…";DNS=…;URI=…` for a certificate's DER; `None` when it cannot be

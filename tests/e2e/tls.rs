@@ -590,3 +590,59 @@ async fn an_https_upstream_is_verified_against_its_ca_and_given_the_client_certi
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_mutual_tls_scheme_admits_a_verified_certificate_and_names_its_consumer() {
+    let pki = Pki::new("tls-mtls-scheme");
+    pki.server("server", "gateway");
+    pki.issue("robot", "build-robot", vec![]);
+    let up = Upstream::start().await;
+    let mut env = tls_env(&pki, "server", &up);
+    env.push((
+        "GATEWAY_TLS_CLIENT_CA",
+        pki.path("ca.pem").display().to_string(),
+    ));
+    env.push(("GATEWAY_TLS_CLIENT_AUTH", "optional".to_owned()));
+    let keys = pki.path("keys.toml");
+    let key = crate::support::new_key(&keys, "partner", "basic");
+    env.push(("CLIENT_KEYS", keys.display().to_string()));
+    let gw = Gateway::start("client-certs", &env);
+    let robot = [
+        "--cert".to_owned(),
+        pki.path("robot.pem").display().to_string(),
+        "--key".to_owned(),
+        pki.path("robot.key").display().to_string(),
+    ];
+    let robot: Vec<&str> = robot.iter().map(String::as_str).collect();
+    let id = ["-H", "X-Request-Id: mtls-robot-1"];
+
+    // Without a certificate: the public operation answers, the others say 401.
+    let (ok, out, err) = curl(&gw, &pki, "/public", &[]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("200"), "{out}");
+    for path in ["/machines", "/either"] {
+        let (ok, out, err) = curl(&gw, &pki, path, &[]).await;
+        assert!(ok, "{err}");
+        assert!(out.starts_with("401"), "{path}: {out}");
+    }
+    // With the robot's certificate: served, counted as the consumer it names.
+    let before = up.count();
+    let mut args = robot.clone();
+    args.extend(id);
+    for path in ["/machines", "/either"] {
+        let (ok, out, err) = curl(&gw, &pki, path, &args).await;
+        assert!(ok, "{err}");
+        assert!(out.starts_with("200"), "{path}: {out}");
+    }
+    assert_eq!(up.count(), before + 2);
+    let line = gw.access_line("mtls-robot-1").await;
+    assert_eq!(line["gateway.consumer"], "build-robot", "{line}");
+    // The other alternative still works without a certificate.
+    let header = format!("X-API-Key: {key}");
+    let (ok, out, err) = curl(&gw, &pki, "/either", &["-H", &header]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("200"), "{out}");
+    let (ok, out, err) = curl(&gw, &pki, "/machines", &["-H", &header]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("401"), "{out}");
+}

@@ -11,6 +11,7 @@ pub fn consts(model: &Model, rt: &TokenStream) -> TokenStream {
     let schemes = model.schemes.iter().map(|s| {
         let name = &s.name;
         let kind = match &s.kind {
+            SchemeKind::MutualTls => quote!(#rt::SchemeKind::MutualTls),
             SchemeKind::ApiKey { location, name } => {
                 let location = match location {
                     KeyLocation::Header => quote!(Header),

@@ -234,7 +234,12 @@ fn scheme(
                 ),
             }
         }
-        // Swagger 2.0 `basic`, OpenAPI `mutualTLS` and anything unknown.
+        // The client certificate the TLS handshake verified (`GATEWAY_TLS_CLIENT_CA`).
+        "mutualTLS" if !swagger2 => (
+            DeclKind::Verified(SchemeKind::MutualTls),
+            Some(BTreeSet::new()),
+        ),
+        // Swagger 2.0 `basic` and anything unknown.
         other => (
             DeclKind::Unverified(format!(
                 "the gateway does not verify `{other}` security schemes"

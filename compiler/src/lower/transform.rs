@@ -1451,7 +1451,7 @@ pub(super) fn check_claim_headers(
         .iter()
         .filter_map(|s| match &s.kind {
             crate::model::SchemeKind::Jwt(j) => Some(j),
-            crate::model::SchemeKind::ApiKey { .. } => None,
+            crate::model::SchemeKind::ApiKey { .. } | crate::model::SchemeKind::MutualTls => None,
         })
         .flat_map(|j| j.forward_claims.iter().map(|(_, h)| h.as_str()))
         .collect();

@@ -32,6 +32,7 @@ pub(super) fn begin<B>(state: &State, peer: &Peer, req: &Request<B>) -> Ctx {
         peer_header: peer.ip_header.clone(),
         secure: peer.secure,
         client_cert: peer.client_cert.clone(),
+        client_identity: peer.client_identity.clone(),
         method: req.method().clone(),
         // The log's `url.path`, `server.address` and `user_agent.original`; only the log
         // reads them, so they are kept only when it is on.

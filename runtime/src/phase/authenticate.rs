@@ -28,7 +28,12 @@ pub(super) async fn run(
         return Ok(None);
     }
     let uri = req.uri().clone();
-    match state.access.check(op, req.headers_mut(), uri.query()).await {
+    let client_cert = ctx.client_identity.clone();
+    match state
+        .access
+        .check(op, req.headers_mut(), uri.query(), client_cert.as_ref())
+        .await
+    {
         Ok(principal) => {
             ctx.consumer = principal.as_ref().and_then(|p| p.consumer.clone());
             Ok(principal)

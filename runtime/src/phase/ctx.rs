@@ -34,6 +34,8 @@ pub struct Ctx {
     pub secure: bool,
     /// The client's verified TLS certificate, as an `X-Forwarded-Client-Cert` value.
     pub client_cert: Option<HeaderValue>,
+    /// Who that certificate names (its subject's common name), for `mutualTLS` schemes.
+    pub client_identity: Option<Arc<str>>,
     /// The request method.
     pub method: Method,
     /// The request target as received (for the log's `url.path` and `url.query`).
