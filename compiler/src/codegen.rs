@@ -166,11 +166,19 @@ pub fn tokens(model: &Model) -> TokenStream {
                 None => quote!(::core::option::Option::None),
             };
             let (ttl, sie) = (millis(c.ttl), millis(c.stale_if_error));
+            let swr = c
+                .stale_while_revalidate
+                .map(|_| {
+                    let v = millis(c.stale_while_revalidate);
+                    quote!(stale_while_revalidate: #v,)
+                });
             let vary = &c.vary;
             quote!(cache: ::core::option::Option::Some(&#rt::CacheDef {
                 ttl: #ttl,
                 stale_if_error: #sie,
+                #swr
                 vary: &[#(#vary),*],
+                ..#rt::CacheDef::DEFAULT
             }),)
         });
         let retryable = op.retryable.then(|| quote!(retryable: true,));

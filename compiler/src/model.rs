@@ -682,6 +682,8 @@ pub struct Cache {
     pub ttl: Option<Duration>,
     /// How long past its freshness a stored answer may stand in for a failing upstream.
     pub stale_if_error: Option<Duration>,
+    /// How long past its freshness a stored answer is sent while one request refreshes it.
+    pub stale_while_revalidate: Option<Duration>,
     /// Request headers (lower case) whose values tell answers apart.
     pub vary: Vec<String>,
 }

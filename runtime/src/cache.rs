@@ -27,12 +27,17 @@
 //!
 //! **Stale answers.** With `stale_if_error`, an answer past its freshness is kept that much
 //! longer; when the upstream then fails (no answer, or a 5xx), the stale answer is sent.
-//! A stale entry is refreshed by the next request that reaches the upstream (no background
-//! revalidation: `stale-while-revalidate` is not implemented).
+//! With `stale_while_revalidate`, a request that finds its answer past its freshness but
+//! within that time refreshes it from the upstream, and every other request for it
+//! meanwhile gets the stale answer at once (as NGINX's `proxy_cache_use_stale updating`
+//! does): one client waits for the upstream, not all of them. An answer's own
+//! `Cache-Control: stale-if-error=N` and `stale-while-revalidate=N` (RFC 5861) win over the
+//! operation's.
 //!
 //! **What the client sees.** Every answer of a cached operation carries `Cache-Status`
 //! (RFC 9211): `gatewayc; hit; ttl=N`, `gatewayc; fwd=miss; stored`, `gatewayc; fwd=miss`,
 //! `gatewayc; fwd=stale; stored`, `gatewayc; hit; ttl=-N; detail=stale-if-error`,
+//! `gatewayc; hit; ttl=-N; detail=stale-while-revalidate`,
 //! `gatewayc; fwd=request` or `gatewayc; fwd=bypass`. Answers from the cache carry `Age`.
 //!
 //! **Memory.** The cache is bounded in bytes (`GATEWAY_CACHE_SIZE`, default 64 MiB) with
@@ -41,6 +46,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -95,7 +101,21 @@ struct Stored {
     born: Instant,
     fresh: Duration,
     stale_if_error: Duration,
+    stale_while_revalidate: Duration,
+    /// A request is refreshing it; others get it stale meanwhile (within
+    /// `stale_while_revalidate`).
+    refreshing: AtomicBool,
     weight: u64,
+}
+
+/// Clears an entry's `refreshing` when the request refreshing it is done, whatever came of
+/// it (a new entry replaces the old one when the answer could be stored).
+struct Refreshing(Arc<Stored>);
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        self.0.refreshing.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Stored {
@@ -216,13 +236,22 @@ where
 {
     let mut stale = None;
     let mut guard = None;
+    let mut _refreshing = None;
     let mut fwd = if refresh { "request" } else { "miss" };
     if !refresh {
         match cache.store.get_value_or_guard_async(key.as_slice()).await {
             Ok(Entry::Stored(s)) => {
                 let now = Instant::now();
-                if s.age(now) < s.fresh {
+                let age = s.age(now);
+                if age < s.fresh {
                     return Ok(answer(&s, now, true, None));
+                }
+                if age < s.fresh + s.stale_while_revalidate {
+                    if s.refreshing.swap(true, Ordering::Relaxed) {
+                        // Another request is refreshing it: this one gets it stale now.
+                        return Ok(answer(&s, now, true, Some("stale-while-revalidate")));
+                    }
+                    _refreshing = Some(Refreshing(Arc::clone(&s)));
                 }
                 fwd = "stale";
                 stale = Some(s);
@@ -256,6 +285,25 @@ where
     } else {
         None
     };
+    // RFC 5861: the answer's own `stale-if-error` and `stale-while-revalidate` win over the
+    // operation's.
+    let extension = |name: &str| {
+        resp.headers()
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|d| d.trim().split_once('='))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.trim().trim_matches('"').parse::<u64>().ok())
+            .map(Duration::from_secs)
+    };
+    let stale_if_error = extension("stale-if-error")
+        .or(def.stale_if_error)
+        .unwrap_or(Duration::ZERO);
+    let stale_while_revalidate = extension("stale-while-revalidate")
+        .or(def.stale_while_revalidate)
+        .unwrap_or(Duration::ZERO);
     let Some(fresh) = fresh else {
         if let Some(g) = guard {
             let _ = g.insert(Entry::Pass(now + PASS_FOR));
@@ -291,7 +339,9 @@ where
         body,
         born: now.checked_sub(Duration::from_secs(age)).unwrap_or(now),
         fresh,
-        stale_if_error: def.stale_if_error.unwrap_or(Duration::ZERO),
+        stale_if_error,
+        stale_while_revalidate,
+        refreshing: AtomicBool::new(false),
         weight,
     });
     match guard {
@@ -495,8 +545,8 @@ mod tests {
 
     static DEF: CacheDef = CacheDef {
         ttl: Some(Duration::from_secs(60)),
-        stale_if_error: None,
         vary: &["accept-language"],
+        ..CacheDef::DEFAULT
     };
 
     fn op(secured: bool) -> OperationDef {

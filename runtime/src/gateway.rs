@@ -307,8 +307,20 @@ pub struct CacheDef {
     pub ttl: Option<Duration>,
     /// How long past its freshness a stored answer may stand in for a failing upstream.
     pub stale_if_error: Option<Duration>,
+    /// How long past its freshness a stored answer is sent while one request refreshes it.
+    pub stale_while_revalidate: Option<Duration>,
     /// Request headers (lower case) whose values tell answers apart.
     pub vary: &'static [&'static str],
+}
+
+impl CacheDef {
+    /// The value of every setting generated code does not write.
+    pub const DEFAULT: CacheDef = CacheDef {
+        ttl: None,
+        stale_if_error: None,
+        stale_while_revalidate: None,
+        vary: &[],
+    };
 }
 
 impl OperationDef {

@@ -30,6 +30,8 @@ struct Counting {
     calls: Arc<Mutex<HashMap<String, usize>>>,
     total: Arc<AtomicUsize>,
     failing: Arc<AtomicBool>,
+    /// Milliseconds every answer waits.
+    delay: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Counting {
@@ -44,6 +46,7 @@ impl Counting {
             calls: Arc::default(),
             total: Arc::default(),
             failing: Arc::default(),
+            delay: Arc::default(),
         };
         let served = up.clone();
         tokio::spawn(async move {
@@ -77,8 +80,12 @@ impl Counting {
             .filter_map(|p| p.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        if let Some(ms) = query.get("delay").and_then(|v| v.parse().ok()) {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+        let delay = query
+            .get("delay")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| self.delay.load(Ordering::SeqCst));
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         let header = |name: &str| {
             req.headers()
@@ -313,4 +320,40 @@ async fn a_stale_answer_stands_in_while_the_upstream_fails() {
     let renewed = get(&s, "/flaky", &[]).await;
     assert_eq!(cache_status(&renewed), "gatewayc; fwd=stale; stored");
     assert_eq!(renewed.json()["call"], 3);
+}
+
+#[tokio::test]
+async fn one_request_refreshes_a_stale_answer_while_the_others_get_it_at_once() {
+    let s = setup("cache-swr").await;
+    assert_eq!(get(&s, "/swr", &[]).await.json()["call"], 1);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    s.up.delay.store(600, Ordering::SeqCst);
+    let url = s.gw.url("/swr");
+    let refresher = tokio::spawn(async move { send("GET", &url, &[]).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = std::time::Instant::now();
+    let meanwhile = get(&s, "/swr", &[]).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "the stale answer took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(meanwhile.json()["call"], 1);
+    assert!(
+        cache_status(&meanwhile).ends_with("detail=stale-while-revalidate"),
+        "{}",
+        cache_status(&meanwhile)
+    );
+    let refreshed = refresher.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cache_status(&refreshed), "gatewayc; fwd=stale; stored");
+    assert_eq!(refreshed.json()["call"], 2);
+    s.up.delay.store(0, Ordering::SeqCst);
+    let after = get(&s, "/swr", &[]).await;
+    assert!(
+        cache_status(&after).contains("hit; ttl="),
+        "{}",
+        cache_status(&after)
+    );
+    assert_eq!(after.json()["call"], 2);
+    assert_eq!(s.up.calls("/swr"), 2);
 }

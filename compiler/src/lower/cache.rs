@@ -19,6 +19,7 @@ pub fn read(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<(Cache, Location)>
     let mut c = obj.object("cache", "x-gateway.cache", d)?;
     let ttl = c.duration("ttl", d);
     let stale_if_error = c.duration("stale_if_error", d);
+    let stale_while_revalidate = c.duration("stale_while_revalidate", d);
     let vary_loc = c.loc("vary");
     let mut vary = Vec::new();
     match c.raw("vary") {
@@ -54,6 +55,7 @@ pub fn read(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<(Cache, Location)>
         Cache {
             ttl,
             stale_if_error,
+            stale_while_revalidate,
             vary,
         },
         loc,
