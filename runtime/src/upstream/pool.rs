@@ -30,11 +30,17 @@ use crate::proxy::{Connector, MAX_BUF, error_chain};
 
 /// Idle connections kept per target.
 const MAX_IDLE: usize = 512;
+/// How long a connection is used at most, however busy: past it, it is closed when its
+/// response is done, and the next one to the target is opened anew, its host name resolved
+/// again. So a DNS change reaches a busy upstream within this time (and an idle one at
+/// once: every new connection resolves).
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(60);
 /// Idle connections to one target, most recently used last (so also in the order of the
 /// time each went idle), and the target's requests in flight.
 #[derive(Debug)]
 pub struct Pool {
-    idle: Mutex<Vec<(http1::SendRequest<Body>, Instant)>>,
+    /// Each with when it went idle and when it was opened.
+    idle: Mutex<Vec<(http1::SendRequest<Body>, Instant, Instant)>>,
     /// Requests sent to the target whose response body is not done yet (including those
     /// still waiting for a head). Counted only for upstreams whose balancing reads it
     /// (least request); zero otherwise.
@@ -55,6 +61,8 @@ struct Pooled {
     /// upstream's idle timeout to have fired, so no copy of its request is made to send
     /// again ([`send`]). Under load nearly every reused connection is of that kind.
     rested: bool,
+    /// When the connection was opened.
+    born: Instant,
 }
 
 impl Pool {
@@ -71,11 +79,12 @@ impl Pool {
     fn take(&self) -> Option<Pooled> {
         let mut idle = self.idle.lock().ok()?;
         let now = clock::recent();
-        while let Some((tx, since)) = idle.pop() {
+        while let Some((tx, since, born)) = idle.pop() {
             if !tx.is_closed() && now.saturating_duration_since(since) < self.idle_timeout {
                 return Some(Pooled {
                     tx,
                     rested: now > since,
+                    born,
                 });
             }
         }
@@ -97,25 +106,30 @@ impl Pool {
                 break;
             }
             if !pooled.tx.is_closed() {
-                busy.push(pooled.tx);
+                busy.push((pooled.tx, pooled.born));
             }
         }
-        for tx in busy {
-            self.put(tx);
+        for (tx, born) in busy {
+            self.put(tx, born);
         }
         chosen
     }
 
-    fn put(&self, tx: http1::SendRequest<Body>) {
+    /// Keeps `tx`, opened at `born`, for another request; a connection past
+    /// [`MAX_LIFETIME`] is dropped instead, which closes it.
+    fn put(&self, tx: http1::SendRequest<Body>, born: Instant) {
         if self.idle_timeout.is_zero() {
             return;
         }
+        let now = clock::recent();
+        if now.saturating_duration_since(born) >= MAX_LIFETIME {
+            return;
+        }
         if let Ok(mut idle) = self.idle.lock() {
-            let now = clock::recent();
             // The oldest come first: those past the idle timeout are dropped (which closes
             // them) rather than left open for the upstream to close. Usually the oldest is
             // not, and one comparison is all this costs.
-            let expired = |(_, since): &(http1::SendRequest<Body>, Instant)| {
+            let expired = |(_, since, _): &(http1::SendRequest<Body>, Instant, Instant)| {
                 now.saturating_duration_since(*since) >= self.idle_timeout
             };
             if idle.first().is_some_and(expired) {
@@ -123,7 +137,7 @@ impl Pool {
                 idle.drain(..n);
             }
             if idle.len() < MAX_IDLE {
-                idle.push((tx, now));
+                idle.push((tx, now, born));
             }
         }
     }
@@ -138,6 +152,8 @@ impl Pool {
 #[derive(Debug)]
 pub struct Lease {
     tx: Option<http1::SendRequest<Body>>,
+    /// When the connection was opened.
+    born: Instant,
     pool: Arc<Pool>,
     /// Whether the request is counted in the pool's `in_flight` until now.
     counted: bool,
@@ -153,7 +169,7 @@ impl Drop for Lease {
         if let Some(tx) = self.tx.take()
             && !tx.is_closed()
         {
-            self.pool.put(tx);
+            self.pool.put(tx, self.born);
         }
     }
 }
@@ -248,10 +264,15 @@ pub(crate) async fn send(
 ) -> Result<Response<Body>, BoxError> {
     let busy = Busy::enter(pool, counted);
     let mut req = req;
-    if let Some(Pooled { mut tx, rested }) = pool.checkout() {
+    if let Some(Pooled {
+        mut tx,
+        rested,
+        born,
+    }) = pool.checkout()
+    {
         let again = if rested { replayable(&req) } else { None };
         match tx.try_send_request(req).await {
-            Ok(resp) => return Ok(lease(resp, tx, pool, busy.keep(), permit)),
+            Ok(resp) => return Ok(lease(resp, (tx, born), pool, busy.keep(), permit)),
             Err(mut e) => match (e.take_message(), again) {
                 (Some(back), _) => req = back,
                 (None, Some(copy)) if closed_unanswered(e.error()) => {
@@ -271,22 +292,24 @@ pub(crate) async fn send(
         Some(p) => (Some(p.connecting()?), Some(p.opening()?)),
         None => (None, None),
     };
+    let born = clock::recent();
     let mut tx = Box::pin(connect(connector, connect_uri, slot)).await?;
     drop(pending);
     let resp = tx.send_request(req).await?;
-    Ok(lease(resp, tx, pool, busy.keep(), permit))
+    Ok(lease(resp, (tx, born), pool, busy.keep(), permit))
 }
 
 /// The upstream's response, with the connection lent to its body.
 fn lease(
     resp: Response<Incoming>,
-    tx: http1::SendRequest<Body>,
+    (tx, born): (http1::SendRequest<Body>, Instant),
     pool: &Arc<Pool>,
     counted: bool,
     permit: Option<Permit>,
 ) -> Response<Body> {
     let lease = Lease {
         tx: Some(tx),
+        born,
         pool: pool.clone(),
         counted,
         _permit: permit,
@@ -374,11 +397,11 @@ mod tests {
     async fn a_pooled_connection_is_used_until_the_idle_timeout_then_closed() {
         let pool = Pool::new(Duration::from_millis(100));
         let (tx, mut theirs) = connection().await;
-        pool.put(tx);
+        pool.put(tx, clock::recent());
         let Some(pooled) = pool.checkout() else {
             panic!("a connection idle for less than the timeout was not used");
         };
-        pool.put(pooled.tx);
+        pool.put(pooled.tx, pooled.born);
         // Several ticks of the tick clock past the timeout, whichever clock it reads.
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(pool.checkout().is_none(), "an expired connection was used");
@@ -392,10 +415,10 @@ mod tests {
     async fn an_expired_connection_is_closed_when_another_goes_idle() {
         let pool = Pool::new(Duration::from_millis(100));
         let (old, mut old_end) = connection().await;
-        pool.put(old);
+        pool.put(old, clock::recent());
         tokio::time::sleep(Duration::from_millis(400)).await;
         let (new, _new_end) = connection().await;
-        pool.put(new);
+        pool.put(new, clock::recent());
         assert!(
             closed_by_the_gateway(&mut old_end).await,
             "an expired connection was kept open"
@@ -407,10 +430,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_past_its_lifetime_is_closed_instead_of_kept() {
+        let pool = Pool::new(Duration::from_secs(600));
+        let (tx, mut theirs) = connection().await;
+        let born = clock::recent()
+            .checked_sub(MAX_LIFETIME)
+            .unwrap_or_else(|| panic!("the clock is too young"));
+        pool.put(tx, born);
+        assert!(pool.checkout().is_none(), "an old connection was kept");
+        assert!(closed_by_the_gateway(&mut theirs).await);
+    }
+
+    #[tokio::test]
     async fn an_idle_timeout_of_zero_keeps_no_connection() {
         let pool = Pool::new(Duration::ZERO);
         let (tx, mut theirs) = connection().await;
-        pool.put(tx);
+        pool.put(tx, clock::recent());
         assert!(pool.checkout().is_none());
         assert!(closed_by_the_gateway(&mut theirs).await);
     }
@@ -419,7 +454,7 @@ mod tests {
     async fn a_connection_the_upstream_closed_while_idle_is_not_used() {
         let pool = Pool::new(Duration::from_secs(60));
         let (tx, theirs) = connection().await;
-        pool.put(tx);
+        pool.put(tx, clock::recent());
         drop(theirs);
         // The connection's task reads the end of the stream and closes.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -472,6 +507,7 @@ mod tests {
         let busy = Busy::enter(&pool, true);
         let lease = Lease {
             tx: Some(tx),
+            born: clock::recent(),
             pool: pool.clone(),
             counted: busy.keep(),
             _permit: None,
