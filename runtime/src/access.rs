@@ -69,6 +69,9 @@ enum Failure {
     Invalid(&'static str),
     /// The key store could not be asked.
     StoreUnavailable,
+    /// A JWT scheme has no signing keys yet: its identity provider has not answered since
+    /// the gateway started. Not the client's fault: its token may be good.
+    KeysUnavailable,
     /// Authenticated, but without these scopes.
     Scope(Vec<&'static str>),
 }
@@ -79,7 +82,7 @@ impl Failure {
         match self {
             Failure::Missing => 0,
             Failure::Invalid(_) => 1,
-            Failure::StoreUnavailable => 2,
+            Failure::StoreUnavailable | Failure::KeysUnavailable => 2,
             Failure::Scope(_) => 3,
         }
     }
@@ -335,7 +338,10 @@ impl Access {
         let verified = verifier
             .verify(token)
             .await
-            .map_err(|e: JwtError| Failure::Invalid(e.description()))?;
+            .map_err(|e: JwtError| match e {
+                JwtError::KeysUnavailable => Failure::KeysUnavailable,
+                e => Failure::Invalid(e.description()),
+            })?;
         let missing: Vec<&'static str> = scopes
             .iter()
             .copied()
@@ -430,6 +436,7 @@ impl Access {
             Failure::Missing => ("missing", Kind::AuthMissing),
             Failure::Invalid(_) => ("invalid", Kind::AuthInvalid),
             Failure::StoreUnavailable => ("store_unavailable", Kind::KeyStoreUnavailable),
+            Failure::KeysUnavailable => ("keys_unavailable", Kind::KeysUnavailable),
             Failure::Scope(_) => ("insufficient_scope", Kind::AuthScope),
         };
         crate::observe::metrics::auth_failure(name, metric_reason);
@@ -438,6 +445,11 @@ impl Access {
             Failure::Missing => format!("scheme {name}: no credential"),
             Failure::Invalid(why) => format!("scheme {name}: {why}"),
             Failure::StoreUnavailable => format!("scheme {name}: the key store did not answer"),
+            Failure::KeysUnavailable => {
+                format!(
+                    "scheme {name}: no signing keys were ever loaded (the key source did not answer)"
+                )
+            }
             Failure::Scope(missing) => {
                 format!("scheme {name}: missing scope {}", missing.join(" "))
             }
@@ -451,7 +463,9 @@ impl Access {
                 StatusCode::UNAUTHORIZED,
                 format!("the credentials are not valid: {why}"),
             )),
-            Failure::StoreUnavailable => Problem::new(
+            // RFC 6750 clients throw a token away on 401: a token the gateway cannot check
+            // yet is a 503, so the client keeps it and tries again.
+            Failure::StoreUnavailable | Failure::KeysUnavailable => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "credentials cannot be checked right now; try again later",
             )

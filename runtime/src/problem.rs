@@ -63,6 +63,8 @@ pub enum Kind {
     Forbidden,
     /// The API key store could not answer.
     KeyStoreUnavailable,
+    /// A JWT scheme has never had signing keys (its identity provider did not answer).
+    KeysUnavailable,
     /// A rate limit or quota is exhausted.
     RateLimited,
     /// The limit store could not answer.
@@ -101,6 +103,7 @@ impl Kind {
             Kind::AuthScope => "auth_scope",
             Kind::Forbidden => "forbidden",
             Kind::KeyStoreUnavailable => "key_store_unavailable",
+            Kind::KeysUnavailable => "keys_unavailable",
             Kind::RateLimited => "rate_limited",
             Kind::LimitStoreUnavailable => "limit_store_unavailable",
             Kind::TooLarge => "too_large",

@@ -543,3 +543,46 @@ async fn cors_preflight_is_answered_by_the_gateway() {
     .await;
     assert!(foreign.headers.get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn a_token_is_a_503_not_a_401_while_the_identity_provider_never_answered() {
+    let fx = fixtures();
+    let dir = TempDir::new("security-idp-down");
+    let keys_file = dir.0.join("keys.toml");
+    new_key(&keys_file, "carol", "bronze");
+    let up = Upstream::start().await;
+    let secret = read(fx.join("keys/hs256.secret"))
+        .trim_end_matches('\n')
+        .to_owned();
+    // Nothing listens there: the JWKS was never loaded.
+    let gw = Gateway::start(
+        "security",
+        &[
+            ("BACKEND_URL", up.url()),
+            ("JWKS_URL", "http://127.0.0.1:9/jwks.json".to_owned()),
+            ("JWT_SECRET", secret),
+            ("KEYS_FILE", keys_file.to_string_lossy().into_owned()),
+        ],
+    );
+    let token = cases()
+        .into_iter()
+        .find(|c| c.name == "rs256-valid")
+        .map(|c| c.token)
+        .unwrap_or_default();
+    let auth = format!("Bearer {token}");
+    let r = send(
+        "GET",
+        &gw.url("/pets/1"),
+        &[("authorization", &auth), ("x-request-id", "idp-down-1")],
+    )
+    .await;
+    r.assert_problem(503);
+    assert_eq!(header(&r, "retry-after"), ["1"]);
+    assert_eq!(up.count(), 0, "the request reached the upstream");
+    let line = gw.access_line("idp-down-1").await;
+    assert_eq!(line["error.type"], "keys_unavailable", "{line}");
+    // A request without any credential is still the client's 401.
+    send("GET", &gw.url("/pets/1"), &[])
+        .await
+        .assert_problem(401);
+}
