@@ -262,6 +262,9 @@ impl Access {
             return Ok(None);
         }
         let mut worst: Option<(Failure, usize)> = None;
+        // Each scheme's own failure, for its challenge (a scheme in several alternatives
+        // fails the same way in each).
+        let mut invalid: Vec<(usize, &'static str)> = Vec::new();
         for alternative in op.security {
             let mut principal = Principal::default();
             let mut failed = None;
@@ -310,6 +313,11 @@ impl Access {
                     return Ok(Some(principal));
                 }
                 Some(f) => {
+                    if let (Failure::Invalid(why), scheme) = &f
+                        && !invalid.iter().any(|(s, _)| s == scheme)
+                    {
+                        invalid.push((*scheme, why));
+                    }
                     if worst.as_ref().is_none_or(|w| f.0.rank() > w.0.rank()) {
                         worst = Some(f);
                     }
@@ -317,7 +325,7 @@ impl Access {
             }
         }
         let (failure, scheme) = worst.unwrap_or((Failure::Missing, 0));
-        Err(self.problem(failure, scheme, op))
+        Err(self.problem(failure, scheme, &invalid, op))
     }
 
     async fn jwt(
@@ -383,7 +391,16 @@ impl Access {
         }
     }
 
-    fn problem(&self, failure: Failure, scheme: usize, op: &OperationDef) -> Problem {
+    /// The problem for `failure` of `scheme`, the one reported; `invalid` holds the
+    /// description of every scheme whose credential was sent and not valid, so that each
+    /// scheme's challenge says what went wrong with it (RFC 6750 section 3).
+    fn problem(
+        &self,
+        failure: Failure,
+        scheme: usize,
+        invalid: &[(usize, &'static str)],
+        op: &OperationDef,
+    ) -> Problem {
         let realm = self.realm;
         // One challenge per scheme the operation accepts, so a client learns every way in.
         let mut challenges: Vec<String> = Vec::new();
@@ -394,15 +411,11 @@ impl Access {
                     continue;
                 }
                 seen.push(req.scheme);
-                let params = if req.scheme == scheme {
-                    match &failure {
-                        Failure::Invalid(why) => {
-                            format!(", error=\"invalid_token\", error_description=\"{why}\"")
-                        }
-                        _ => String::new(),
+                let params = match invalid.iter().find(|(s, _)| *s == req.scheme) {
+                    Some((_, why)) => {
+                        format!(", error=\"invalid_token\", error_description=\"{why}\"")
                     }
-                } else {
-                    String::new()
+                    None => String::new(),
                 };
                 match &self.schemes[req.scheme] {
                     Checker::Jwt(_) | Checker::NoKeys => {

@@ -335,6 +335,25 @@ async fn challenges_follow_rfc_6750_and_problem_json() {
     .await;
     assert_invalid_token(&r, "garbage token");
     assert!(!r.body.contains("not-a-jwt"));
+    // Both bearer schemes (RS256 from the JWKS, HS256) were tried with the token: each
+    // one's challenge says what went wrong with it; the API key's has no error.
+    let challenges = header(&r, "www-authenticate");
+    let bearer: Vec<&&str> = challenges
+        .iter()
+        .filter(|c| c.starts_with("Bearer "))
+        .collect();
+    assert_eq!(bearer.len(), 2, "{challenges:?}");
+    assert!(
+        bearer.iter().all(|c| c.contains("error=\"invalid_token\"")),
+        "{challenges:?}"
+    );
+    assert!(
+        challenges
+            .iter()
+            .filter(|c| c.starts_with("ApiKey "))
+            .all(|c| !c.contains("error=")),
+        "{challenges:?}"
+    );
     // Public operations need nothing; the upstream saw none of the rejected requests.
     assert_eq!(s.up.count(), 0);
     assert_eq!(send("GET", &s.gw.url("/pets"), &[]).await.status, 200);
