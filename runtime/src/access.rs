@@ -184,6 +184,14 @@ impl Access {
         for s in &schemes {
             if let Checker::Jwt(v) = s {
                 v.prefetch().await;
+                let unusable = v.unusable_algorithms();
+                if !unusable.is_empty() {
+                    tracing::warn!(
+                        scheme = v.scheme(),
+                        algorithms = unusable.join(", "),
+                        "no key of the scheme can verify these accepted algorithms: tokens signed with them are refused"
+                    );
+                }
             }
         }
         Ok(Access {

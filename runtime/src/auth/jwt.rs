@@ -423,6 +423,22 @@ impl JwtVerifier {
         Ok(verified)
     }
 
+    /// The scheme's algorithms that no key it has now can verify: tokens signed with them
+    /// are all refused. Empty while a remote key set has not been fetched (nothing is known
+    /// yet). Start-up warns about them: usually a JWKS that lost a key type, or an
+    /// algorithm listed by mistake.
+    pub fn unusable_algorithms(&self) -> Vec<&'static str> {
+        let keys = self.key_set();
+        if keys.generation == 0 {
+            return Vec::new();
+        }
+        self.algorithms
+            .iter()
+            .filter(|(_, alg)| !keys.keys.iter().any(|k| k.accepts(*alg)))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
     /// The keys to verify with now; notices a new key set and empties the cache then.
     fn key_set(&self) -> Arc<KeySet> {
         match &self.keys {
@@ -866,6 +882,27 @@ mod tests {
         let v = verifier(KeySource::JwksUrl(idp.url_static("/jwks")), ASYMMETRIC);
         v.prefetch().await;
         v
+    }
+
+    #[tokio::test]
+    async fn algorithms_no_key_can_verify_are_named() {
+        let idp = IdP::start("jwks.json").await;
+        let v = verifier(
+            KeySource::JwksUrl(idp.url_static("/jwks")),
+            &["RS256", "ES384", "PS512", "EdDSA"],
+        );
+        // Nothing fetched yet: nothing is known.
+        assert!(v.unusable_algorithms().is_empty());
+        v.prefetch().await;
+        // The JWKS has an RSA key for RS256 only (its `alg` is binding), a P-256 and an
+        // Ed25519 key: nothing verifies ES384 (no P-384 key) or PS512.
+        assert_eq!(v.unusable_algorithms(), ["ES384", "PS512"]);
+        let fitting = verifier(
+            KeySource::JwksUrl(idp.url_static("/jwks")),
+            &["RS256", "ES256", "EdDSA"],
+        );
+        fitting.prefetch().await;
+        assert!(fitting.unusable_algorithms().is_empty());
     }
 
     /// Past the one-second window between fetches started by unknown `kid`s.

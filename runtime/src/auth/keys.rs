@@ -157,7 +157,7 @@ impl Key {
 
     /// Whether this key may verify a token signed with `alg`: the key type fits, and a JWK's
     /// own `alg` is binding.
-    fn accepts(&self, alg: Algorithm) -> bool {
+    pub(crate) fn accepts(&self, alg: Algorithm) -> bool {
         self.kind.fits(alg) && self.alg.is_none_or(|own| own == alg)
     }
 }
