@@ -43,6 +43,16 @@ impl RedisServer {
             .unwrap()
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the server with kill(1).
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -11,10 +11,19 @@
 //! Every call is bounded by the configured timeout. When Redis does not answer in time or
 //! fails, `on_error` decides (in [`super::Limiter::check`]); the connection manager
 //! reconnects by itself, and the outage and the recovery are logged once each.
+//!
+//! A call the gateway gave up on may still run later: Redis frozen (SIGSTOP, a long fork,
+//! a saturated core) queues it and runs it when it resumes. So every call carries its
+//! deadline on Redis's clock, and the script does nothing once it has passed: a request
+//! the gateway answered without Redis (503, let through, or counted locally, as
+//! `on_error` says) is never counted in Redis afterwards. Redis's clock is estimated from
+//! the `TIME` each call returns: the offset from this machine's clock is the smallest seen
+//! (the call that waited least), allowed to drift up by a millisecond a second; it is
+//! first read at start-up, and until Redis has answered once, calls carry no deadline.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::ConnectionManager;
 
@@ -40,6 +49,18 @@ pub(crate) struct RedisStore {
     /// Whether the last call reached Redis, so that an outage is logged once when it
     /// starts and once when it ends.
     reachable: AtomicBool,
+    /// Redis's clock less this machine's, in microseconds; `i64::MIN` while unknown.
+    offset: AtomicI64,
+    /// When `offset` was last lowered or confirmed (this machine's Unix microseconds).
+    offset_at: AtomicU64,
+}
+
+/// This machine's clock, Unix microseconds.
+fn local_micros() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
 impl RedisStore {
@@ -61,6 +82,8 @@ impl RedisStore {
             local: (on_error == OnError::Local).then(MemoryStore::start),
             script: redis::Script::new(include_str!("check.lua")),
             reachable: AtomicBool::new(true),
+            offset: AtomicI64::new(i64::MIN),
+            offset_at: AtomicU64::new(0),
         };
         store.probe().await;
         Ok(store)
@@ -82,6 +105,8 @@ impl RedisStore {
         now: Duration,
     ) -> Result<Vec<Outcome>, ()> {
         let mut call = self.script.prepare_invoke();
+        let sent = local_micros();
+        call.arg(self.deadline(sent));
         let mut spans = Vec::with_capacity(items.len());
         for item in items {
             match item.limit {
@@ -119,6 +144,15 @@ impl RedisStore {
                 return Err(());
             }
         };
+        if let Some(&redis_now) = values.get(1) {
+            self.learn_offset(redis_now, sent);
+        }
+        if values.first() == Some(&-1) {
+            // Ran after its deadline: nothing was counted, and this request is already
+            // answered or about to be, without Redis.
+            self.down("the limit script ran after the request's deadline");
+            return Err(());
+        }
         let Some(outcomes) = parse(&values, &spans, now) else {
             self.down("the limit script returned an unexpected reply");
             return Err(());
@@ -127,17 +161,55 @@ impl RedisStore {
         Ok(outcomes)
     }
 
+    /// The deadline of a call sent at `sent` (this machine's clock), on Redis's clock; 0
+    /// (none) while Redis's clock is unknown.
+    fn deadline(&self, sent: i64) -> i64 {
+        match self.offset.load(Ordering::Relaxed) {
+            i64::MIN => 0,
+            offset => {
+                let timeout = i64::try_from(self.timeout.as_micros()).unwrap_or(i64::MAX);
+                sent.saturating_add(offset).saturating_add(timeout).max(1)
+            }
+        }
+    }
+
+    /// Takes in Redis's clock at `redis_now` for a call sent at `sent`: the smallest offset
+    /// seen (the call queued least), allowed to grow by a millisecond a second since it was
+    /// last lowered, so that a drifting clock is followed and a call held up in a queue
+    /// does not push deadlines later.
+    fn learn_offset(&self, redis_now: i64, sent: i64) {
+        let sample = redis_now.saturating_sub(sent);
+        let old = self.offset.load(Ordering::Relaxed);
+        let elapsed_s = sent
+            .saturating_sub(i64::try_from(self.offset_at.load(Ordering::Relaxed)).unwrap_or(0))
+            / 1_000_000;
+        let allowed = if old == i64::MIN {
+            i64::MAX
+        } else {
+            old.saturating_add(elapsed_s.max(0).saturating_mul(1000))
+        };
+        if sample <= allowed {
+            self.offset.store(sample, Ordering::Relaxed);
+            self.offset_at
+                .store(u64::try_from(sent).unwrap_or(0), Ordering::Relaxed);
+        }
+    }
+
     /// Whether Redis answers a PING within the timeout (readiness).
     pub(crate) async fn ping(&self) -> Result<(), String> {
         crate::redis_conn::ping(&self.conn, self.timeout).await
     }
 
-    /// Logs whether Redis answers now; never fails.
+    /// Logs whether Redis answers now, and learns its clock (`TIME`); never fails.
     async fn probe(&self) {
         let mut conn = self.conn.clone();
-        let ping = redis::cmd("PING");
-        match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut conn)).await {
-            Ok(Ok(_)) => tracing::info!("limit store: Redis answers"),
+        let time = redis::cmd("TIME");
+        let sent = local_micros();
+        match tokio::time::timeout(self.timeout, time.query_async::<(i64, i64)>(&mut conn)).await {
+            Ok(Ok((secs, micros))) => {
+                self.learn_offset(secs.saturating_mul(1_000_000).saturating_add(micros), sent);
+                tracing::info!("limit store: Redis answers");
+            }
             Ok(Err(e)) => self.down(&e.to_string()),
             Err(_) => self.down("timed out"),
         }
@@ -167,10 +239,10 @@ impl RedisStore {
     }
 }
 
-/// The script's reply as outcomes: `{ok, (refused, remaining, reset_us, retry_us)...}`.
+/// The script's reply as outcomes: `{ok, now, (refused, remaining, reset_us, retry_us)...}`.
 /// Quotas' resets come from the window computed here.
 fn parse(values: &[i64], spans: &[Option<Span>], now: Duration) -> Option<Vec<Outcome>> {
-    let (_ok, rest) = values.split_first()?;
+    let rest = values.get(2..)?;
     if rest.len() != spans.len() * 4 {
         return None;
     }

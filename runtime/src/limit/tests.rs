@@ -748,3 +748,45 @@ async fn redis_down_at_start_up_is_not_fatal() {
     let c = [check("d", "k", None, &DAY_1)];
     assert_eq!(timed(&deny, &c).await, Decision::Unavailable);
 }
+
+#[tokio::test]
+async fn a_call_redis_runs_after_its_deadline_counts_nothing() {
+    day_left();
+    let server = RedisServer::start();
+    let deny = redis(&REDIS_DENY, &server.url()).await;
+    let local = redis(&REDIS_LOCAL, &server.url()).await;
+    let c = [check("late", "frozen", None, &DAY_2)];
+    // One call answered: Redis's clock is known, and one of the two is used.
+    assert!(is_allowed(&timed(&deny, &c).await));
+    // Redis frozen: the calls time out and are refused (deny) or counted here (local)...
+    server.signal("STOP");
+    for _ in 0..3 {
+        assert_eq!(timed(&deny, &c).await, Decision::Unavailable);
+    }
+    let l = [check("late", "local", None, &DAY_2)];
+    assert!(is_allowed(&timed(&local, &l).await));
+    // ... and when Redis resumes and runs them, past their deadlines, they count nowhere.
+    server.signal("CONT");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        is_allowed(&timed(&deny, &c).await),
+        "the refused calls were counted once Redis resumed"
+    );
+    assert!(
+        matches!(timed(&deny, &c).await, Decision::Limited { .. }),
+        "3 of 2"
+    );
+    let mut conn = server.connection();
+    let label = window::label(
+        Window::Day,
+        window::span(Window::Day, unix_now().as_secs()).start,
+    );
+    let counted: Option<u64> = redis::cmd("GET")
+        .arg(format!("gatewayc:q:late:{label}:local"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(
+        counted, None,
+        "a call answered locally was counted in Redis too"
+    );
+}
