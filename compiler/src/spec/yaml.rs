@@ -4,6 +4,13 @@
 //! JSON pointer. Scalars follow the YAML 1.2 core schema; mapping keys keep their source
 //! text (`200:` stays the string `"200"`). Duplicate keys are errors. Anchors and aliases
 //! are expanded, and `<<` merge keys are honoured, as most OpenAPI tools do.
+//!
+//! Bounded whatever the input: nesting deeper than [`MAX_DEPTH`] levels is an error (the
+//! walk recurses once per level), and so are aliases that would expand to more than
+//! [`ALIAS_BUDGET`] nodes in all ("billion laughs": a few hundred bytes of anchors
+//! referring to anchors would otherwise build gigabytes). The size of every anchored node
+//! is known before an alias to it is copied, so the budget is checked before the memory is
+//! spent.
 
 use std::collections::HashMap;
 
@@ -11,6 +18,12 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 
 use super::source::{NodeSpan, Pos, SpanMap, child};
+
+/// Deepest nesting of sequences and mappings accepted: serde_json's limit for JSON specs
+/// too. Real specs stay far below it (the deepest in the corpus is a few dozen levels).
+pub const MAX_DEPTH: usize = 128;
+/// Nodes that aliases may add in all, over the whole document.
+pub const ALIAS_BUDGET: u64 = 1_000_000;
 
 /// A problem found while reading YAML.
 #[derive(Debug)]
@@ -55,8 +68,11 @@ struct Walker<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     record: bool,
     spans: SpanMap,
-    anchors: HashMap<usize, Value>,
+    /// Anchored nodes, with their sizes in nodes.
+    anchors: HashMap<usize, (Value, u64)>,
     errors: Vec<YamlError>,
+    /// Nodes aliases have added so far.
+    expanded: u64,
 }
 
 impl<'a> Walker<'a> {
@@ -67,6 +83,7 @@ impl<'a> Walker<'a> {
             spans: HashMap::new(),
             anchors: HashMap::new(),
             errors: Vec::new(),
+            expanded: 0,
         }
     }
 
@@ -110,7 +127,9 @@ impl<'a> Walker<'a> {
                         });
                         return doc;
                     }
-                    doc = self.node(other, span, String::new(), None);
+                    doc = self
+                        .node(other, span, String::new(), None, 0)
+                        .map(|(v, _)| v);
                     doc.as_ref()?;
                 }
             }
@@ -130,42 +149,79 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Builds the node that starts with `ev`; `None` after a syntax error.
+    /// A problem that ends the walk, at `span`.
+    fn fatal(&mut self, message: String, span: &Span, pointer: &str) -> Option<(Value, u64)> {
+        self.errors.push(YamlError {
+            message,
+            pos: pos(span),
+            pointer: Some(pointer.to_owned()),
+            first: None,
+        });
+        None
+    }
+
+    /// Builds the node that starts with `ev`, `depth` levels down, and its size in nodes;
+    /// `None` after a syntax error or when a bound is passed.
     fn node(
         &mut self,
         ev: Event<'a>,
         span: Span,
         pointer: String,
         key: Option<Pos>,
-    ) -> Option<Value> {
+        depth: usize,
+    ) -> Option<(Value, u64)> {
         self.note(&pointer, key, &span);
+        if depth > MAX_DEPTH {
+            return self.fatal(
+                format!("the document nests deeper than {MAX_DEPTH} levels"),
+                &span,
+                &pointer,
+            );
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let v = scalar(&text, style, tag.as_deref().map(|t| t.suffix.as_str()));
                 if anchor > 0 {
-                    self.anchors.insert(anchor, v.clone());
+                    self.anchors.insert(anchor, (v.clone(), 1));
                 }
-                Some(v)
+                Some((v, 1))
             }
-            Event::Alias(id) => Some(self.anchors.get(&id).cloned().unwrap_or(Value::Null)),
+            Event::Alias(id) => {
+                let size = self.anchors.get(&id).map_or(1, |(_, size)| *size);
+                self.expanded = self.expanded.saturating_add(size);
+                if self.expanded > ALIAS_BUDGET {
+                    return self.fatal(
+                        format!(
+                            "aliases expand to more than {ALIAS_BUDGET} nodes (anchors that refer to anchors, as in a \"billion laughs\" document)"
+                        ),
+                        &span,
+                        &pointer,
+                    );
+                }
+                Some(self.anchors.get(&id).cloned().unwrap_or((Value::Null, 1)))
+            }
             Event::SequenceStart(anchor, _) => {
                 let mut items = Vec::new();
+                let mut size = 1u64;
                 loop {
                     let (ev, span) = self.next()?;
                     if matches!(ev, Event::SequenceEnd) {
                         break;
                     }
                     let p = child(&pointer, &items.len().to_string());
-                    items.push(self.node(ev, span, p, None)?);
+                    let (item, n) = self.node(ev, span, p, None, depth + 1)?;
+                    size = size.saturating_add(n);
+                    items.push(item);
                 }
                 let v = Value::Array(items);
                 if anchor > 0 {
-                    self.anchors.insert(anchor, v.clone());
+                    self.anchors.insert(anchor, (v.clone(), size));
                 }
-                Some(v)
+                Some((v, size))
             }
             Event::MappingStart(anchor, _) => {
                 let mut map = Map::new();
+                let mut size = 1u64;
                 let mut key_pos: HashMap<String, Pos> = HashMap::new();
                 let mut merges = Vec::new();
                 loop {
@@ -175,7 +231,7 @@ impl<'a> Walker<'a> {
                         Event::Scalar(text, ..) => text.into_owned(),
                         other => {
                             // A complex key: read it to stay in step, then report it.
-                            let _ = self.node(other, kspan, String::new(), None)?;
+                            let _ = self.node(other, kspan, String::new(), None, depth + 1)?;
                             self.errors.push(YamlError {
                                 message: "mapping keys must be plain scalars".into(),
                                 pos: pos(&kspan),
@@ -183,14 +239,15 @@ impl<'a> Walker<'a> {
                                 first: None,
                             });
                             let (vev, vspan) = self.next()?;
-                            let _ = self.node(vev, vspan, String::new(), None)?;
+                            let _ = self.node(vev, vspan, String::new(), None, depth + 1)?;
                             continue;
                         }
                     };
                     let kp = pos(&kspan);
                     let (vev, vspan) = self.next()?;
                     let p = child(&pointer, &key);
-                    let value = self.node(vev, vspan, p.clone(), Some(kp))?;
+                    let (value, n) = self.node(vev, vspan, p.clone(), Some(kp), depth + 1)?;
+                    size = size.saturating_add(n);
                     if key == "<<" {
                         merges.push(value);
                         continue;
@@ -222,11 +279,11 @@ impl<'a> Walker<'a> {
                 }
                 let v = Value::Object(map);
                 if anchor > 0 {
-                    self.anchors.insert(anchor, v.clone());
+                    self.anchors.insert(anchor, (v.clone(), size));
                 }
-                Some(v)
+                Some((v, size))
             }
-            _ => Some(Value::Null),
+            _ => Some((Value::Null, 1)),
         }
     }
 }
@@ -342,5 +399,55 @@ mod tests {
             (errs[0].pos.line, errs[0].first.map(|p| p.line)),
             (3, Some(1))
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for text in [
+            format!("{}x", "- ".repeat(5_000)),
+            format!("{}{}", "[".repeat(5_000), "]".repeat(5_000)),
+            format!("{}1{}", "{a: ".repeat(5_000), "}".repeat(5_000)),
+        ] {
+            let errors = parse(&text).expect_err("refused");
+            // Ours, or saphyr-parser's own limit for flow collections.
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.message.contains("nests deeper than 128 levels")
+                        || e.message.contains("recursion limit exceeded")),
+                "{:?}",
+                errors.iter().map(|e| &e.message).collect::<Vec<_>>()
+            );
+        }
+        // 128 levels are fine.
+        let ok = format!("{}x", "- ".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn an_alias_bomb_is_an_error_before_it_takes_the_memory() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=9 {
+            let prev = (b'a' + level - 1) as char;
+            let name = (b'a' + level) as char;
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let started = std::time::Instant::now();
+        let errors = parse(&text).expect_err("refused");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("aliases expand to more than")),
+            "{:?}",
+            errors.iter().map(|e| &e.message).collect::<Vec<_>>()
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Ordinary reuse of anchors is fine.
+        let fine = "base: &b {type: string}\nx: *b\ny: *b\nz: {<<: *b, format: email}\n";
+        let v = parse(fine)
+            .unwrap_or_else(|e| panic!("{:?}", e.iter().map(|e| &e.message).collect::<Vec<_>>()));
+        assert_eq!(v["z"]["format"], "email");
+        assert_eq!(v["y"]["type"], "string");
     }
 }
