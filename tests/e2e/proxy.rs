@@ -570,3 +570,11 @@ async fn request_heads_over_64_kib_are_refused() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_literal_segment_clients_must_encode_is_matched_encoded() {
+    let (gw, up) = gateway().await;
+    let r = send("PUT", &gw.url("/uploads/%3Cupload_url%3E"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(up.last().path_and_query, "/uploads/%3Cupload_url%3E");
+}

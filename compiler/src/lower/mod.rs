@@ -1060,6 +1060,28 @@ fn param_type(schema: &Value) -> ParamType {
 }
 
 /// Splits a path template into segments and checks its braces.
+/// A literal path segment as it travels in a URL: every byte that may not appear raw in a
+/// path segment (RFC 3986 `pchar`) percent-encoded, uppercase hex; `%` followed by two
+/// hex digits is kept as an escape already made.
+fn wire_form(seg: &str) -> String {
+    let bytes = seg.as_bytes();
+    let mut out = String::with_capacity(seg.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let escaped = b == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) || escaped {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+        i += 1;
+    }
+    out
+}
+
 fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathTemplate> {
     let mut text = raw;
     if let Some(i) = text.find(['#', '?']) {
@@ -1104,7 +1126,20 @@ fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathT
                     }
                 }
                 segments.push(if pieces.iter().all(|p| matches!(p, Piece::Lit(_))) {
-                    Segment::Literal(seg.to_owned())
+                    let wire = wire_form(seg);
+                    if wire != seg {
+                        d.push(
+                            Diagnostic::warning(
+                                "W0205",
+                                Some(loc.clone()),
+                                format!(
+                                    "path `{raw}`: the segment `{seg}` holds characters a client must percent-encode; requests for it arrive as `{wire}`, and that is what is matched and sent upstream"
+                                ),
+                            )
+                            .hint("if the segment is a placeholder, write it as a `{parameter}`"),
+                        );
+                    }
+                    Segment::Literal(wire)
                 } else {
                     Segment::Pattern(pieces)
                 });
