@@ -280,31 +280,17 @@ where
         }
     };
     let now = Instant::now();
-    let fresh = if store {
-        storable(&resp, def, cache.max_entry)
+    let lifetimes = if store {
+        lifetimes(&resp, def, cache.max_entry)
     } else {
         None
     };
-    // RFC 5861: the answer's own `stale-if-error` and `stale-while-revalidate` win over the
-    // operation's.
-    let extension = |name: &str| {
-        resp.headers()
-            .get_all(header::CACHE_CONTROL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|d| d.trim().split_once('='))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.trim().trim_matches('"').parse::<u64>().ok())
-            .map(Duration::from_secs)
-    };
-    let stale_if_error = extension("stale-if-error")
-        .or(def.stale_if_error)
-        .unwrap_or(Duration::ZERO);
-    let stale_while_revalidate = extension("stale-while-revalidate")
-        .or(def.stale_while_revalidate)
-        .unwrap_or(Duration::ZERO);
-    let Some(fresh) = fresh else {
+    let Some(Lifetimes {
+        fresh,
+        stale_if_error,
+        stale_while_revalidate,
+    }) = lifetimes
+    else {
         if let Some(g) = guard {
             let _ = g.insert(Entry::Pass(now + PASS_FOR));
         }
@@ -489,8 +475,18 @@ fn key<B>(def: &CacheDef, op: &OperationDef, req: &Request<B>, consumer: Option<
     k
 }
 
-/// How long `resp` stays fresh, when it may be stored (see the module docs).
-fn storable(resp: &Response<Body>, def: &CacheDef, max_entry: u64) -> Option<Duration> {
+/// How long a storable answer is fresh, then may stand in stale.
+#[derive(Debug, Clone, Copy)]
+struct Lifetimes {
+    fresh: Duration,
+    stale_if_error: Duration,
+    stale_while_revalidate: Duration,
+}
+
+/// How long `resp` stays fresh and usable stale, when it may be stored (see the module
+/// docs). RFC 5861: the answer's own `stale-if-error` and `stale-while-revalidate` win over
+/// the operation's.
+fn lifetimes(resp: &Response<Body>, def: &CacheDef, max_entry: u64) -> Option<Lifetimes> {
     let status = resp.status().as_u16();
     if !matches!(
         status,
@@ -521,6 +517,8 @@ fn storable(resp: &Response<Body>, def: &CacheDef, max_entry: u64) -> Option<Dur
     }
     let mut max_age = None;
     let mut s_maxage = None;
+    let mut stale_if_error = None;
+    let mut stale_while_revalidate = None;
     for v in h.get_all(header::CACHE_CONTROL) {
         let v = v.to_str().ok()?;
         for d in v.split(',').map(str::trim) {
@@ -531,12 +529,29 @@ fn storable(resp: &Response<Body>, def: &CacheDef, max_entry: u64) -> Option<Dur
                 "no-store" | "private" | "no-cache" => return None,
                 "max-age" => max_age = secs(),
                 "s-maxage" => s_maxage = secs(),
+                "stale-if-error" => stale_if_error = secs(),
+                "stale-while-revalidate" => stale_while_revalidate = secs(),
                 _ => {}
             }
         }
     }
     let fresh = s_maxage.or(max_age).map(Duration::from_secs).or(def.ttl)?;
-    (!fresh.is_zero()).then_some(fresh)
+    let stale = |own: Option<u64>, spec: Option<Duration>| {
+        own.map(Duration::from_secs)
+            .or(spec)
+            .unwrap_or(Duration::ZERO)
+    };
+    (!fresh.is_zero()).then_some(Lifetimes {
+        fresh,
+        stale_if_error: stale(stale_if_error, def.stale_if_error),
+        stale_while_revalidate: stale(stale_while_revalidate, def.stale_while_revalidate),
+    })
+}
+
+/// How long `resp` stays fresh, when it may be stored.
+#[cfg(test)]
+fn storable(resp: &Response<Body>, def: &CacheDef, max_entry: u64) -> Option<Duration> {
+    lifetimes(resp, def, max_entry).map(|l| l.fresh)
 }
 
 #[cfg(test)]

@@ -40,10 +40,7 @@ pub(crate) type Connector = HttpConnector;
 /// The connector every outgoing connection uses (upstreams, JWKS fetches, span export):
 /// HTTP/1, `connect_timeout` to connect, `TCP_NODELAY` when `nodelay`.
 pub(crate) fn connector(connect_timeout: Duration, nodelay: bool) -> Result<Connector, String> {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(nodelay);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(connect_timeout));
+    let http = tcp_connector(connect_timeout, nodelay);
     #[cfg(feature = "tls")]
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
@@ -54,6 +51,16 @@ pub(crate) fn connector(connect_timeout: Duration, nodelay: bool) -> Result<Conn
     #[cfg(not(feature = "tls"))]
     let connector = http;
     Ok(connector)
+}
+
+/// The TCP part of every connector: `connect_timeout` to connect, `TCP_NODELAY` when
+/// `nodelay`, `https` URLs let through to the TLS layer.
+fn tcp_connector(connect_timeout: Duration, nodelay: bool) -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(nodelay);
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http
 }
 
 /// The connector of an upstream with `tls` settings: its CA instead of the public roots,
@@ -67,8 +74,8 @@ pub(crate) fn connector_with_tls(
     connect_timeout: Duration,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Connector, String> {
+    use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let fail =
         |what: &str, e: &dyn std::fmt::Display| format!("upstream `{upstream}` tls: {what}: {e}");
     let path = |p: &str| {
@@ -77,15 +84,9 @@ pub(crate) fn connector_with_tls(
             fail("missing environment variables", &names.join(", "))
         })
     };
-    let certs = |file: &str| -> Result<Vec<CertificateDer<'static>>, String> {
-        let certs = CertificateDer::pem_file_iter(file)
-            .map_err(|e| fail(file, &e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| fail(file, &e))?;
-        if certs.is_empty() {
-            return Err(fail(file, &"no PEM certificate in the file"));
-        }
-        Ok(certs)
+    let certs = |file: &str| {
+        crate::tls::read_certs(std::path::Path::new(file))
+            .map_err(|e| format!("upstream `{upstream}` tls: {e}"))
     };
     let mut roots = rustls::RootCertStore::empty();
     match def.ca {
@@ -114,15 +115,11 @@ pub(crate) fn connector_with_tls(
         }
         _ => builder.with_no_client_auth(),
     };
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(connect_timeout));
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http))
+        .wrap_connector(tcp_connector(connect_timeout, true)))
 }
 
 /// hyper's read and write buffers, at most, per connection (both ways). With single-buffer

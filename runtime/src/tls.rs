@@ -118,8 +118,8 @@ fn build(s: &TlsSettings) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-/// Every certificate of a PEM file; at least one.
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// Every certificate of a PEM file; at least one. The error names the file.
+pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let what = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| what(&e))?
@@ -196,18 +196,8 @@ pub(crate) fn forwarded_client_cert(der: &[u8]) -> Option<HeaderValue> {
     crate::observe::trace::hex_into(&sha2::Sha256::digest(der), &mut hash);
     let mut out = String::from("Hash=");
     out.push_str(std::str::from_utf8(&hash).ok()?);
-    out.push_str(";Subject=\"");
-    for c in cert.tbs_certificate.subject.to_string().chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.push('"');
+    out.push_str(";Subject=");
+    gatewayc_vocab::headers::push_quoted(&mut out, &[&cert.tbs_certificate.subject.to_string()]);
     if let Ok(Some((_, sans))) = cert.tbs_certificate.get::<SubjectAltName>() {
         for name in sans.0 {
             let (kind, value) = match &name {

@@ -14,12 +14,7 @@ struct Setup {
 
 /// A URL on which nothing listens.
 async fn down_url() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
+    let (listener, addr) = crate::support::loopback().await;
     drop(listener);
     format!("http://{addr}")
 }

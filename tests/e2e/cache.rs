@@ -17,7 +17,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 use crate::support::{Gateway, Reply, TempDir, new_key, send};
 
@@ -36,13 +35,9 @@ struct Counting {
 
 impl Counting {
     async fn start() -> Counting {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let (listener, addr) = crate::support::loopback().await;
         let up = Counting {
-            addr: listener
-                .local_addr()
-                .unwrap_or_else(|e| panic!("addr: {e}")),
+            addr,
             calls: Arc::default(),
             total: Arc::default(),
             failing: Arc::default(),

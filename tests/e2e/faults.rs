@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::support::{Gateway, get, poll, send, send_body};
 
@@ -67,13 +67,9 @@ struct RawUpstream {
 
 impl RawUpstream {
     async fn start(idle: Idle) -> RawUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let (listener, addr) = crate::support::loopback().await;
         let up = RawUpstream {
-            addr: listener
-                .local_addr()
-                .unwrap_or_else(|e| panic!("addr: {e}")),
+            addr,
             received: Arc::default(),
             connections: Arc::default(),
             closed_by_gateway: Arc::default(),

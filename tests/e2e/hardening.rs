@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::support::{Gateway, Upstream, get};
 
@@ -75,12 +75,7 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
 
 /// A listener that accepts connections and never answers: an upstream that hangs.
 async fn hanging_upstream() -> (String, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
+    let (listener, addr) = crate::support::loopback().await;
     let task = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((s, _)) = listener.accept().await {

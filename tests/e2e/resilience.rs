@@ -15,19 +15,13 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 use crate::support::{Gateway, Upstream, get, poll, send};
 
 /// A mock upstream on 127.0.0.1 that answers 503 to every request, and the method of each
 /// request it saw.
 async fn always_503() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
+    let (listener, addr) = crate::support::loopback().await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     tokio::spawn(async move {
@@ -58,12 +52,7 @@ async fn always_503() -> (String, Arc<Mutex<Vec<String>>>) {
 
 /// A URL on 127.0.0.1 where nothing listens: connections are refused.
 async fn refusing() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
+    let (listener, addr) = crate::support::loopback().await;
     drop(listener);
     format!("http://{addr}")
 }

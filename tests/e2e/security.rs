@@ -13,7 +13,6 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 use crate::support::{Gateway, Reply, TempDir, Upstream, fixtures, gatewayc, new_key, send};
 
@@ -30,12 +29,7 @@ struct Jwks {
 
 impl Jwks {
     async fn start(body: String) -> Jwks {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
+        let (listener, addr) = crate::support::loopback().await;
         let current = Arc::new(Mutex::new(Some(body)));
         let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (serve, count) = (current.clone(), fetches.clone());
@@ -92,6 +86,11 @@ struct Setup {
 }
 
 async fn setup(name: &str) -> Setup {
+    setup_with(name, None).await
+}
+
+/// [`setup`], with `JWKS_URL` pointing at `jwks_url` instead of the JWKS server when given.
+async fn setup_with(name: &str, jwks_url: Option<&str>) -> Setup {
     let fx = fixtures();
     let dir = TempDir::new(name);
     let keys_file = dir.0.join("keys.toml");
@@ -105,7 +104,10 @@ async fn setup(name: &str) -> Setup {
         "security",
         &[
             ("BACKEND_URL", up.url()),
-            ("JWKS_URL", jwks.url.clone()),
+            (
+                "JWKS_URL",
+                jwks_url.map_or_else(|| jwks.url.clone(), str::to_owned),
+            ),
             ("JWT_SECRET", secret),
             ("KEYS_FILE", keys_file.to_string_lossy().into_owned()),
         ],
@@ -565,24 +567,9 @@ async fn cors_preflight_is_answered_by_the_gateway() {
 
 #[tokio::test]
 async fn a_token_is_a_503_not_a_401_while_the_identity_provider_never_answered() {
-    let fx = fixtures();
-    let dir = TempDir::new("security-idp-down");
-    let keys_file = dir.0.join("keys.toml");
-    new_key(&keys_file, "carol", "bronze");
-    let up = Upstream::start().await;
-    let secret = read(fx.join("keys/hs256.secret"))
-        .trim_end_matches('\n')
-        .to_owned();
     // Nothing listens there: the JWKS was never loaded.
-    let gw = Gateway::start(
-        "security",
-        &[
-            ("BACKEND_URL", up.url()),
-            ("JWKS_URL", "http://127.0.0.1:9/jwks.json".to_owned()),
-            ("JWT_SECRET", secret),
-            ("KEYS_FILE", keys_file.to_string_lossy().into_owned()),
-        ],
-    );
+    let s = setup_with("security-idp-down", Some("http://127.0.0.1:9/jwks.json")).await;
+    let (gw, up) = (&s.gw, &s.up);
     let token = cases()
         .into_iter()
         .find(|c| c.name == "rs256-valid")

@@ -71,6 +71,17 @@ pub fn gatewayc(args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("cannot run gatewayc: {e}"))
 }
 
+/// A listener on a free port of 127.0.0.1, and its address.
+pub async fn loopback() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    (listener, addr)
+}
+
 /// What the mock upstream saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -100,12 +111,7 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
+        let (listener, addr) = loopback().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -420,41 +420,28 @@ async fn tls_settings_that_cannot_work_stop_the_gateway_with_the_file_named() {
     pki.server("other", "other");
     /// What is wrong, the environment, and what stderr must say.
     type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+    // A variable naming one of the test's files.
+    let file = |name, stem: &str| (name, pki.path(stem).display().to_string());
     let cases: [Case<'_>; 3] = [
         (
             "a missing key file",
             vec![
-                (
-                    "GATEWAY_TLS_CERT",
-                    pki.path("server.pem").display().to_string(),
-                ),
-                (
-                    "GATEWAY_TLS_KEY",
-                    pki.path("nope.key").display().to_string(),
-                ),
+                file("GATEWAY_TLS_CERT", "server.pem"),
+                file("GATEWAY_TLS_KEY", "nope.key"),
             ],
             "nope.key",
         ),
         (
             "a key of another certificate",
             vec![
-                (
-                    "GATEWAY_TLS_CERT",
-                    pki.path("server.pem").display().to_string(),
-                ),
-                (
-                    "GATEWAY_TLS_KEY",
-                    pki.path("other.key").display().to_string(),
-                ),
+                file("GATEWAY_TLS_CERT", "server.pem"),
+                file("GATEWAY_TLS_KEY", "other.key"),
             ],
             "server.pem",
         ),
         (
             "a certificate without its key",
-            vec![(
-                "GATEWAY_TLS_CERT",
-                pki.path("server.pem").display().to_string(),
-            )],
+            vec![file("GATEWAY_TLS_CERT", "server.pem")],
             "GATEWAY_TLS_KEY is not",
         ),
     ];
@@ -504,10 +491,7 @@ async fn mutual_tls_upstream(pki: &Pki, stem: &str) -> std::net::SocketAddr {
         .with_single_cert(certs, key)
         .unwrap_or_else(|e| panic!("{e}"));
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (listener, addr) = crate::support::loopback().await;
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();

@@ -393,30 +393,13 @@ fn headers(
 /// quota. Quotes and backslashes are escaped; other characters outside visible ASCII become
 /// `?`.
 fn push_name(out: &mut String, item: &Item<'_>) {
-    out.push('"');
-    if item
-        .policy
-        .bytes()
-        .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
-    {
-        out.push_str(item.policy);
-    } else {
-        for c in item.policy.chars() {
-            match c {
-                '"' | '\\' => {
-                    out.push('\\');
-                    out.push(c);
-                }
-                ' '..='~' => out.push(c),
-                _ => out.push('?'),
-            }
-        }
+    match item.limit {
+        Limit::Quota(quota) => gatewayc_vocab::headers::push_quoted(
+            out,
+            &[item.policy, "-", window::name(quota.window)],
+        ),
+        Limit::Rate(_) => gatewayc_vocab::headers::push_quoted(out, &[item.policy]),
     }
-    if let Limit::Quota(quota) = item.limit {
-        out.push('-');
-        out.push_str(window::name(quota.window));
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -46,6 +46,34 @@ pub const FORWARDING: &[&str] = &[
     X_REQUEST_ID,
 ];
 
+/// Appends `parts`, one after the other, to `out` as one quoted string in a header value
+/// (RFC 9110 `quoted-string`, RFC 8941 `sf-string`): between double quotes, `"` and `\\`
+/// escaped, and every character outside visible ASCII and space replaced by `?` (neither
+/// grammar can carry it).
+pub fn push_quoted(out: &mut String, parts: &[&str]) {
+    out.push('"');
+    for text in parts {
+        if text
+            .bytes()
+            .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+        {
+            out.push_str(text);
+            continue;
+        }
+        for c in text.chars() {
+            match c {
+                '"' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                ' '..='~' => out.push(c),
+                _ => out.push('?'),
+            }
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +93,13 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn quoted_strings_escape_quotes_and_replace_what_they_cannot_carry() {
+        let mut out = String::new();
+        push_quoted(&mut out, &["gold", "-", "day"]);
+        push_quoted(&mut out, &["a\"b\\c é\n"]);
+        assert_eq!(out, "\"gold-day\"\"a\\\"b\\\\c ??\"");
     }
 }
