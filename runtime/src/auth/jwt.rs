@@ -30,7 +30,6 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::crypto::CryptoProvider;
 use quick_cache::sync::Cache;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::jwks::{KeySet, RemoteKeys};
 use super::keys::{Key, select};
@@ -39,7 +38,7 @@ use crate::gateway::{JwtDef, KeySource};
 
 /// Longest token accepted; longer ones are refused before any decoding.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Verified tokens kept per scheme.
+/// Verified tokens kept per scheme (fewer when they are over 1 KiB: [`TokenWeight`]).
 const CACHE_CAPACITY: usize = 16 * 1024;
 /// Header parameters that would let a token pick or carry its own key, or demand
 /// extensions this verifier does not implement.
@@ -162,7 +161,7 @@ pub struct JwtVerifier {
     /// (claim, header) pairs of `def.forward_claims`, header names parsed.
     forward: Box<[(&'static str, HeaderName)]>,
     keys: Keys,
-    cache: Cache<TokenDigest, Cached, quick_cache::UnitWeighter, DigestHash>,
+    cache: Cache<TokenKey, Cached, TokenWeight, DigestHash>,
     /// The newest key-set generation seen; the cache is emptied when it grows.
     cache_generation: AtomicU64,
     /// Signatures checked, so tests can tell a cache hit from a verification.
@@ -181,21 +180,54 @@ enum Keys {
     Remote(Arc<RemoteKeys>),
 }
 
-/// The cache key of a token: its SHA-256.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct TokenDigest([u8; 32]);
+/// The cache key of a token: the token itself, compared in full on every hit.
+///
+/// Keying by the whole text (rather than a digest of it) costs no hash over the ~600 bytes
+/// of a typical token on the hot path, and no collision can ever answer one token with
+/// another's claims: a hit needs every byte equal. The bucket comes from the last 16 bytes
+/// (the end of the signature, uniform for tokens from a real signer); only verified tokens
+/// enter the cache, so nobody can crowd one bucket with tokens of their choosing.
+#[derive(Clone, PartialEq, Eq)]
+struct TokenKey(Box<str>);
 
-impl std::hash::Hash for TokenDigest {
-    /// A SHA-256 is uniform already: its first eight bytes are the hash. Only verified
-    /// tokens enter the cache, so nobody can choose digests to crowd one bucket.
+/// A token being looked up: hashes and compares as the [`TokenKey`] it would become.
+struct TokenRef<'a>(&'a str);
+
+impl std::hash::Hash for TokenKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let mut first = [0; 8];
-        first.copy_from_slice(&self.0[..8]);
-        state.write_u64(u64::from_le_bytes(first));
+        state.write_u64(tail_hash(&self.0));
     }
 }
 
-/// Hashes a [`TokenDigest`] to its first eight bytes, without mixing them again.
+impl std::hash::Hash for TokenRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(tail_hash(self.0));
+    }
+}
+
+impl quick_cache::Equivalent<TokenKey> for TokenRef<'_> {
+    fn equivalent(&self, key: &TokenKey) -> bool {
+        *self.0 == *key.0
+    }
+}
+
+/// A 64-bit hash of a token's last 16 bytes (fewer for a shorter token), mixed so that
+/// every output bit depends on every input byte.
+fn tail_hash(token: &str) -> u64 {
+    let bytes = token.as_bytes();
+    let mut tail = [0u8; 16];
+    let n = bytes.len().min(16);
+    tail[..n].copy_from_slice(&bytes[bytes.len() - n..]);
+    let (a, b) = tail.split_at(8);
+    let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
+    let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
+    let mut h = (a ^ b.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 32)
+}
+
+/// Passes on the `u64` a [`TokenKey`] hashes to, without mixing it again.
 #[derive(Debug, Clone, Copy, Default)]
 struct DigestHash;
 
@@ -225,6 +257,18 @@ impl std::hash::Hasher for DigestHasher {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+/// Weighs a cache entry by its token's length, in kibibytes rounded up: the cache holds
+/// [`CACHE_CAPACITY`] typical tokens, fewer when they are large, so its memory stays
+/// bounded (about 16 MiB of token text at most).
+#[derive(Debug, Clone, Copy)]
+struct TokenWeight;
+
+impl quick_cache::Weighter<TokenKey, Cached> for TokenWeight {
+    fn weight(&self, key: &TokenKey, _: &Cached) -> u64 {
+        key.0.len().div_ceil(1024).max(1) as u64
     }
 }
 
@@ -329,7 +373,7 @@ impl JwtVerifier {
             cache: Cache::with(
                 CACHE_CAPACITY,
                 CACHE_CAPACITY as u64,
-                quick_cache::UnitWeighter,
+                TokenWeight,
                 DigestHash,
                 quick_cache::sync::DefaultLifecycle::default(),
             ),
@@ -368,15 +412,15 @@ impl JwtVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::TooLarge);
         }
-        let digest = TokenDigest(Sha256::digest(token.as_bytes()).into());
         let mut keys = self.key_set();
         let now = self.now();
-        if let Some(hit) = self.cache.get(&digest)
+        if let Some(hit) = self.cache.get(&TokenRef(token))
             && hit.usable_at(now, keys.generation)
         {
             return Ok(hit.verified);
         }
 
+        let text = token;
         let token = Parts::split(token)?;
         let alg = self
             .algorithms
@@ -413,7 +457,7 @@ impl JwtVerifier {
         let window = self.check_claims(&claims, now)?;
         let verified = Arc::new(self.verified(claims, window.expires));
         self.cache.insert(
-            digest,
+            TokenKey(text.into()),
             Cached {
                 verified: Arc::clone(&verified),
                 generation: keys.generation,
@@ -1045,6 +1089,28 @@ mod tests {
         }
         assert_eq!(checks(&v), 3);
         assert_eq!(v.cache.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_sharing_a_cached_tokens_signature_is_checked_in_full() {
+        // The cache buckets tokens by their last bytes (the signature): a token that keeps a
+        // cached token's signature but changes its claims must still be verified, and fail.
+        let v = verifier(KeySource::Secret("${JWT_SECRET}"), &["HS256"]);
+        let exp = unix_now() + 600;
+        let cached = hs256(json!({"iss": ISSUER, "aud": "petstore-api", "exp": exp, "sub": "1"}));
+        assert!(v.verify(&cached).await.is_ok());
+        let other = hs256(json!({"iss": ISSUER, "aud": "petstore-api", "exp": exp, "sub": "2"}));
+        let (signed, _) = other.rsplit_once('.').expect("three parts");
+        let (_, signature) = cached.rsplit_once('.').expect("three parts");
+        let forged = format!("{signed}.{signature}");
+        assert_eq!(
+            v.verify(&forged).await.map(|_| ()),
+            Err(JwtError::BadSignature)
+        );
+        assert_eq!(
+            v.verify(&cached).await.map(|t| t.consumer.clone()),
+            Ok(Some("1".into()))
+        );
     }
 
     #[tokio::test]
