@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Validate specs and report every problem with its location; exit 1 on errors.
+    /// Validate specs and report every problem with its location, then what the gateway
+    /// will need at start-up (environment variables, files, services); exit 1 on errors.
     Check {
         #[command(flatten)]
         specs: Specs,
@@ -172,9 +173,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if out.model.is_none() {
                 return Ok(ExitCode::FAILURE);
             }
-            if format == Format::Human {
-                let ops = out.model.as_ref().map_or(0, |m| m.operations.len());
-                eprintln!("ok: {ops} operations");
+            if format == Format::Human
+                && let Some(model) = &out.model
+            {
+                eprintln!("ok: {} operations", model.operations.len());
+                eprint!("{}", crate::startup::needs(model).render_human());
             }
             Ok(ExitCode::SUCCESS)
         }
