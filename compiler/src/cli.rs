@@ -48,6 +48,9 @@ enum Cmd {
     Routes {
         #[command(flatten)]
         specs: Specs,
+        /// Output format: an aligned table, or JSON (docs/cli.md).
+        #[arg(long, value_enum, default_value_t = RoutesFormat::Human)]
+        format: RoutesFormat,
     },
     /// Build the gateway and start it. Upstreams with no URL answer from the spec's examples.
     Run {
@@ -144,9 +147,21 @@ struct OutArgs {
     workspace_member: bool,
 }
 
+/// How `check` reports.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum Format {
+    /// rustc-style diagnostics, a summary and what the gateway will need, on stderr.
     Human,
+    /// The diagnostics as a JSON array on stdout.
+    Json,
+}
+
+/// How `routes` prints the table.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum RoutesFormat {
+    /// Aligned columns.
+    Human,
+    /// One JSON object on stdout: `gateway`, `routes`.
     Json,
 }
 
@@ -181,13 +196,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Routes { specs } => {
+        Cmd::Routes { specs, format } => {
             let out = compile(&input(&specs, None)?);
             eprint!("{}", out.diagnostics.render_human(&out.sources));
             let Some(model) = out.model else {
                 return Ok(ExitCode::FAILURE);
             };
-            print!("{}", routes_table(&model));
+            match format {
+                RoutesFormat::Human => print!("{}", crate::routes::table(&model)),
+                RoutesFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&crate::routes::json(&model))
+                        .context("cannot write the route table as JSON")?
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Build {
@@ -462,140 +484,4 @@ fn exec(bin: &Path) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// An operation's security as `a[scope] + b | c`: alternatives OR-ed with `|`, schemes
-/// AND-ed with `+`; `public` when anyone may call it.
-fn auth_cell(model: &crate::model::Model, op: &crate::model::Operation) -> String {
-    if op.security.is_empty() {
-        return "public".to_owned();
-    }
-    op.security
-        .iter()
-        .map(|alt| {
-            alt.iter()
-                .map(|u| {
-                    let name = model.schemes.get(u.scheme).map_or("?", |s| s.name.as_str());
-                    if u.scopes.is_empty() {
-                        name.to_owned()
-                    } else {
-                        format!("{name}[{}]", u.scopes.join(","))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" + ")
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-/// The limits that apply: `plans` when plans are defined, then the route's own limit.
-fn limits_cell(model: &crate::model::Model, op: &crate::model::Operation) -> String {
-    let mut parts = Vec::new();
-    if !model.plans.is_empty() {
-        parts.push("plan".to_owned());
-    }
-    for l in &op.rate_limits {
-        let key = match &l.key {
-            crate::model::LimitKey::Consumer => "consumer".to_owned(),
-            crate::model::LimitKey::Ip => "ip".to_owned(),
-            crate::model::LimitKey::Header(h) => format!("header:{h}"),
-            crate::model::LimitKey::Claim(c) => format!("claim:{c}"),
-        };
-        parts.push(format!(
-            "{}/{}s per {key}",
-            l.rate.limit,
-            l.rate.period.as_secs()
-        ));
-    }
-    if parts.is_empty() {
-        "-".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
-
-fn routes_table(model: &crate::model::Model) -> String {
-    use crate::model::Rewrite;
-    let mut rows = vec![[
-        "METHOD".to_owned(),
-        "PATH".to_owned(),
-        "OPERATION".to_owned(),
-        "UPSTREAM".to_owned(),
-        "UPSTREAM PATH".to_owned(),
-        "TIMEOUT".to_owned(),
-        "AUTH".to_owned(),
-        "LIMITS".to_owned(),
-    ]];
-    for op in &model.operations {
-        let rewrite: String = op
-            .rewrite
-            .iter()
-            .map(|r| match r {
-                Rewrite::Lit(l) => l.clone(),
-                Rewrite::Param(i) => format!("{{{}}}", op.params[*i].name),
-            })
-            .collect();
-        let (upstream, rewrite) = match &op.aggregate {
-            Some(agg) => (
-                "(aggregate)".to_owned(),
-                agg.parts
-                    .iter()
-                    .map(|p| {
-                        let text = |pieces: &[crate::model::PartPiece]| -> String {
-                            pieces
-                                .iter()
-                                .map(|piece| match piece {
-                                    crate::model::PartPiece::Lit(l) => l.clone(),
-                                    crate::model::PartPiece::Param(i) => {
-                                        format!("{{{}}}", op.params[*i].name)
-                                    }
-                                    crate::model::PartPiece::Field { part, pointer } => format!(
-                                        "{{{}{}}}",
-                                        agg.parts[*part].name,
-                                        pointer.replace('/', ".")
-                                    ),
-                                })
-                                .collect()
-                        };
-                        let query = if p.query.is_empty() {
-                            String::new()
-                        } else {
-                            format!("?{}", text(&p.query))
-                        };
-                        format!("{}={}:{}{query}", p.name, p.upstream, text(&p.path))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            None => (op.upstream.clone(), rewrite),
-        };
-        rows.push([
-            op.method.as_str().to_owned(),
-            op.path.raw.clone(),
-            op.id.clone(),
-            upstream,
-            rewrite,
-            format!("{}ms", op.timeout.as_millis()),
-            auth_cell(model, op),
-            limits_cell(model, op),
-        ]);
-    }
-    let mut widths = [0usize; 8];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

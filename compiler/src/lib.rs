@@ -5,9 +5,10 @@
 //! ([`spec::Spec`] → [`model::Model`], every check) → `generate` ([`model::Model`] → Rust
 //! source; infallible) → `emit` (source + templates → [`emit::Crate`]). Only `load` reads
 //! files; only the binary writes them. Beside the pipeline, [`deploy`] turns a model into a
-//! Dockerfile and Kubernetes manifests for `gatewayc build --deploy`, and [`startup`] says
-//! what a gateway will need from its environment. Apart from the pipeline, [`keys`] manages
-//! API key stores for `gatewayc keys`, and reads and writes key files.
+//! Dockerfile and Kubernetes manifests for `gatewayc build --deploy`, [`startup`] says what
+//! a gateway will need from its environment, and [`routes`] lays out its route table. Apart
+//! from the pipeline, [`keys`] manages API key stores for `gatewayc keys`, and reads and
+//! writes key files.
 
 pub mod cli;
 pub mod codegen;
@@ -18,6 +19,7 @@ pub mod emit;
 pub mod keys;
 pub mod lower;
 pub mod model;
+pub mod routes;
 pub mod spec;
 pub mod startup;
 
