@@ -26,7 +26,8 @@ enum Cmd {
     Check {
         #[command(flatten)]
         specs: Specs,
-        /// Output format.
+        /// Output format: rustc-style text on stderr, or JSON or SARIF 2.1.0 on stdout
+        /// (docs/cli.md).
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -152,8 +153,10 @@ struct OutArgs {
 enum Format {
     /// rustc-style diagnostics, a summary and what the gateway will need, on stderr.
     Human,
-    /// The diagnostics as a JSON array on stdout.
+    /// One JSON object on stdout: `diagnostics`, `operations`, `needs`.
     Json,
+    /// A SARIF 2.1.0 log on stdout, for code scanning.
+    Sarif,
 }
 
 /// How `routes` prints the table.
@@ -180,21 +183,16 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Check { specs, format } => {
-            let out = compile(&input(&specs, None)?);
-            match format {
-                Format::Human => eprint!("{}", out.diagnostics.render_human(&out.sources)),
-                Format::Json => println!("{}", out.diagnostics.render_json(&out.sources)),
-            }
-            if out.model.is_none() {
-                return Ok(ExitCode::FAILURE);
-            }
-            if format == Format::Human
-                && let Some(model) = &out.model
-            {
-                eprintln!("ok: {} operations", model.operations.len());
-                eprint!("{}", crate::startup::needs(model).render_human());
-            }
-            Ok(ExitCode::SUCCESS)
+            let input = input(&specs, None)?;
+            let out = compile(&input);
+            let report = check_report(&out, format, &input.base);
+            print!("{}", report.stdout);
+            eprint!("{}", report.stderr);
+            Ok(if out.model.is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Routes { specs, format } => {
             let out = compile(&input(&specs, None)?);
@@ -258,6 +256,62 @@ fn run(cli: Cli) -> Result<ExitCode> {
             exec(&bin)
         }
         Cmd::Keys { command } => keys_command(command),
+    }
+}
+
+/// What `check` prints: on stdout (JSON and SARIF) and on stderr (the human report).
+#[derive(Debug, Default)]
+struct Report {
+    stdout: String,
+    stderr: String,
+}
+
+/// The report of a check in `format`; `base` is the directory paths are shown against.
+///
+/// When the specs pass, every format also tells what the gateway will need at start-up
+/// ([`crate::startup`]): after the summary in the human report, as `needs` in JSON, and in
+/// the SARIF run's `properties`.
+fn check_report(out: &Output, format: Format, base: &Path) -> Report {
+    let needs = out.model.as_ref().map(crate::startup::needs);
+    let operations = out.model.as_ref().map(|m| m.operations.len());
+    match format {
+        Format::Human => {
+            let mut stderr = out.diagnostics.render_human(&out.sources);
+            if let (Some(ops), Some(needs)) = (operations, &needs) {
+                stderr.push_str(&format!("ok: {ops} operations\n"));
+                stderr.push_str(&needs.render_human());
+            }
+            Report {
+                stdout: String::new(),
+                stderr,
+            }
+        }
+        Format::Json => {
+            let report = serde_json::json!({
+                "diagnostics": out.diagnostics.to_json(&out.sources),
+                "operations": operations,
+                "needs": needs,
+            });
+            Report {
+                stdout: format!("{report:#}\n"),
+                stderr: String::new(),
+            }
+        }
+        Format::Sarif => {
+            let properties = needs.map(|needs| {
+                serde_json::json!({
+                    "operations": operations,
+                    "needs": needs,
+                })
+            });
+            Report {
+                stdout: format!(
+                    "{}\n",
+                    crate::sarif::render(&out.diagnostics, &out.sources, base, properties)
+                ),
+                stderr: String::new(),
+            }
+        }
     }
 }
 
@@ -484,4 +538,126 @@ fn exec(bin: &Path) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// A spec that checks clean and needs a variable, a key file and a JWKS; and the
+    /// directory it is in.
+    fn passing() -> (tempfile::TempDir, Output) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let spec = dir.path().join("api.yaml");
+        std::fs::write(
+            &spec,
+            r#"openapi: 3.1.0
+info: { title: Pets, version: "1" }
+x-gateway:
+  upstreams: { pets: { url: "${PETS_URL}" } }
+  defaults: { upstream: pets }
+  consumers: { store: file, path: keys.toml }
+security:
+  - key: []
+  - idp: []
+paths:
+  /pets:
+    get: { operationId: listPets, responses: { "200": { description: ok } } }
+components:
+  securitySchemes:
+    key: { type: apiKey, in: header, name: X-API-Key }
+    idp:
+      type: http
+      scheme: bearer
+      x-gateway: { jwt: { jwks_url: "${JWKS_URL:-https://id.example.test/jwks}" } }
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let out = compile(&Input {
+            specs: vec![spec],
+            base: dir.path().to_path_buf(),
+            options: lower::Options::default(),
+            emit: None,
+        });
+        assert!(out.model.is_some(), "{:?}", out.diagnostics.items());
+        (dir, out)
+    }
+
+    #[test]
+    fn a_human_check_ends_with_what_the_gateway_will_need() {
+        let (dir, out) = passing();
+        let report = check_report(&out, Format::Human, dir.path());
+        assert_eq!(report.stdout, "");
+        assert_eq!(
+            report.stderr,
+            "ok: 1 operations
+the gateway will need:
+  environment variables that must be set:
+    PETS_URL  upstream `pets`
+  environment variables with a default:
+    JWKS_URL  JWT scheme `idp`: JWKS URL [default: https://id.example.test/jwks]
+  files, read at start-up (a missing one stops the gateway):
+    keys.toml  API key file
+  services:
+    ${JWKS_URL:-https://id.example.test/jwks}  JWT scheme `idp`: JWKS, called at start-up (ready once it answers)
+"
+        );
+    }
+
+    #[test]
+    fn json_and_sarif_carry_the_same_needs() {
+        let (dir, out) = passing();
+        let json: Value =
+            serde_json::from_str(&check_report(&out, Format::Json, dir.path()).stdout)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json["diagnostics"], serde_json::json!([]));
+        assert_eq!(json["operations"], 1);
+        let names: Vec<&str> = json["needs"]["variables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        assert_eq!(names, ["JWKS_URL", "PETS_URL"]);
+        assert_eq!(
+            json["needs"]["files"],
+            serde_json::json!([{ "path": "keys.toml", "uses": ["API key file"] }])
+        );
+        assert_eq!(json["needs"]["services"][0]["when"], "start-up");
+
+        let sarif: Value =
+            serde_json::from_str(&check_report(&out, Format::Sarif, dir.path()).stdout)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sarif["runs"][0]["properties"]["needs"], json["needs"]);
+        assert_eq!(sarif["runs"][0]["properties"]["operations"], 1);
+    }
+
+    #[test]
+    fn a_failed_check_has_diagnostics_and_no_needs() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let spec = dir.path().join("api.yaml");
+        std::fs::write(&spec, "openapi: 3.0.3\ninfo: { title: t, version: \"1\" }\nsecurity: []\npaths:\n  /a:\n    get: { operationId: a, responses: { \"200\": { description: ok } } }\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = compile(&Input {
+            specs: vec![spec],
+            base: dir.path().to_path_buf(),
+            options: lower::Options::default(),
+            emit: None,
+        });
+        let json: Value =
+            serde_json::from_str(&check_report(&out, Format::Json, dir.path()).stdout)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json["diagnostics"][0]["code"], "E0301");
+        assert_eq!(json["operations"], Value::Null);
+        assert_eq!(json["needs"], Value::Null);
+        let human = check_report(&out, Format::Human, dir.path()).stderr;
+        assert!(human.contains("error[E0301]"), "{human}");
+        assert!(!human.contains("will need"), "{human}");
+        let sarif: Value =
+            serde_json::from_str(&check_report(&out, Format::Sarif, dir.path()).stdout)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "E0301");
+        assert!(sarif["runs"][0].get("properties").is_none());
+    }
 }

@@ -220,8 +220,15 @@ impl Diagnostics {
         out
     }
 
-    /// Renders every finding as a JSON array (`gatewayc check --format json`).
-    pub fn render_json<'a>(&'a self, sources: &'a Sources) -> String {
+    /// Renders every finding as a JSON array (the `diagnostics` of
+    /// `gatewayc check --format json`).
+    pub fn render_json(&self, sources: &Sources) -> String {
+        serde_json::to_string_pretty(&self.to_json(sources)).unwrap_or_else(|_| "[]".to_owned())
+    }
+
+    /// Every finding as a JSON array: `severity`, `code`, `message`, `location` (`file`,
+    /// `pointer`, `line`, `column`), `hint`, `related`.
+    pub fn to_json<'a>(&'a self, sources: &'a Sources) -> serde_json::Value {
         #[derive(Serialize)]
         struct Loc<'a> {
             file: &'a str,
@@ -271,7 +278,7 @@ impl Diagnostics {
                     .collect(),
             })
             .collect();
-        serde_json::to_string_pretty(&wire).unwrap_or_else(|_| "[]".to_owned())
+        serde_json::to_value(&wire).unwrap_or_else(|_| serde_json::Value::Array(Vec::new()))
     }
 }
 

@@ -6,9 +6,9 @@
 //! source; infallible) → `emit` (source + templates → [`emit::Crate`]). Only `load` reads
 //! files; only the binary writes them. Beside the pipeline, [`deploy`] turns a model into a
 //! Dockerfile and Kubernetes manifests for `gatewayc build --deploy`, [`startup`] says what
-//! a gateway will need from its environment, and [`routes`] lays out its route table. Apart
-//! from the pipeline, [`keys`] manages API key stores for `gatewayc keys`, and reads and
-//! writes key files.
+//! a gateway will need from its environment, [`routes`] lays out its route table, and
+//! [`sarif`] writes diagnostics for code scanning. Apart from the pipeline, [`keys`]
+//! manages API key stores for `gatewayc keys`, and reads and writes key files.
 
 pub mod cli;
 pub mod codegen;
@@ -20,6 +20,7 @@ pub mod keys;
 pub mod lower;
 pub mod model;
 pub mod routes;
+pub mod sarif;
 pub mod spec;
 pub mod startup;
 
