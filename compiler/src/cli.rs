@@ -21,11 +21,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Validate specs and report every problem with its location; exit 1 on errors.
+    /// Validate specs and report every problem with its location, then what the gateway
+    /// will need at start-up (environment variables, files, services); exit 1 on errors.
     Check {
         #[command(flatten)]
         specs: Specs,
-        /// Output format.
+        /// Output format: rustc-style text on stderr, or JSON or SARIF 2.1.0 on stdout
+        /// (docs/cli.md).
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
@@ -47,6 +49,9 @@ enum Cmd {
     Routes {
         #[command(flatten)]
         specs: Specs,
+        /// Output format: an aligned table, or JSON (docs/cli.md).
+        #[arg(long, value_enum, default_value_t = RoutesFormat::Human)]
+        format: RoutesFormat,
     },
     /// Build the gateway and start it. Upstreams with no URL answer from the spec's examples.
     Run {
@@ -143,9 +148,23 @@ struct OutArgs {
     workspace_member: bool,
 }
 
+/// How `check` reports.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum Format {
+    /// rustc-style diagnostics, a summary and what the gateway will need, on stderr.
     Human,
+    /// One JSON object on stdout: `diagnostics`, `operations`, `needs`.
+    Json,
+    /// A SARIF 2.1.0 log on stdout, for code scanning.
+    Sarif,
+}
+
+/// How `routes` prints the table.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum RoutesFormat {
+    /// Aligned columns.
+    Human,
+    /// One JSON object on stdout: `gateway`, `routes`.
     Json,
 }
 
@@ -164,27 +183,31 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Check { specs, format } => {
-            let out = compile(&input(&specs, None)?);
-            match format {
-                Format::Human => eprint!("{}", out.diagnostics.render_human(&out.sources)),
-                Format::Json => println!("{}", out.diagnostics.render_json(&out.sources)),
-            }
-            if out.model.is_none() {
-                return Ok(ExitCode::FAILURE);
-            }
-            if format == Format::Human {
-                let ops = out.model.as_ref().map_or(0, |m| m.operations.len());
-                eprintln!("ok: {ops} operations");
-            }
-            Ok(ExitCode::SUCCESS)
+            let input = input(&specs, None)?;
+            let out = compile(&input);
+            let report = check_report(&out, format, &input.base);
+            print!("{}", report.stdout);
+            eprint!("{}", report.stderr);
+            Ok(if out.model.is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Cmd::Routes { specs } => {
+        Cmd::Routes { specs, format } => {
             let out = compile(&input(&specs, None)?);
             eprint!("{}", out.diagnostics.render_human(&out.sources));
             let Some(model) = out.model else {
                 return Ok(ExitCode::FAILURE);
             };
-            print!("{}", routes_table(&model));
+            match format {
+                RoutesFormat::Human => print!("{}", crate::routes::table(&model)),
+                RoutesFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&crate::routes::json(&model))
+                        .context("cannot write the route table as JSON")?
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Build {
@@ -233,6 +256,62 @@ fn run(cli: Cli) -> Result<ExitCode> {
             exec(&bin)
         }
         Cmd::Keys { command } => keys_command(command),
+    }
+}
+
+/// What `check` prints: on stdout (JSON and SARIF) and on stderr (the human report).
+#[derive(Debug, Default)]
+struct Report {
+    stdout: String,
+    stderr: String,
+}
+
+/// The report of a check in `format`; `base` is the directory paths are shown against.
+///
+/// When the specs pass, every format also tells what the gateway will need at start-up
+/// ([`crate::startup`]): after the summary in the human report, as `needs` in JSON, and in
+/// the SARIF run's `properties`.
+fn check_report(out: &Output, format: Format, base: &Path) -> Report {
+    let needs = out.model.as_ref().map(crate::startup::needs);
+    let operations = out.model.as_ref().map(|m| m.operations.len());
+    match format {
+        Format::Human => {
+            let mut stderr = out.diagnostics.render_human(&out.sources);
+            if let (Some(ops), Some(needs)) = (operations, &needs) {
+                stderr.push_str(&format!("ok: {ops} operations\n"));
+                stderr.push_str(&needs.render_human());
+            }
+            Report {
+                stdout: String::new(),
+                stderr,
+            }
+        }
+        Format::Json => {
+            let report = serde_json::json!({
+                "diagnostics": out.diagnostics.to_json(&out.sources),
+                "operations": operations,
+                "needs": needs,
+            });
+            Report {
+                stdout: format!("{report:#}\n"),
+                stderr: String::new(),
+            }
+        }
+        Format::Sarif => {
+            let properties = needs.map(|needs| {
+                serde_json::json!({
+                    "operations": operations,
+                    "needs": needs,
+                })
+            });
+            Report {
+                stdout: format!(
+                    "{}\n",
+                    crate::sarif::render(&out.diagnostics, &out.sources, base, properties)
+                ),
+                stderr: String::new(),
+            }
+        }
     }
 }
 
@@ -461,138 +540,124 @@ fn exec(bin: &Path) -> Result<ExitCode> {
     })
 }
 
-/// An operation's security as `a[scope] + b | c`: alternatives OR-ed with `|`, schemes
-/// AND-ed with `+`; `public` when anyone may call it.
-fn auth_cell(model: &crate::model::Model, op: &crate::model::Operation) -> String {
-    if op.security.is_empty() {
-        return "public".to_owned();
-    }
-    op.security
-        .iter()
-        .map(|alt| {
-            alt.iter()
-                .map(|u| {
-                    let name = model.schemes.get(u.scheme).map_or("?", |s| s.name.as_str());
-                    if u.scopes.is_empty() {
-                        name.to_owned()
-                    } else {
-                        format!("{name}[{}]", u.scopes.join(","))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" + ")
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
 
-/// The limits that apply: `plans` when plans are defined, then the route's own limit.
-fn limits_cell(model: &crate::model::Model, op: &crate::model::Operation) -> String {
-    let mut parts = Vec::new();
-    if !model.plans.is_empty() {
-        parts.push("plan".to_owned());
+    /// A spec that checks clean and needs a variable, a key file and a JWKS; and the
+    /// directory it is in.
+    fn passing() -> (tempfile::TempDir, Output) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let spec = dir.path().join("api.yaml");
+        std::fs::write(
+            &spec,
+            r#"openapi: 3.1.0
+info: { title: Pets, version: "1" }
+x-gateway:
+  upstreams: { pets: { url: "${PETS_URL}" } }
+  defaults: { upstream: pets }
+  consumers: { store: file, path: keys.toml }
+security:
+  - key: []
+  - idp: []
+paths:
+  /pets:
+    get: { operationId: listPets, responses: { "200": { description: ok } } }
+components:
+  securitySchemes:
+    key: { type: apiKey, in: header, name: X-API-Key }
+    idp:
+      type: http
+      scheme: bearer
+      x-gateway: { jwt: { jwks_url: "${JWKS_URL:-https://id.example.test/jwks}" } }
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let out = compile(&Input {
+            specs: vec![spec],
+            base: dir.path().to_path_buf(),
+            options: lower::Options::default(),
+            emit: None,
+        });
+        assert!(out.model.is_some(), "{:?}", out.diagnostics.items());
+        (dir, out)
     }
-    for l in &op.rate_limits {
-        let key = match &l.key {
-            crate::model::LimitKey::Consumer => "consumer".to_owned(),
-            crate::model::LimitKey::Ip => "ip".to_owned(),
-            crate::model::LimitKey::Header(h) => format!("header:{h}"),
-            crate::model::LimitKey::Claim(c) => format!("claim:{c}"),
-        };
-        parts.push(format!(
-            "{}/{}s per {key}",
-            l.rate.limit,
-            l.rate.period.as_secs()
-        ));
-    }
-    if parts.is_empty() {
-        "-".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
 
-fn routes_table(model: &crate::model::Model) -> String {
-    use crate::model::Rewrite;
-    let mut rows = vec![[
-        "METHOD".to_owned(),
-        "PATH".to_owned(),
-        "OPERATION".to_owned(),
-        "UPSTREAM".to_owned(),
-        "UPSTREAM PATH".to_owned(),
-        "TIMEOUT".to_owned(),
-        "AUTH".to_owned(),
-        "LIMITS".to_owned(),
-    ]];
-    for op in &model.operations {
-        let rewrite: String = op
-            .rewrite
-            .iter()
-            .map(|r| match r {
-                Rewrite::Lit(l) => l.clone(),
-                Rewrite::Param(i) => format!("{{{}}}", op.params[*i].name),
-            })
+    #[test]
+    fn a_human_check_ends_with_what_the_gateway_will_need() {
+        let (dir, out) = passing();
+        let report = check_report(&out, Format::Human, dir.path());
+        assert_eq!(report.stdout, "");
+        assert_eq!(
+            report.stderr,
+            "ok: 1 operations
+the gateway will need:
+  environment variables that must be set:
+    PETS_URL  upstream `pets`
+  environment variables with a default:
+    JWKS_URL  JWT scheme `idp`: JWKS URL [default: https://id.example.test/jwks]
+  files, read at start-up (a missing one stops the gateway):
+    keys.toml  API key file
+  services:
+    ${JWKS_URL:-https://id.example.test/jwks}  JWT scheme `idp`: JWKS, called at start-up (ready once it answers)
+"
+        );
+    }
+
+    #[test]
+    fn json_and_sarif_carry_the_same_needs() {
+        let (dir, out) = passing();
+        let json: Value =
+            serde_json::from_str(&check_report(&out, Format::Json, dir.path()).stdout)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json["diagnostics"], serde_json::json!([]));
+        assert_eq!(json["operations"], 1);
+        let names: Vec<&str> = json["needs"]["variables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["name"].as_str())
             .collect();
-        let (upstream, rewrite) = match &op.aggregate {
-            Some(agg) => (
-                "(aggregate)".to_owned(),
-                agg.parts
-                    .iter()
-                    .map(|p| {
-                        let text = |pieces: &[crate::model::PartPiece]| -> String {
-                            pieces
-                                .iter()
-                                .map(|piece| match piece {
-                                    crate::model::PartPiece::Lit(l) => l.clone(),
-                                    crate::model::PartPiece::Param(i) => {
-                                        format!("{{{}}}", op.params[*i].name)
-                                    }
-                                    crate::model::PartPiece::Field { part, pointer } => format!(
-                                        "{{{}{}}}",
-                                        agg.parts[*part].name,
-                                        pointer.replace('/', ".")
-                                    ),
-                                })
-                                .collect()
-                        };
-                        let query = if p.query.is_empty() {
-                            String::new()
-                        } else {
-                            format!("?{}", text(&p.query))
-                        };
-                        format!("{}={}:{}{query}", p.name, p.upstream, text(&p.path))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            None => (op.upstream.clone(), rewrite),
-        };
-        rows.push([
-            op.method.as_str().to_owned(),
-            op.path.raw.clone(),
-            op.id.clone(),
-            upstream,
-            rewrite,
-            format!("{}ms", op.timeout.as_millis()),
-            auth_cell(model, op),
-            limits_cell(model, op),
-        ]);
+        assert_eq!(names, ["JWKS_URL", "PETS_URL"]);
+        assert_eq!(
+            json["needs"]["files"],
+            serde_json::json!([{ "path": "keys.toml", "uses": ["API key file"] }])
+        );
+        assert_eq!(json["needs"]["services"][0]["when"], "start-up");
+
+        let sarif: Value =
+            serde_json::from_str(&check_report(&out, Format::Sarif, dir.path()).stdout)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sarif["runs"][0]["properties"]["needs"], json["needs"]);
+        assert_eq!(sarif["runs"][0]["properties"]["operations"], 1);
     }
-    let mut widths = [0usize; 8];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+
+    #[test]
+    fn a_failed_check_has_diagnostics_and_no_needs() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let spec = dir.path().join("api.yaml");
+        std::fs::write(&spec, "openapi: 3.0.3\ninfo: { title: t, version: \"1\" }\nsecurity: []\npaths:\n  /a:\n    get: { operationId: a, responses: { \"200\": { description: ok } } }\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = compile(&Input {
+            specs: vec![spec],
+            base: dir.path().to_path_buf(),
+            options: lower::Options::default(),
+            emit: None,
+        });
+        let json: Value =
+            serde_json::from_str(&check_report(&out, Format::Json, dir.path()).stdout)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json["diagnostics"][0]["code"], "E0301");
+        assert_eq!(json["operations"], Value::Null);
+        assert_eq!(json["needs"], Value::Null);
+        let human = check_report(&out, Format::Human, dir.path()).stderr;
+        assert!(human.contains("error[E0301]"), "{human}");
+        assert!(!human.contains("will need"), "{human}");
+        let sarif: Value =
+            serde_json::from_str(&check_report(&out, Format::Sarif, dir.path()).stdout)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "E0301");
+        assert!(sarif["runs"][0].get("properties").is_none());
     }
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

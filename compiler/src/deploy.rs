@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::model::{
     ConsumerStore, JsonValue, KeySource, LimitStore, MessageTransform, Model, SchemeKind, Template,
-    TemplatePart,
+    TemplatePart, Upstream,
 };
 
 /// The public listener's port in the container (`GATEWAY_LISTEN`).
@@ -129,10 +129,10 @@ pub struct Variable {
     pub uses: Vec<String>,
 }
 
-/// The variables the model's templates use, sorted by name: upstream URLs and targets,
-/// JWT key sources, the key store, the limit store and transform values. Only the names
-/// that can name an environment variable count (transforms' `${request.*}` are the
-/// request's own values).
+/// The variables the model's templates use, sorted by name: upstream URLs, targets and
+/// TLS files, JWT key sources, the key store, the limit store and transform values. Only
+/// the names that can name an environment variable count (transforms' `${request.*}` are
+/// the request's own values).
 pub fn variables(model: &Model) -> Vec<Variable> {
     let mut found = Found::default();
     for up in model.upstreams.values() {
@@ -142,6 +142,9 @@ pub fn variables(model: &Model) -> Vec<Variable> {
         }
         for t in &up.targets {
             found.template(&t.url, Kind::Config, &what);
+        }
+        for (path, role) in upstream_tls_files(up) {
+            found.template(path, Kind::File, &format!("{what}: {role}"));
         }
     }
     for scheme in &model.schemes {
@@ -181,6 +184,21 @@ pub fn variables(model: &Model) -> Vec<Variable> {
         }
     }
     found.0.into_values().collect()
+}
+
+/// The files an upstream's `tls` names, each with what it holds.
+pub fn upstream_tls_files(up: &Upstream) -> impl Iterator<Item = (&str, &'static str)> {
+    let tls = up.tls.as_ref();
+    [
+        (tls.and_then(|t| t.ca.as_deref()), "TLS CA certificates"),
+        (
+            tls.and_then(|t| t.cert.as_deref()),
+            "TLS client certificate",
+        ),
+        (tls.and_then(|t| t.key.as_deref()), "TLS client key"),
+    ]
+    .into_iter()
+    .filter_map(|(path, role)| Some((path?, role)))
 }
 
 /// The variables found so far, by name.
@@ -661,6 +679,58 @@ components:
                 // Text around the variable: a directory, not the file itself.
                 ("CERT_DIR", Kind::Config, true),
                 ("KEYS_REDIS", Kind::Secret, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_upstream_s_tls_files_are_file_variables() {
+        let vars = variables(&model(
+            r#"
+openapi: 3.1.0
+info: { title: Pay, version: "1" }
+x-gateway:
+  name: pay
+  upstreams:
+    pay:
+      url: "https://pay.internal"
+      tls: { ca: "${PAY_CA}", cert: "${PAY_CERT}", key: "${CERT_DIR}/client.key" }
+  defaults: { upstream: pay }
+security: []
+paths:
+  /charges:
+    get: { operationId: listCharges, responses: { "200": { description: ok } } }
+"#,
+        ));
+        let got: Vec<(&str, Kind, Vec<&str>)> = vars
+            .iter()
+            .map(|v| {
+                (
+                    v.name.as_str(),
+                    v.kind,
+                    v.uses.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                // Text around the variable: a directory, not the file itself.
+                (
+                    "CERT_DIR",
+                    Kind::Config,
+                    vec!["upstream `pay`: TLS client key"]
+                ),
+                (
+                    "PAY_CA",
+                    Kind::File,
+                    vec!["upstream `pay`: TLS CA certificates"]
+                ),
+                (
+                    "PAY_CERT",
+                    Kind::File,
+                    vec!["upstream `pay`: TLS client certificate"]
+                ),
             ]
         );
     }

@@ -3,7 +3,12 @@
 //! Every stage pushes into one [`Diagnostics`] list instead of stopping at the first
 //! problem. A location is a file and a JSON pointer; line and column are looked up only when
 //! a diagnostic is rendered, so a clean check never pays for a position map.
+//!
+//! A finding is reported once per place: a setting that many operations inherit (a typo in
+//! `defaults.upstream`) is checked for each of them, but the same code with the same
+//! message at the same location is kept only the first time it is pushed.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -21,7 +26,7 @@ pub enum Severity {
 }
 
 /// Where in the sources a diagnostic points.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location {
     /// Index into [`Sources`].
     pub file: usize,
@@ -120,12 +125,21 @@ impl Diagnostic {
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// The code, message and location of each finding kept (see [`Diagnostics::push`]).
+    seen: HashSet<(&'static str, String, Option<Location>)>,
 }
 
 impl Diagnostics {
-    /// Records a finding.
+    /// Records a finding, unless one with the same code and message was already recorded
+    /// at the same location: then the first is kept (with its hint and related
+    /// locations) and this one is dropped.
     pub fn push(&mut self, d: Diagnostic) {
-        self.items.push(d);
+        if self
+            .seen
+            .insert((d.code, d.message.clone(), d.location.clone()))
+        {
+            self.items.push(d);
+        }
     }
 
     /// Whether any finding is an error.
@@ -148,9 +162,11 @@ impl Diagnostics {
         (errors, self.items.len() - errors)
     }
 
-    /// Moves every finding of `other` into `self`.
+    /// Moves every finding of `other` into `self`, except those `self` already has.
     pub fn extend(&mut self, other: Diagnostics) {
-        self.items.extend(other.items);
+        for d in other.items {
+            self.push(d);
+        }
     }
 
     /// Sorts findings by file and position so output is stable and reads top to bottom.
@@ -204,8 +220,15 @@ impl Diagnostics {
         out
     }
 
-    /// Renders every finding as a JSON array (`gatewayc check --format json`).
-    pub fn render_json<'a>(&'a self, sources: &'a Sources) -> String {
+    /// Renders every finding as a JSON array (the `diagnostics` of
+    /// `gatewayc check --format json`).
+    pub fn render_json(&self, sources: &Sources) -> String {
+        serde_json::to_string_pretty(&self.to_json(sources)).unwrap_or_else(|_| "[]".to_owned())
+    }
+
+    /// Every finding as a JSON array: `severity`, `code`, `message`, `location` (`file`,
+    /// `pointer`, `line`, `column`), `hint`, `related`.
+    pub fn to_json<'a>(&'a self, sources: &'a Sources) -> serde_json::Value {
         #[derive(Serialize)]
         struct Loc<'a> {
             file: &'a str,
@@ -255,7 +278,7 @@ impl Diagnostics {
                     .collect(),
             })
             .collect();
-        serde_json::to_string_pretty(&wire).unwrap_or_else(|_| "[]".to_owned())
+        serde_json::to_value(&wire).unwrap_or_else(|_| serde_json::Value::Array(Vec::new()))
     }
 }
 

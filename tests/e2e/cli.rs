@@ -34,13 +34,114 @@ fn check_json_is_machine_readable() {
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
-    let first = &v[0];
+    assert_eq!(v["needs"], serde_json::Value::Null);
+    let first = &v["diagnostics"][0];
     assert_eq!(first["severity"], "error");
     assert!(first["location"]["line"].as_u64().is_some_and(|l| l > 1));
     assert!(
         first["location"]["pointer"]
             .as_str()
             .is_some_and(|p| p.starts_with("/"))
+    );
+}
+
+#[test]
+fn check_sarif_names_the_file_relative_to_the_current_directory() {
+    let out = gatewayc(&[
+        "check",
+        "--format",
+        "sarif",
+        "specs/rejected/unknown-key.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let log: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "gatewayc");
+    let result = run["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["ruleId"] == "E0202")
+        .unwrap_or_else(|| panic!("no E0202 in {log:#}"));
+    assert_eq!(result["level"], "error");
+    let index = result["ruleIndex"].as_u64().unwrap_or(u64::MAX) as usize;
+    assert_eq!(run["tool"]["driver"]["rules"][index]["id"], "E0202");
+    let physical = &result["locations"][0]["physicalLocation"];
+    assert_eq!(
+        physical["artifactLocation"],
+        serde_json::json!({ "uri": "specs/rejected/unknown-key.yaml", "uriBaseId": "%SRCROOT%" })
+    );
+    assert!(
+        physical["region"]["startLine"]
+            .as_u64()
+            .is_some_and(|l| l > 1),
+        "{physical}"
+    );
+}
+
+#[test]
+fn check_tells_what_the_example_gateway_will_need() {
+    let human = gatewayc(&["check", "specs/petstore.yaml"]);
+    assert!(human.status.success());
+    let err = String::from_utf8_lossy(&human.stderr);
+    let needs = err
+        .split_once("ok: 8 operations\nthe gateway will need:\n")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        needs.contains("    PETS_URL  upstream `pets` [default: \"\"]"),
+        "{needs}"
+    );
+
+    let json = gatewayc(&["check", "--format", "json", "specs/petstore.yaml"]);
+    assert!(json.status.success());
+    let v: serde_json::Value =
+        serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v["operations"], 8);
+    let pets = v["needs"]["variables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|var| var["name"] == "PETS_URL")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(pets["required"], false);
+    assert_eq!(pets["kind"], "config");
+
+    let sarif = gatewayc(&["check", "--format", "sarif", "specs/petstore.yaml"]);
+    assert!(sarif.status.success());
+    let log: serde_json::Value =
+        serde_json::from_slice(&sarif.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log["runs"][0]["properties"]["needs"], v["needs"]);
+}
+
+#[test]
+fn routes_json_has_the_table_as_data() {
+    let out = gatewayc(&["routes", "--format", "json", "specs/petstore.yaml"]);
+    assert!(out.status.success());
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v["gateway"], "petstore");
+    let routes = v["routes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(routes.len(), 8);
+    let get_pet = routes
+        .iter()
+        .find(|r| r["operation"] == "getPet")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(get_pet["method"], "GET");
+    assert_eq!(get_pet["path"], "/pets/{petId}");
+    assert_eq!(get_pet["upstream"], "pets");
+    assert_eq!(get_pet["upstream_path"], "/internal/pets/{petId}");
+    assert_eq!(get_pet["timeout_ms"], 2000);
+    assert_eq!(get_pet["security"], serde_json::json!([]));
+    let mine = routes
+        .iter()
+        .find(|r| r["operation"] == "listMyPets")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(
+        mine["security"],
+        serde_json::json!([[{ "scheme": "bearer", "scopes": ["pets:read"] }]])
     );
 }
 

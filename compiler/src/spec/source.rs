@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use crate::diagnostic::Location;
 
 /// A position in a file: 1-based line and column (in characters), and a length in characters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pos {
     /// 1-based line.
     pub line: usize,
