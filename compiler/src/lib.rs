@@ -19,6 +19,7 @@ pub mod keys;
 pub mod lower;
 pub mod model;
 pub mod spec;
+pub mod validate;
 
 use std::path::PathBuf;
 
