@@ -30,6 +30,7 @@ fn allows() -> TokenStream {
         clippy::nonminimal_bool,
         clippy::collapsible_if,
         clippy::collapsible_else_if,
+        clippy::collapsible_match,
         clippy::single_match,
         clippy::match_single_binding,
         clippy::needless_late_init,
@@ -74,8 +75,8 @@ enum Test {
     Always,
     /// Never: the subschema is `false`.
     Never,
-    /// A `bool` expression.
-    Expr(TokenStream),
+    /// Statements that check the value against a probe named `probe`.
+    Probe(TokenStream),
 }
 
 struct Gen<'a> {
@@ -94,8 +95,8 @@ impl Gen<'_> {
         }
     }
 
-    /// Whether `v` is valid against `s`: known when the schema is written, or a block
-    /// expression that runs it against a probe.
+    /// Whether `v` is valid against `s`: known when the schema is written, or statements
+    /// that run it against a probe, after which `probe.is_empty()` says.
     fn valid(&self, s: &Schema) -> Test {
         if s.always_valid() {
             return Test::Always;
@@ -105,14 +106,13 @@ impl Gen<'_> {
         }
         let rt = rt();
         let body = self.schema(s);
-        Test::Expr(quote!({
+        Test::Probe(quote! {
             let mut probe = #rt::Violations::probe();
             {
                 let out = &mut probe;
                 #body
             }
-            probe.is_empty()
-        }))
+        })
     }
 
     fn node(&self, n: &Node) -> TokenStream {
@@ -122,12 +122,12 @@ impl Gen<'_> {
             out.push(type_check(t));
         }
         if let Some(values) = &n.enumeration {
-            let test = one_of_values(values);
-            out.push(quote!(if !(#test) { out.push(at, #rt::Detail::Enum); }));
+            let (statics, test) = one_of_values(values);
+            out.push(quote!({ #statics if !(#test) { out.push(at, #rt::Detail::Enum); } }));
         }
         if let Some(value) = &n.constant {
-            let test = one_of_values(std::slice::from_ref(value));
-            out.push(quote!(if !(#test) { out.push(at, #rt::Detail::Const); }));
+            let (statics, test) = one_of_values(std::slice::from_ref(value));
+            out.push(quote!({ #statics if !(#test) { out.push(at, #rt::Detail::Const); } }));
         }
         let admits = |t: Types| n.types.is_none_or(|x| x.intersects(t));
         let mut arms = Vec::new();
@@ -170,18 +170,26 @@ impl Gen<'_> {
             }
         }
         if !n.any_of.is_empty() && !n.any_of.iter().any(Schema::always_valid) {
+            // Branches in order, stopping at the first that matches.
             let tests: Vec<TokenStream> = n
                 .any_of
                 .iter()
                 .filter_map(|s| match self.valid(s) {
-                    Test::Expr(e) => Some(e),
+                    Test::Probe(probe) => Some(quote!(if !any {
+                        #probe
+                        any = probe.is_empty();
+                    })),
                     _ => None,
                 })
                 .collect();
             out.push(if tests.is_empty() {
                 quote!(out.push(at, #rt::Detail::AnyOf);)
             } else {
-                quote!(if !(#(#tests)||*) { out.push(at, #rt::Detail::AnyOf); })
+                quote!({
+                    let mut any = false;
+                    #(#tests)*
+                    if !any { out.push(at, #rt::Detail::AnyOf); }
+                })
             });
         }
         if !n.one_of.is_empty() {
@@ -190,7 +198,10 @@ impl Gen<'_> {
                     matched += 1;
                 })),
                 Test::Never => None,
-                Test::Expr(test) => Some(quote!(if matched < 2 && #test { matched += 1; })),
+                Test::Probe(probe) => Some(quote!(if matched < 2 {
+                    #probe
+                    if probe.is_empty() { matched += 1; }
+                })),
             });
             out.push(quote!({
                 let mut matched = 0u32;
@@ -206,7 +217,10 @@ impl Gen<'_> {
             match self.valid(s) {
                 Test::Always => out.push(quote!(out.push(at, #rt::Detail::Not);)),
                 Test::Never => {}
-                Test::Expr(test) => out.push(quote!(if #test { out.push(at, #rt::Detail::Not); })),
+                Test::Probe(probe) => out.push(quote!({
+                    #probe
+                    if probe.is_empty() { out.push(at, #rt::Detail::Not); }
+                })),
             }
         }
         if let Some(c) = &n.conditional {
@@ -220,11 +234,14 @@ impl Gen<'_> {
                 match self.valid(&c.condition) {
                     Test::Always => out.push(quote!({ #then })),
                     Test::Never => out.push(quote!({ #otherwise })),
-                    Test::Expr(test) => out.push(match (then.is_empty(), otherwise.is_empty()) {
-                        (false, true) => quote!(if #test { #then }),
-                        (true, false) => quote!(if !(#test) { #otherwise }),
-                        _ => quote!(if #test { #then } else { #otherwise }),
-                    }),
+                    Test::Probe(probe) => {
+                        let branch = match (then.is_empty(), otherwise.is_empty()) {
+                            (false, true) => quote!(if probe.is_empty() { #then }),
+                            (true, false) => quote!(if !probe.is_empty() { #otherwise }),
+                            _ => quote!(if probe.is_empty() { #then } else { #otherwise }),
+                        };
+                        out.push(quote!({ #probe #branch }));
+                    }
                 }
             }
         }
@@ -275,9 +292,16 @@ impl Gen<'_> {
             };
             match items {
                 Schema::Bool(true) => {}
-                Schema::Bool(false) => out.push(quote!(if a.len() > #skip {
-                    out.push(&at.index(#skip), #rt::Detail::AdditionalItem);
-                })),
+                Schema::Bool(false) => {
+                    let beyond = if skip == 0 {
+                        quote!(!a.is_empty())
+                    } else {
+                        quote!(a.len() > #skip)
+                    };
+                    out.push(quote!(if #beyond {
+                        out.push(&at.index(#skip), #rt::Detail::AdditionalItem);
+                    }));
+                }
                 s => {
                     let body = self.schema(s);
                     out.push(quote!(for (i, v) in #elements {
@@ -292,7 +316,10 @@ impl Gen<'_> {
             let count = match self.valid(&c.schema) {
                 Test::Always => quote!(found += 1;),
                 Test::Never => TokenStream::new(),
-                Test::Expr(test) => quote!(if #test { found += 1; }),
+                Test::Probe(probe) => quote! {
+                    #probe
+                    if probe.is_empty() { found += 1; }
+                },
             };
             let min = c.min;
             let stop = if c.max.is_none() {
@@ -378,10 +405,11 @@ impl Gen<'_> {
                 Test::Never => body.push(quote!(out.push(at, #rt::Detail::PropertyName);)),
                 // The name is checked as a JSON string: this copy is the one allocation a
                 // valid value costs, and only with `propertyNames`.
-                Test::Expr(test) => body.push(quote!({
+                Test::Probe(probe) => body.push(quote!({
                     let key = #rt::Value::String(::std::string::String::from(k.as_str()));
                     let v = &key;
-                    if !(#test) { out.push(at, #rt::Detail::PropertyName); }
+                    #probe
+                    if !probe.is_empty() { out.push(at, #rt::Detail::PropertyName); }
                 })),
             }
         }
@@ -422,8 +450,8 @@ impl Gen<'_> {
             if check.is_empty() && !flag {
                 continue;
             }
-            let test = pattern_test(p, quote!(k));
-            body.push(quote!(if #test { #declared #check }));
+            let (re, test) = pattern_test(p, quote!(k));
+            body.push(quote!({ #re if #test { #declared #check } }));
         }
         if flag && let Some(a) = &additional {
             body.push(quote!(if !matched { #a }));
@@ -474,9 +502,11 @@ fn type_check(t: Types) -> TokenStream {
     quote!(if !(#test) { out.push(at, #rt::Detail::Type(#name)); })
 }
 
-/// A boolean expression: `v` equals one of `values` (JSON equality).
-fn one_of_values(values: &[Value]) -> TokenStream {
+/// Statics and a boolean expression over them: `v` equals one of `values` (JSON
+/// equality). Arrays and objects are `Lit` statics, `LIT0`, `LIT1`...
+fn one_of_values(values: &[Value]) -> (TokenStream, TokenStream) {
     let rt = rt();
+    let mut statics = Vec::new();
     let strings: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
     let mut tests = Vec::new();
     if !strings.is_empty() {
@@ -497,17 +527,17 @@ fn one_of_values(values: &[Value]) -> TokenStream {
             }
             Value::Array(_) | Value::Object(_) => {
                 let lit = lit(value);
-                tests.push(quote!({
-                    static LIT: #rt::Lit = #lit;
-                    #rt::is(v, &LIT)
-                }));
+                let name = format_ident!("LIT{}", statics.len());
+                statics.push(quote!(static #name: #rt::Lit = #lit;));
+                tests.push(quote!(#rt::is(v, &#name)));
             }
         }
     }
+    let statics = quote!(#(#statics)*);
     if tests.is_empty() {
-        return quote!(false);
+        return (statics, quote!(false));
     }
-    quote!(#(#tests)||*)
+    (statics, quote!(#(#tests)||*))
 }
 
 /// A `Lit` constant expression for a JSON value.
@@ -595,9 +625,9 @@ fn string_check(c: &StringCheck) -> TokenStream {
             quote!(if !#rt::len_at_least(s, #min) { out.push(at, #rt::Detail::MinLength(#min)); })
         }
         StringCheck::Pattern(p) => {
-            let test = pattern_test(p, quote!(s));
+            let (re, test) = pattern_test(p, quote!(s));
             let text = &p.text;
-            quote!(if !(#test) { out.push(at, #rt::Detail::Pattern(#text)); })
+            quote!({ #re if !#test { out.push(at, #rt::Detail::Pattern(#text)); } })
         }
         StringCheck::Format(f) => format_check(f.name(), f.checker(), quote!(s)),
     }
@@ -609,14 +639,16 @@ fn format_check(name: &str, checker: &str, arg: TokenStream) -> TokenStream {
     quote!(if !#rt::#checker(#arg) { out.push(at, #rt::Detail::Format(#name)); })
 }
 
-/// A block expression: whether `subject` matches the pattern, with the compiled regex in a
-/// static of its own.
-fn pattern_test(p: &Pattern, subject: TokenStream) -> TokenStream {
+/// The static `RE` holding the pattern's regex (compiled on first use), and the
+/// expression: whether `subject` matches it.
+fn pattern_test(p: &Pattern, subject: TokenStream) -> (TokenStream, TokenStream) {
     let rt = rt();
     let regex = &p.regex;
-    quote!({
-        static RE: #rt::LazyLock<::core::option::Option<#rt::Regex>> =
-            #rt::LazyLock::new(|| #rt::regex(#regex));
-        #rt::matches(&RE, #subject)
-    })
+    (
+        quote! {
+            static RE: #rt::LazyLock<::core::option::Option<#rt::Regex>> =
+                #rt::LazyLock::new(|| #rt::regex(#regex));
+        },
+        quote!(#rt::matches(&RE, #subject)),
+    )
 }

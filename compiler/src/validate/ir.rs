@@ -863,10 +863,10 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
             // responses only; validators are for requests.
             let props = map.get("properties").and_then(Value::as_object);
             node.required.retain(|name| {
-                !props
+                props
                     .and_then(|p| p.get(name))
                     .and_then(|s| self.follow(cx.doc, s))
-                    .is_some_and(|s| s.get("readOnly").and_then(Value::as_bool) == Some(true))
+                    .is_none_or(|s| s.get("readOnly").and_then(Value::as_bool) != Some(true))
             });
         }
         node
