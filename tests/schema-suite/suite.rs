@@ -8,6 +8,10 @@
 //! only cases that pass in groups that enforce everything, is stale and fails the run as
 //! well, so the list stays exactly what is left out.
 //!
+//! Beside the suite's verdicts, `violations.json` (in this directory) pins what a client is
+//! told: for a few values, the exact list of violations (pointer, detail, order) and the
+//! bound on their number.
+//!
 //! `cargo test -p gatewayc-schema-suite -- WORD` runs only the files whose path contains
 //! WORD.
 
@@ -16,6 +20,9 @@ use std::process::ExitCode;
 
 use gatewayc_runtime::validate::{Path, Value, Violations};
 
+/// A generated root validator.
+type Validate = fn(&Value, &Path<'_>, &mut Violations);
+
 /// One group of a suite file, compiled.
 struct Group {
     /// The file, relative to the suite's `tests/`.
@@ -23,13 +30,13 @@ struct Group {
     /// The group's index in the file.
     index: usize,
     /// The generated root function.
-    validate: fn(&Value, &Path<'_>, &mut Violations),
+    validate: Validate,
     /// What the generator did not enforce: (reason, whether it weakens, where and why).
     unsupported: &'static [(&'static str, bool, &'static str)],
 }
 
 mod generated {
-    use super::Group;
+    use super::{Group, Validate};
     include!(concat!(env!("OUT_DIR"), "/suite.rs"));
 }
 
@@ -87,6 +94,48 @@ fn skips() -> Vec<Skip> {
         });
     }
     out
+}
+
+/// Checks the exact violations of each case of `violations.json`: pointers, details,
+/// order, the bound. Returns what differs.
+fn violations() -> Vec<String> {
+    let cases: Value = serde_json::from_str(include_str!("violations.json")).unwrap_or(Value::Null);
+    let cases = cases.as_array().cloned().unwrap_or_default();
+    let mut problems = Vec::new();
+    if cases.len() != generated::VIOLATIONS.len() {
+        problems.push("violations.json: not every case was compiled".to_owned());
+        return problems;
+    }
+    for (case, validate) in cases.iter().zip(generated::VIOLATIONS) {
+        let description = case["description"].as_str().unwrap_or_default();
+        let mut out = Violations::new();
+        validate(&case["data"], &Path::ROOT, &mut out);
+        let got: Vec<(String, String)> = out
+            .as_slice()
+            .iter()
+            .map(|v| (v.pointer.clone(), v.detail.to_string()))
+            .collect();
+        let count_ok = case["count"].as_u64().is_none_or(|c| c == got.len() as u64);
+        let truncated_ok = case["truncated"].as_bool().unwrap_or(false) == out.truncated();
+        let expected: Option<Vec<(String, String)>> = case["violations"].as_array().map(|list| {
+            list.iter()
+                .map(|pair| {
+                    (
+                        pair[0].as_str().unwrap_or_default().to_owned(),
+                        pair[1].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        });
+        let list_ok = expected.as_ref().is_none_or(|e| *e == got);
+        if !(count_ok && truncated_ok && list_ok) {
+            problems.push(format!(
+                "violations.json: {description}: got {got:?} (truncated: {})",
+                out.truncated()
+            ));
+        }
+    }
+    problems
 }
 
 #[derive(Default)]
@@ -187,6 +236,7 @@ fn main() -> ExitCode {
         }
     }
     if filter.is_empty() {
+        problems.extend(violations());
         for s in &skips {
             if s.needed == 0 {
                 problems.push(format!(
