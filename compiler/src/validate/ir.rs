@@ -326,7 +326,9 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
             resolver,
             functions: Vec::new(),
             by_key: HashMap::new(),
-            names: BTreeSet::new(),
+            // The generated code's own bindings: a function named like one would be shadowed
+            // where it is called.
+            names: RESERVED.iter().map(|n| (*n).to_owned()).collect(),
             pending: Vec::new(),
             edges: Vec::new(),
             unsupported: Vec::new(),
@@ -1044,6 +1046,11 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
         broken
     }
 }
+
+/// The local names generated code binds (see `code.rs`).
+const RESERVED: &[&str] = &[
+    "v", "at", "out", "m", "a", "s", "n", "k", "i", "j", "probe", "matched", "any", "found", "key",
+];
 
 fn origin(doc: usize, pointer: &str) -> String {
     format!("file {doc}, `#{pointer}`")

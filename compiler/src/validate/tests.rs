@@ -267,3 +267,23 @@ fn output_is_deterministic() {
     assert!(a.contains("f64::from_bits(4609434218613702656u64)"), "{a}");
     assert!(a.contains("[0-9]"), "{a}");
 }
+
+#[test]
+fn function_names_never_shadow_the_code_s_own_bindings() {
+    let schema = json!({"$defs": {"v": {"type": "string"}}, "items": {"$ref": "#/$defs/v"}});
+    let doc = Document::new(&schema);
+    let mut v = Validators::new(&doc);
+    assert_eq!(v.add("n", 0, "", Dialect::Draft2020).as_deref(), Ok("n_2"));
+    assert_eq!(
+        v.add("n", 0, "/$defs/v", Dialect::Draft2020).as_deref(),
+        Ok("n_3")
+    );
+    let g = v.finish();
+    assert_eq!(g.functions, ["n_2", "schema_v", "n_3"]);
+    // The same schema added twice is one function the second root calls.
+    assert!(
+        code(&g).contains("schema_v(v, at, out);\n}"),
+        "{}",
+        code(&g)
+    );
+}
