@@ -23,6 +23,7 @@ pub mod routes;
 pub mod sarif;
 pub mod spec;
 pub mod startup;
+pub mod validate;
 
 use std::path::PathBuf;
 

@@ -36,6 +36,7 @@ pub mod tls;
 pub mod traffic;
 pub mod transform;
 pub mod upstream;
+pub mod validate;
 
 pub use aggregate::{AggregateDef, PartDef, Piece, Shape};
 pub use body::Body;

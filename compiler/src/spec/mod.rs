@@ -116,7 +116,8 @@ impl Spec {
     }
 }
 
-fn decode_fragment(fragment: &str) -> String {
+/// Percent-decodes a URI fragment (`#/a%25b` names member `a%b`).
+pub(crate) fn decode_fragment(fragment: &str) -> String {
     if !fragment.contains('%') {
         return fragment.to_owned();
     }
