@@ -234,17 +234,26 @@ fn default_upstream(spec: &Path) -> Option<String> {
         .map(|u| u.trim().to_owned())
 }
 
-/// Writes the model's generated code into `out` (only when it changed, so cargo does not
-/// recompile it) and returns the module declaration that includes it, under `#[deny]` or
-/// `#[allow]` of warnings.
+/// Writes the model's generated code into `out/MODULE/` (only what changed, so cargo does
+/// not recompile it) and returns the module declaration that includes it, under `#[deny]`
+/// or `#[allow]` of warnings. The validators go beside it, where its `mod validators;`
+/// finds them.
 fn module_for(model: &gatewayc::model::Model, out: &Path, module: &str, warnings: &str) -> String {
-    let file = out.join(format!("{module}.rs"));
-    let code = gatewayc::codegen::generate(model);
-    if std::fs::read_to_string(&file).ok().as_deref() != Some(code.as_str()) {
-        let _ = std::fs::write(&file, code);
+    let dir = out.join(module);
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("lib.rs");
+    write_if_changed(&file, &gatewayc::codegen::generate(model));
+    if !model.validators.is_empty() {
+        write_if_changed(&dir.join("validators.rs"), &model.validators);
     }
     format!(
         "#[{warnings}(warnings)]\n#[path = {:?}]\npub mod {module};\n",
         file.display().to_string()
     )
+}
+
+fn write_if_changed(file: &Path, text: &str) {
+    if std::fs::read_to_string(file).ok().as_deref() != Some(text) {
+        let _ = std::fs::write(file, text);
+    }
 }

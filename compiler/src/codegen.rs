@@ -182,6 +182,10 @@ pub fn tokens(model: &Model) -> TokenStream {
             }),)
         });
         let retryable = op.retryable.then(|| quote!(retryable: true,));
+        let validate = op.validation.as_ref().map(|v| {
+            let v = validation_def(v, &rt);
+            quote!(validate: ::core::option::Option::Some(&#v),)
+        });
         quote!(#rt::OperationDef {
             id: #id,
             index: #index,
@@ -199,6 +203,7 @@ pub fn tokens(model: &Model) -> TokenStream {
             #health_check
             #cache
             #retryable
+            #validate
             ..#rt::OperationDef::DEFAULT
         })
     });
@@ -221,6 +226,12 @@ pub fn tokens(model: &Model) -> TokenStream {
     );
     let spec_digest = &model.spec_digest;
     let limit_consts = limits::consts(model, &rt);
+    let validators_mod = (!model.validators.is_empty()).then(|| {
+        quote! {
+            /// The request validators (`src/validators.rs`).
+            pub mod validators;
+        }
+    });
 
     quote! {
         #![doc = #header]
@@ -248,6 +259,8 @@ pub fn tokens(model: &Model) -> TokenStream {
         }
 
         #router
+
+        #validators_mod
 
         // Generated for runtime interface #interface; a runtime with another one fails here
         // with this message rather than with many errors elsewhere.
@@ -1159,4 +1172,89 @@ fn resilience(r: &Resilience, rt: &TokenStream) -> TokenStream {
         quote!(breaker: ::core::option::Option::Some(#rt::BreakerDef { #(#fields)* ..#rt::BreakerDef::DEFAULT }),)
     });
     quote!(#outlier #health #retries #breaker)
+}
+
+/// An operation's `ValidateDef`: its parameters, body and responses, each naming its
+/// function in the `validators` module.
+fn validation_def(v: &crate::model::Validation, rt: &TokenStream) -> TokenStream {
+    use crate::model::{Coerce, ParamIn, ParamShape};
+    let vr = quote!(#rt::validate::request);
+    let coerce = |c: &Coerce| {
+        let (number, boolean, null) = (c.number, c.boolean, c.null);
+        quote!(#vr::Coerce { number: #number, boolean: #boolean, null: #null })
+    };
+    let params = v.params.iter().map(|p| {
+        let name = &p.name;
+        let location = format_ident!(
+            "{}",
+            match p.location {
+                ParamIn::Query => "Query",
+                ParamIn::Header => "Header",
+                ParamIn::Path => "Path",
+                ParamIn::Cookie => "Cookie",
+            }
+        );
+        let style = format_ident!(
+            "{}",
+            match p.style.as_str() {
+                "simple" => "Simple",
+                "spaceDelimited" => "SpaceDelimited",
+                "pipeDelimited" => "PipeDelimited",
+                "deepObject" => "DeepObject",
+                "json" => "Json",
+                _ => "Form",
+            }
+        );
+        let (explode, required) = (p.explode, p.required);
+        let shape = match &p.shape {
+            ParamShape::Scalar(c) => {
+                let c = coerce(c);
+                quote!(#vr::Shape::Scalar(#c))
+            }
+            ParamShape::Array(c) => {
+                let c = coerce(c);
+                quote!(#vr::Shape::Array(#c))
+            }
+            ParamShape::Object(props) => {
+                let props = props.iter().map(|(k, c)| {
+                    let c = coerce(c);
+                    quote!((#k, #c))
+                });
+                quote!(#vr::Shape::Object(&[#(#props),*]))
+            }
+            ParamShape::Json => quote!(#vr::Shape::Json),
+        };
+        let check = format_ident!("{}", p.function);
+        quote!(#vr::ParamDef {
+            name: #name,
+            location: #vr::ParamIn::#location,
+            style: #vr::Style::#style,
+            explode: #explode,
+            required: #required,
+            shape: #shape,
+            check: validators::#check,
+        })
+    });
+    let body = match &v.body {
+        Some(b) => {
+            let (required, json_only) = (b.required, b.json_only);
+            let check = format_ident!("{}", b.function);
+            quote!(::core::option::Option::Some(#vr::BodyDef {
+                required: #required,
+                json_only: #json_only,
+                check: validators::#check,
+            }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let responses = v.responses.iter().map(|r| {
+        let status = &r.status;
+        let check = format_ident!("{}", r.function);
+        quote!(#vr::ResponseDef { status: #status, check: validators::#check })
+    });
+    quote!(#vr::ValidateDef {
+        params: &[#(#params),*],
+        body: #body,
+        responses: &[#(#responses),*],
+    })
 }

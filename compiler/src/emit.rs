@@ -85,6 +85,9 @@ pub fn render(model: &Model, lib_rs: String, opts: &EmitOptions) -> Result<Crate
         files.insert(path.to_owned(), text);
     }
     files.insert("src/lib.rs".to_owned(), lib_rs);
+    if !model.validators.is_empty() {
+        files.insert("src/validators.rs".to_owned(), model.validators.clone());
+    }
     files.insert("dashboard.json".to_owned(), crate::dashboard::render(model));
     Ok(Crate { package, files })
 }

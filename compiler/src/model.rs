@@ -39,6 +39,9 @@ pub struct Model {
     pub limits: Option<Limits>,
     /// Versions chosen by a header or a media type, in spec-file order; empty otherwise.
     pub versions: Vec<Version>,
+    /// The generated crate's `src/validate.rs`: every validator function operations
+    /// name; empty when no operation validates anything.
+    pub validators: String,
 }
 
 /// A version chosen by a header or a media type (prefix versions need no run-time choice).
@@ -672,6 +675,121 @@ pub struct Operation {
     pub retryable: bool,
     /// `x-gateway.cache`: GET answers kept in the gateway's shared cache.
     pub cache: Option<Cache>,
+    /// The checks of its requests (and answers, with `validate.response: report`) against
+    /// its schemas; `None` with nothing to check or `validate: none`.
+    pub validation: Option<Validation>,
+}
+
+/// What an operation's requests are checked against: the generated validator functions'
+/// names (in the gateway's `validate` module) and how to find each value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validation {
+    /// Parameters with a schema, in declaration order.
+    pub params: Vec<ParamCheck>,
+    /// The JSON request body.
+    pub body: Option<BodyCheck>,
+    /// Answers checked and reported, not changed (`validate.response: report`).
+    pub responses: Vec<ResponseCheck>,
+}
+
+/// Where a parameter travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    /// The query string.
+    Query,
+    /// A request header.
+    Header,
+    /// A path segment.
+    Path,
+    /// The `Cookie` header.
+    Cookie,
+}
+
+impl ParamIn {
+    /// Its name in OpenAPI's `in`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamIn::Query => "query",
+            ParamIn::Header => "header",
+            ParamIn::Path => "path",
+            ParamIn::Cookie => "cookie",
+        }
+    }
+
+    /// OpenAPI's default `style` for this location.
+    pub fn default_style(self) -> &'static str {
+        match self {
+            ParamIn::Query | ParamIn::Cookie => "form",
+            ParamIn::Header | ParamIn::Path => "simple",
+        }
+    }
+}
+
+/// One parameter's check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamCheck {
+    /// Its name.
+    pub name: String,
+    /// Where it is.
+    pub location: ParamIn,
+    /// OpenAPI's `style` (`form`, `simple`, `spaceDelimited`, `pipeDelimited`,
+    /// `deepObject`), or `json` for a parameter with `content: application/json`.
+    pub style: String,
+    /// OpenAPI's `explode`.
+    pub explode: bool,
+    /// Whether a request without it is refused.
+    pub required: bool,
+    /// How its text becomes a JSON value.
+    pub shape: ParamShape,
+    /// The validator function.
+    pub function: String,
+}
+
+/// How a parameter's text becomes the JSON value its schema checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamShape {
+    /// One value.
+    Scalar(Coerce),
+    /// A list (`style` says how it is split), each item read as the given types.
+    Array(Coerce),
+    /// An object: its properties, each read as its types (others as strings).
+    Object(Vec<(String, Coerce)>),
+    /// The text is a JSON document (`content: application/json`).
+    Json,
+}
+
+/// The JSON types a parameter's text may be read as, tried in order: `null` (the text
+/// `null`), a boolean, a number, else a string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coerce {
+    /// `integer` or `number`.
+    pub number: bool,
+    /// `boolean`.
+    pub boolean: bool,
+    /// `null`, or OpenAPI 3.0's `nullable`.
+    pub null: bool,
+    /// `string`, or no `type` at all.
+    pub string: bool,
+}
+
+/// The JSON request body's check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyCheck {
+    /// `requestBody.required`: a request without a body is refused.
+    pub required: bool,
+    /// Every media type the operation declares is JSON: another `Content-Type` is 415.
+    pub json_only: bool,
+    /// The validator function.
+    pub function: String,
+}
+
+/// A declared response's JSON schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseCheck {
+    /// `200`, `2XX` or `DEFAULT`.
+    pub status: String,
+    /// The validator function.
+    pub function: String,
 }
 
 /// An operation's response cache settings.

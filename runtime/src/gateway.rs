@@ -297,6 +297,8 @@ pub struct OperationDef {
     /// `x-gateway.cache`: GET answers kept in the gateway's shared cache (only on GET
     /// operations).
     pub cache: Option<&'static CacheDef>,
+    /// What its requests are checked against (`x-gateway.validate`); `None`: nothing.
+    pub validate: Option<&'static crate::validate::request::ValidateDef>,
 }
 
 /// An operation's response cache settings (`x-gateway.cache`; runtime/src/cache.rs).
@@ -342,6 +344,7 @@ impl OperationDef {
         health_check: false,
         retryable: false,
         cache: None,
+        validate: None,
     };
 }
 

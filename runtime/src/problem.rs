@@ -27,6 +27,9 @@ pub struct Problem {
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
     /// What the operator is told: the kind of failure and why. Never sent to the client.
     pub cause: Cause,
+    /// Each way the request breaks its operation's schemas (`errors`, RFC 9457 §3's
+    /// example member), for a 400 from request validation; empty otherwise.
+    pub errors: Vec<crate::validate::request::Invalid>,
 }
 
 /// Where a problem came from.
@@ -49,6 +52,8 @@ pub enum Source {
 pub enum Kind {
     /// A malformed request (bad path, parameter, body, preflight).
     BadRequest,
+    /// A request that breaks its operation's schemas (request validation).
+    Invalid,
     /// No operation has this path.
     NotFound,
     /// The path exists, not with this method.
@@ -96,6 +101,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::BadRequest => "bad_request",
+            Kind::Invalid => "invalid_request",
             Kind::NotFound => "not_found",
             Kind::MethodNotAllowed => "method_not_allowed",
             Kind::AuthMissing => "auth_missing",
@@ -177,6 +183,8 @@ struct Wire<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [crate::validate::request::Invalid],
 }
 
 impl Problem {
@@ -190,6 +198,7 @@ impl Problem {
                 kind: Kind::of(status),
                 reason: std::borrow::Cow::Borrowed(""),
             },
+            errors: Vec::new(),
         }
     }
 
@@ -254,6 +263,7 @@ impl Problem {
             status: self.status.as_u16(),
             detail: &self.detail,
             request_id,
+            errors: &self.errors,
         };
         // Serialising this struct of strings and integers cannot fail.
         let json = serde_json::to_vec(&wire).unwrap_or_default();

@@ -300,38 +300,33 @@ pub async fn request(
                     "this operation edits JSON request bodies, which must be sent without Content-Encoding",
                 ));
             }
-            // Read within the operation's timeout: a client that trickles its body must not
-            // hold the request (and up to `max_body` of memory) for ever.
-            let collected = tokio::time::timeout(op.timeout, body.collect())
-                .await
-                .map_err(|_| {
-                    Problem::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "the request body did not arrive in time",
-                    )
-                })?;
-            let bytes = collected.map_err(|e| {
-                if crate::proxy::is_too_large(&*e) {
-                    crate::proxy::too_large(op.max_body)
-                } else {
-                    Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        "the request body could not be read",
-                    )
+            // Parsed already when the request was validated; otherwise read here.
+            let parsed = parts
+                .extensions
+                .remove::<crate::phase::validate::Parsed>()
+                .map(|p| std::sync::Arc::try_unwrap(p.0).unwrap_or_else(|v| (*v).clone()));
+            let value = match parsed {
+                Some(value) => Some(value),
+                None => {
+                    let bytes = crate::phase::validate::read(op, body).await?;
+                    if bytes.is_empty() {
+                        None
+                    } else {
+                        Some(serde_json::from_slice::<Value>(&bytes).map_err(|e| {
+                            Problem::new(
+                                StatusCode::BAD_REQUEST,
+                                format!("the request body is not valid JSON: {e}"),
+                            )
+                        })?)
+                    }
                 }
-            })?;
-            let bytes = bytes.to_bytes();
-            if bytes.is_empty() {
-                Body::Empty
-            } else {
-                let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("the request body is not valid JSON: {e}"),
-                    )
-                })?;
-                apply_body(def, &mut value, cx);
-                replace_body(&mut parts.headers, &value)
+            };
+            match value {
+                None => Body::Empty,
+                Some(mut value) => {
+                    apply_body(def, &mut value, cx);
+                    replace_body(&mut parts.headers, &value)
+                }
             }
         }
         _ => body,

@@ -26,6 +26,9 @@
 //! 13. `resilience`: three targets, one answering 503 and one refusing connections:
 //!     retries within their budget, outlier ejection, POSTs never retried; and a circuit
 //!     breaker refusing a request over its limit.
+//! 14. `validation`: parameters in every location and style and JSON bodies checked
+//!     against their schemas (400 with every violation, 415), nothing invalid reaching the
+//!     upstream; `validate: none`; answers reported, not changed, in report mode.
 
 mod accepted;
 mod aggregate;
@@ -46,4 +49,5 @@ mod security;
 mod support;
 mod tls;
 mod transform;
+mod validation;
 mod versions;

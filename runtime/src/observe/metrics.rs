@@ -37,6 +37,7 @@ pub struct Metrics {
     upstream_errors: Family<Pair, Counter>,
     upstream_retries: Family<Single, Counter>,
     breaker_open: Family<Single, Counter>,
+    response_violations: Family<Single, Counter>,
     auth_failures: Family<Pair, Counter>,
     limit_decisions: Family<Triple, Counter>,
     limit_store_errors: Family<Single, Counter>,
@@ -160,6 +161,7 @@ impl Metrics {
             upstream_errors: Family::default(),
             upstream_retries: Family::default(),
             breaker_open: Family::default(),
+            response_violations: Family::default(),
             auth_failures: Family::default(),
             limit_decisions: Family::default(),
             limit_store_errors: Family::default(),
@@ -205,6 +207,11 @@ impl Metrics {
             &mut registry,
             names::UPSTREAM_BREAKER_OPEN,
             m.breaker_open.clone(),
+        );
+        add(
+            &mut registry,
+            names::RESPONSE_SCHEMA_VIOLATIONS,
+            m.response_violations.clone(),
         );
         add(&mut registry, names::AUTH_FAILURES, m.auth_failures.clone());
         add(
@@ -347,6 +354,15 @@ pub fn breaker_open(upstream: &'static str) {
     if let Some(m) = get() {
         m.breaker_open
             .get_or_create(&Single(names::UPSTREAM, upstream))
+            .inc();
+    }
+}
+
+/// An answer of `operation` broke its response schema (`validate.response: report`).
+pub fn response_schema_violation(operation: &'static str) {
+    if let Some(m) = get() {
+        m.response_violations
+            .get_or_create(&Single(names::OPERATION, operation))
             .inc();
     }
 }

@@ -3,19 +3,12 @@
 //! aggregate several upstreams), transform the response. The cache keeps answers as
 //! transforms leave them, so a hit skips both.
 //!
-//! Validation (phase 7) is not built yet; see `docs/phases.md`.
-//! The request body is limited to the operation's `max_body` on every branch: streamed
-//! bodies are cut off past it, and a declared `Content-Length` over it is refused with 413
-//! before anything is sent, an aggregate (whose parts never see the body) included.
-
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+//! The request body comes bounded by the operation's `max_body`, and checked, from
+//! phase 7 (`validate.rs`).
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body::Body as _;
-use hyper::body::Incoming;
 
 use super::State;
 use super::ctx::Ctx;
@@ -33,7 +26,7 @@ pub(super) async fn run(
     ctx: &mut Ctx,
     plan: Plan,
     principal: Option<Principal>,
-    req: Request<Incoming>,
+    req: Request<Body>,
 ) -> Result<Response<Body>, Problem> {
     if let (Some(def), Some(cache)) = (plan.op.cache, &state.cache) {
         let consumer = principal.as_ref().and_then(|p| p.consumer.clone());
@@ -51,14 +44,9 @@ async fn fetch(
     ctx: &mut Ctx,
     plan: Plan,
     principal: Option<Principal>,
-    req: Request<Incoming>,
+    req: Request<Body>,
 ) -> Result<Response<Body>, Problem> {
     let op = plan.op;
-    if let Some(len) = crate::proxy::content_length(req.headers())
-        && len > op.max_body
-    {
-        return Err(crate::proxy::too_large(op.max_body));
-    }
     if let Some(aggregate) = op.aggregate {
         let headers = crate::aggregate::part_headers(&req, state.access.forwarded_headers(), ctx);
         let affinity = affinity(&req, op.path, principal.as_ref());
@@ -72,29 +60,30 @@ async fn fetch(
         )
         .await;
     }
-    let req = if req.body().is_end_stream() {
-        req.map(|body| Body::limited(body, op.max_body))
-    } else {
-        let counter = Arc::new(AtomicU64::new(0));
-        ctx.bytes_in = Some(counter.clone());
-        req.map(|body| Body::counted(body, op.max_body, counter))
-    };
     let Some(upstream) = state.upstreams.get(op.upstream) else {
         return Err(Problem::bad_gateway().because(Kind::Gateway, "no such upstream"));
     };
-    let Some(t) = op.transform else {
-        return call(upstream, plan, req, principal.as_ref(), ctx).await;
+    let resp = match op.transform {
+        None => call(upstream, plan, req, principal.as_ref(), ctx).await?,
+        Some(t) => {
+            let request_id = ctx.request_id.clone();
+            let cx = transform::Context {
+                env: &state.env,
+                request_id: &request_id,
+                principal: principal.as_ref(),
+                head: req.method() == http::Method::HEAD,
+            };
+            let req = transform::request(op, t, req, &cx).await?;
+            let resp = call(upstream, plan, req, principal.as_ref(), ctx).await?;
+            transform::response(op, t, resp, &cx).await?
+        }
     };
-    let request_id = ctx.request_id.clone();
-    let cx = transform::Context {
-        env: &state.env,
-        request_id: &request_id,
-        principal: principal.as_ref(),
-        head: req.method() == http::Method::HEAD,
-    };
-    let req = transform::request(op, t, req, &cx).await?;
-    let resp = call(upstream, plan, req, principal.as_ref(), ctx).await?;
-    transform::response(op, t, resp, &cx).await
+    match op.validate {
+        Some(def) if !def.responses.is_empty() => {
+            super::validate::report_response(op, def, resp, &ctx.request_id).await
+        }
+        _ => Ok(resp),
+    }
 }
 
 /// The upstream's answer, from the target the upstream's balancing chooses; or, in mock

@@ -2,11 +2,11 @@
 //! over one per-request context ([`ctx::Ctx`]) by [`handle`].
 //!
 //! ```text
-//! accept ─▶ route ─▶ authenticate ─▶ limit ─▶ forward ─▶ respond
-//! (ids,     (path     (security,      (plans,   (mock, upstream,   (problem+json, headers
-//!  trace)    check,    forwarded       route     aggregate,         decorated once; log,
-//!            CORS      claims)         limits)   transforms)        metrics, spans at the
-//!            preflight,                                             end of the body)
+//! accept ─▶ route ─▶ authenticate ─▶ limit ─▶ validate ─▶ forward ─▶ respond
+//! (ids,     (path     (security,      (plans,   (max_body,  (mock, upstream,   (problem+json, headers
+//!  trace)    check,    forwarded       route     params,     aggregate,         decorated once; log,
+//!            CORS      claims)         limits)   JSON body)  transforms)        metrics, spans at the
+//!            preflight,                                                         end of the body)
 //!            router)
 //! ```
 //!
@@ -25,6 +25,7 @@ mod forward;
 mod limit;
 mod respond;
 mod route;
+pub(crate) mod validate;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -79,7 +80,7 @@ pub(crate) async fn handle<G: Gateway>(
     Ok(respond::reply::<G>(state, ctx, resp, in_flight))
 }
 
-/// Phases 2 to 9; the first that ends the request gives its answer.
+/// Phases 2 to 11; the first that ends the request gives its answer.
 async fn run<G: Gateway>(
     state: &'static State,
     ctx: &mut ctx::Ctx,
@@ -91,5 +92,6 @@ async fn run<G: Gateway>(
     };
     let principal = authenticate::run(state, ctx, plan.op, &mut req).await?;
     limit::run(state, ctx, plan.op, principal.as_ref(), &req).await?;
+    let req = validate::run(ctx, plan.op, req).await?;
     forward::run(state, ctx, plan, principal, req).await
 }

@@ -23,4 +23,6 @@ pub mod size;
 /// has the same. A field added with a default (`OperationDef::DEFAULT`) keeps it; removing,
 /// renaming or retyping one raises it. 3: `UpstreamDef` gained `targets` and `balance`, and
 /// with them a `DEFAULT` (crates generated for 2 write it without `..UpstreamDef::DEFAULT`).
-pub const INTERFACE: u32 = 3;
+/// 4: operations name generated validators (`OperationDef::validate`, the types of
+/// `validate::request`), which a runtime for 3 does not have.
+pub const INTERFACE: u32 = 4;

@@ -137,6 +137,14 @@ pub const UPSTREAM_BREAKER_OPEN: Metric = Metric {
     help: "Requests refused by an upstream's circuit breaker, by upstream",
     labels: &[UPSTREAM],
 };
+/// Answers that broke their declared response schema (`validate.response: report`), by
+/// operation; the answers themselves are passed on unchanged.
+pub const RESPONSE_SCHEMA_VIOLATIONS: Metric = Metric {
+    name: "gateway_response_schema_violations",
+    kind: Kind::Counter,
+    help: "Answers that broke their declared response schema, by operation (reported, not changed)",
+    labels: &[OPERATION],
+};
 /// Requests refused by authentication or authorization, by scheme and reason.
 pub const AUTH_FAILURES: Metric = Metric {
     name: "gateway_auth_failures",

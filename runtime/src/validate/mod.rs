@@ -21,6 +21,8 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
+pub mod request;
+
 pub use regex::Regex;
 pub use serde_json::{Map, Number, Value};
 pub use std::sync::LazyLock;
@@ -258,6 +260,10 @@ pub enum Detail {
     OneOfMany,
     /// Matches the `not` schema.
     Not,
+    /// A required parameter or request body is missing.
+    Missing,
+    /// A parameter declared as `application/json` content is not JSON.
+    NotJson,
 }
 
 impl Detail {
@@ -279,6 +285,8 @@ impl Detail {
                 Cow::Borrowed("must match exactly one of the schemas, matches several")
             }
             Detail::Not => Cow::Borrowed("must not match the excluded schema"),
+            Detail::Missing => Cow::Borrowed("is required"),
+            Detail::NotJson => Cow::Borrowed("must be a JSON document"),
             other => Cow::Owned(other.to_string()),
         }
     }

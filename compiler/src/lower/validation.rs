@@ -1,0 +1,527 @@
+//! `x-gateway.validate` and the request checks each operation gets from its schemas.
+//!
+//! For every operation whose requests are validated (the default where it declares a
+//! schema), this reads its parameters (the path item's and its own, the operation's
+//! winning by name and location) and its JSON request body, and adds their schemas to the
+//! gateway's [`Validators`]: each schema becomes a generated function, and the operation
+//! keeps only the functions' names and how each parameter is taken from the request
+//! ([`crate::model::Validation`]). `response: report` adds the JSON response schemas too.
+//! What the generated code cannot enforce is a warning where the keyword is written
+//! ([`warn_unsupported`]).
+
+use serde_json::Value;
+
+use super::reader::{self, Obj};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::model::{BodyCheck, Coerce, ParamCheck, ParamIn, ParamShape, ResponseCheck, Validation};
+use crate::spec::source::child;
+use crate::spec::{Resolved, Spec};
+use crate::validate::{Dialect, Reason, Unsupported, Validators};
+
+/// `x-gateway.validate` as written at one level; unset parts come from the level above.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Setting {
+    /// Whether requests are checked (`request`, the default) or not (`none`).
+    pub request: Option<bool>,
+    /// Whether answers are checked and violations reported (`response: report`).
+    pub response: Option<bool>,
+}
+
+impl Setting {
+    /// This level's choices, the level above's where this one makes none.
+    pub fn over(self, base: Setting) -> Setting {
+        Setting {
+            request: self.request.or(base.request),
+            response: self.response.or(base.response),
+        }
+    }
+}
+
+/// Reads `validate`: `request`, `none`, or `{request: true|false, response: report|none}`.
+pub(super) fn read(obj: &mut Obj<'_>, d: &mut Diagnostics) -> Option<Setting> {
+    let loc = obj.loc("validate");
+    let v = obj.raw("validate")?;
+    let bad = |d: &mut Diagnostics, loc: Location, found: &Value| {
+        d.push(
+            Diagnostic::error(
+                "E1101",
+                Some(loc),
+                format!(
+                    "`validate` must be `request`, `none` or an object, found {}",
+                    reader::kind(found)
+                ),
+            )
+            .hint(
+                "write `validate: none` to forward requests unchecked, or `validate: { response: report }` to also check answers",
+            ),
+        );
+    };
+    match v {
+        Value::String(s) if s == "request" => Some(Setting {
+            request: Some(true),
+            response: None,
+        }),
+        Value::String(s) if s == "none" => Some(Setting {
+            request: Some(false),
+            response: Some(false),
+        }),
+        Value::Object(_) => {
+            let mut o = Obj::new(obj.file, loc.pointer.clone(), v, "`validate`", d)?;
+            let request = o.boolean("request", d);
+            let response_loc = o.loc("response");
+            let response = match o.raw("response") {
+                None => None,
+                Some(Value::String(s)) if s == "report" => Some(true),
+                Some(Value::String(s)) if s == "none" => Some(false),
+                Some(other) => {
+                    d.push(
+                        Diagnostic::error(
+                            "E1101",
+                            Some(response_loc),
+                            format!(
+                                "`validate.response` must be `report` or `none`, found {}",
+                                reader::kind(other)
+                            ),
+                        )
+                        .hint("`report` logs and counts answers that break their schema without changing them"),
+                    );
+                    None
+                }
+            };
+            o.finish(d);
+            Some(Setting { request, response })
+        }
+        other => {
+            bad(d, loc, other);
+            None
+        }
+    }
+}
+
+/// The schema dialect of a document: 2020-12 for OpenAPI 3.1, the 3.0 schema object for
+/// 3.0 and Swagger 2.0.
+pub(super) fn dialect(doc: &Value) -> Dialect {
+    match doc.get("openapi").and_then(Value::as_str) {
+        Some(v) if v.starts_with("3.0") => Dialect::OpenApi30,
+        Some(_) => Dialect::Draft2020,
+        None => Dialect::OpenApi30,
+    }
+}
+
+/// Where one operation's schemas are read from.
+pub(super) struct Source<'a, 's> {
+    pub spec: &'s Spec,
+    pub doc: &'s Value,
+    pub item: &'a Resolved<'s>,
+    pub op: &'a Resolved<'s>,
+    pub swagger2: bool,
+    pub dialect: Dialect,
+    /// Names the generated functions: the operationId, or the method and path.
+    pub name: &'a str,
+}
+
+/// The checks of one operation, their schemas added to `validators`; `None` when it has
+/// nothing to check or checks are off.
+pub(super) fn collect(
+    src: &Source<'_, '_>,
+    setting: Setting,
+    validators: &mut Validators<'_, Spec>,
+    d: &mut Diagnostics,
+) -> Option<Validation> {
+    let request = setting.request.unwrap_or(true);
+    let response = setting.response.unwrap_or(false);
+    if !request && !response {
+        return None;
+    }
+    let mut v = Validation::default();
+    if request {
+        let consumes = consumes(src);
+        for p in parameters(src) {
+            if p.value.get("in").and_then(Value::as_str) == Some("body") {
+                v.body = body_swagger2(src, &p, &consumes, validators);
+            } else if let Some(check) = parameter(src, &p, validators, d) {
+                v.params.push(check);
+            }
+        }
+        if !src.swagger2 {
+            v.body = request_body(src, validators);
+        }
+    }
+    if response {
+        v.responses = responses(src, validators);
+    }
+    (!v.params.is_empty() || v.body.is_some() || !v.responses.is_empty()).then_some(v)
+}
+
+/// The path item's parameters and the operation's, the operation's replacing the path
+/// item's of the same name and location.
+fn parameters<'s>(src: &Source<'_, 's>) -> Vec<Resolved<'s>> {
+    let mut out: Vec<Resolved<'s>> = Vec::new();
+    for node in [src.item, src.op] {
+        let Some(list) = node.value.get("parameters").and_then(Value::as_array) else {
+            continue;
+        };
+        let list_ptr = child(&node.pointer, "parameters");
+        for (i, p) in list.iter().enumerate() {
+            let Some(p) = src
+                .spec
+                .deref(node.file, &child(&list_ptr, &i.to_string()), p)
+            else {
+                continue;
+            };
+            let key = |r: &Resolved<'_>| {
+                (
+                    r.value
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    r.value.get("in").and_then(Value::as_str).map(str::to_owned),
+                )
+            };
+            let k = key(&p);
+            out.retain(|q| key(q) != k);
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// One parameter's check, or `None` when it has no schema (or is malformed, which
+/// lowering reports elsewhere) or is taken in a way the gateway cannot decode (a
+/// warning).
+fn parameter(
+    src: &Source<'_, '_>,
+    p: &Resolved<'_>,
+    validators: &mut Validators<'_, Spec>,
+    d: &mut Diagnostics,
+) -> Option<ParamCheck> {
+    let name = p.value.get("name").and_then(Value::as_str)?;
+    let location = match p.value.get("in").and_then(Value::as_str)? {
+        "query" => ParamIn::Query,
+        "header" => ParamIn::Header,
+        "path" => ParamIn::Path,
+        "cookie" => ParamIn::Cookie,
+        // Swagger 2.0 `formData` is a body, checked with it (not yet).
+        _ => return None,
+    };
+    // Header names are case-insensitive, and these three are the protocol's own (OpenAPI
+    // says to ignore such parameters).
+    if location == ParamIn::Header
+        && ["accept", "content-type", "authorization"].contains(&name.to_ascii_lowercase().as_str())
+    {
+        return None;
+    }
+    let required =
+        location == ParamIn::Path || p.value.get("required").and_then(Value::as_bool) == Some(true);
+    let label = format!("{}_{}_{}", src.name, location.as_str(), name);
+    let warn = |d: &mut Diagnostics, key: &str, what: String| {
+        d.push(
+            Diagnostic::warning("W1103", Some(p.member_loc(key)), what)
+                .hint("the parameter is forwarded unchecked; set `x-gateway.validate: none` on the operation to silence this"),
+        );
+    };
+    if src.swagger2 {
+        let (style, explode) = match p.value.get("collectionFormat").and_then(Value::as_str) {
+            None | Some("csv") => (Style::Form, false),
+            Some("multi") => (Style::Form, true),
+            Some("ssv") => (Style::SpaceDelimited, false),
+            Some("pipes") => (Style::PipeDelimited, false),
+            Some(other) => {
+                warn(
+                    d,
+                    "collectionFormat",
+                    format!(
+                        "parameter `{name}`: `collectionFormat: {other}` is not decoded by the gateway"
+                    ),
+                );
+                return None;
+            }
+        };
+        let shape = shape(src.spec, p.file, &p.pointer, p.value);
+        let function = validators
+            .add_swagger2_parameter(&label, p.file, &p.pointer)
+            .ok()?;
+        return Some(ParamCheck {
+            name: name.to_owned(),
+            location,
+            style: style.name(location, explode),
+            explode,
+            required,
+            shape,
+            function,
+        });
+    }
+    if let Some(content) = p.value.get("content").and_then(Value::as_object) {
+        // A parameter sent as a serialised document: only JSON is decoded.
+        let (media, _) = content.iter().next()?;
+        if !is_json(media) {
+            warn(
+                d,
+                "content",
+                format!(
+                    "parameter `{name}` is sent as `{media}`, which the gateway does not decode"
+                ),
+            );
+            return None;
+        }
+        let ptr = child(&child(&child(&p.pointer, "content"), media), "schema");
+        src.spec.get(p.file, &ptr)?;
+        let function = validators.add(&label, p.file, &ptr, src.dialect).ok()?;
+        return Some(ParamCheck {
+            name: name.to_owned(),
+            location,
+            style: "json".to_owned(),
+            explode: false,
+            required,
+            shape: ParamShape::Json,
+            function,
+        });
+    }
+    let schema_ptr = child(&p.pointer, "schema");
+    let schema = src.spec.get(p.file, &schema_ptr)?;
+    let style = p
+        .value
+        .get("style")
+        .and_then(Value::as_str)
+        .unwrap_or(location.default_style());
+    let explode = p
+        .value
+        .get("explode")
+        .and_then(Value::as_bool)
+        .unwrap_or(style == "form");
+    let supported = match location {
+        ParamIn::Query => {
+            ["form", "spaceDelimited", "pipeDelimited", "deepObject"].contains(&style)
+        }
+        ParamIn::Path => style == "simple",
+        ParamIn::Header => style == "simple",
+        ParamIn::Cookie => style == "form",
+    };
+    if !supported {
+        warn(
+            d,
+            "style",
+            format!(
+                "parameter `{name}`: `style: {style}` in the {} is not decoded by the gateway",
+                location.as_str()
+            ),
+        );
+        return None;
+    }
+    let shape = shape(src.spec, p.file, &schema_ptr, schema);
+    let function = validators
+        .add(&label, p.file, &schema_ptr, src.dialect)
+        .ok()?;
+    Some(ParamCheck {
+        name: name.to_owned(),
+        location,
+        style: style.to_owned(),
+        explode,
+        required,
+        shape,
+        function,
+    })
+}
+
+/// Swagger 2.0 serialisations, named as OpenAPI 3 names them.
+#[derive(Debug, Clone, Copy)]
+enum Style {
+    Form,
+    SpaceDelimited,
+    PipeDelimited,
+}
+
+impl Style {
+    fn name(self, location: ParamIn, explode: bool) -> String {
+        match self {
+            // `csv` in a path or header is OpenAPI 3's `simple`.
+            Style::Form if matches!(location, ParamIn::Path | ParamIn::Header) && !explode => {
+                "simple"
+            }
+            Style::Form => "form",
+            Style::SpaceDelimited => "spaceDelimited",
+            Style::PipeDelimited => "pipeDelimited",
+        }
+        .to_owned()
+    }
+}
+
+/// How a parameter's text becomes JSON: from the schema's top-level `type` (after
+/// `$ref`s), and its items' or properties' types.
+fn shape(spec: &Spec, file: usize, pointer: &str, schema: &Value) -> ParamShape {
+    let Some(schema) = spec.deref(file, pointer, schema) else {
+        return ParamShape::Scalar(Coerce::default());
+    };
+    let types = types(schema.value);
+    if types.iter().any(|t| t == "array") {
+        let items = schema
+            .value
+            .get("items")
+            .and_then(|i| spec.deref(schema.file, &child(&schema.pointer, "items"), i))
+            .map(|i| coerce(i.value))
+            .unwrap_or_default();
+        return ParamShape::Array(items);
+    }
+    if types.iter().any(|t| t == "object") {
+        let mut props = Vec::new();
+        if let Some(map) = schema.value.get("properties").and_then(Value::as_object) {
+            let base = child(&schema.pointer, "properties");
+            for (k, v) in map {
+                let c = spec
+                    .deref(schema.file, &child(&base, k), v)
+                    .map(|r| coerce(r.value))
+                    .unwrap_or_default();
+                props.push((k.clone(), c));
+            }
+        }
+        return ParamShape::Object(props);
+    }
+    ParamShape::Scalar(coerce(schema.value))
+}
+
+fn types(schema: &Value) -> Vec<String> {
+    match schema.get("type") {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Which JSON types a text may be read as, beside a string: the schema's `type`s.
+fn coerce(schema: &Value) -> Coerce {
+    let types = types(schema);
+    let has = |t: &str| types.iter().any(|x| x == t);
+    Coerce {
+        number: has("integer") || has("number"),
+        boolean: has("boolean"),
+        null: has("null") || schema.get("nullable") == Some(&Value::Bool(true)),
+        string: types.is_empty() || has("string"),
+    }
+}
+
+/// Whether a media type (without parameters) is JSON: `application/json` or a `+json`.
+pub(crate) fn is_json(media: &str) -> bool {
+    let m = media.split(';').next().unwrap_or_default().trim();
+    m.eq_ignore_ascii_case("application/json")
+        || m.len() > 5 && m[m.len() - 5..].eq_ignore_ascii_case("+json")
+}
+
+/// A Swagger 2.0 operation's `consumes`, or its document's.
+fn consumes(src: &Source<'_, '_>) -> Vec<String> {
+    src.op
+        .value
+        .get("consumes")
+        .or_else(|| src.doc.get("consumes"))
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn body_swagger2(
+    src: &Source<'_, '_>,
+    p: &Resolved<'_>,
+    consumes: &[String],
+    validators: &mut Validators<'_, Spec>,
+) -> Option<BodyCheck> {
+    // No `consumes` anywhere: JSON, which is what Swagger 2.0 documents mostly take.
+    if !consumes.is_empty() && !consumes.iter().any(|c| is_json(c)) {
+        return None;
+    }
+    let ptr = child(&p.pointer, "schema");
+    src.spec.get(p.file, &ptr)?;
+    let function = validators
+        .add(&format!("{}_body", src.name), p.file, &ptr, src.dialect)
+        .ok()?;
+    Some(BodyCheck {
+        required: p.value.get("required").and_then(Value::as_bool) == Some(true),
+        json_only: consumes.iter().all(|c| is_json(c)),
+        function,
+    })
+}
+
+fn request_body(src: &Source<'_, '_>, validators: &mut Validators<'_, Spec>) -> Option<BodyCheck> {
+    let raw = src.op.value.get("requestBody")?;
+    let body = src
+        .spec
+        .deref(src.op.file, &child(&src.op.pointer, "requestBody"), raw)?;
+    let content = body.value.get("content").and_then(Value::as_object)?;
+    let (media, _) = content
+        .iter()
+        .find(|(m, c)| is_json(m) && c.get("schema").is_some())?;
+    let ptr = child(&child(&child(&body.pointer, "content"), media), "schema");
+    let function = validators
+        .add(&format!("{}_body", src.name), body.file, &ptr, src.dialect)
+        .ok()?;
+    Some(BodyCheck {
+        required: body.value.get("required").and_then(Value::as_bool) == Some(true),
+        json_only: content.keys().all(|m| is_json(m)),
+        function,
+    })
+}
+
+/// The JSON schemas of the declared responses, by status (`200`, `2XX`, `default`).
+fn responses(src: &Source<'_, '_>, validators: &mut Validators<'_, Spec>) -> Vec<ResponseCheck> {
+    let mut out = Vec::new();
+    let Some(map) = src.op.value.get("responses").and_then(Value::as_object) else {
+        return out;
+    };
+    let base = child(&src.op.pointer, "responses");
+    for (status, r) in map {
+        let Some(r) = src.spec.deref(src.op.file, &child(&base, status), r) else {
+            continue;
+        };
+        let ptr = if src.swagger2 {
+            Some(child(&r.pointer, "schema")).filter(|_| r.value.get("schema").is_some())
+        } else {
+            r.value
+                .get("content")
+                .and_then(Value::as_object)
+                .and_then(|c| {
+                    c.iter()
+                        .find(|(m, c)| is_json(m) && c.get("schema").is_some())
+                })
+                .map(|(m, _)| child(&child(&child(&r.pointer, "content"), m), "schema"))
+        };
+        let Some(ptr) = ptr else { continue };
+        let name = format!("{}_response_{status}", src.name);
+        if let Ok(function) = validators.add(&name, r.file, &ptr, src.dialect) {
+            out.push(ResponseCheck {
+                status: status.to_ascii_uppercase(),
+                function,
+            });
+        }
+    }
+    out
+}
+
+/// A warning for each keyword the generated validators do not enforce, where it is
+/// written: W1101 when values the schema forbids get through, W1102 when the schema's own
+/// dialect ignores it too (an unknown keyword, often a typo).
+pub(super) fn warn_unsupported(unsupported: &[Unsupported], d: &mut Diagnostics) {
+    for u in unsupported {
+        let loc = Some(Location::value(u.doc, u.pointer.clone()));
+        let diag = if u.reason.weakens() {
+            Diagnostic::warning("W1101", loc, u.detail.clone()).hint(match u.reason {
+                Reason::FormatNotChecked => {
+                    "the gateway checks date-time, date, uuid, email, uri, ipv4, ipv6, int32 and int64; the upstream must check this one"
+                }
+                Reason::RefNotFollowed => {
+                    "only references into the spec's own files are followed; the upstream must check this value"
+                }
+                _ => "requests the schema forbids can reach the upstream; it must check them",
+            })
+        } else {
+            Diagnostic::warning("W1102", loc, u.detail.clone())
+        };
+        d.push(diag);
+    }
+}
