@@ -412,8 +412,22 @@ class Harness:
             argv.append("--latency")
         for h in self.args.header:
             argv += ["-H", h]
+        if self.args.body:
+            argv += ["-s", str(self.body_script())]
         argv.append(f"http://127.0.0.1:{port}{self.args.path}")
         return argv
+
+    def body_script(self) -> Path:
+        """A wrk script that sends every request as a POST of --body, as JSON."""
+        script = self.tmp / "post-body.lua"
+        if not script.exists():
+            body = Path(self.args.body).read_text()
+            script.write_text(
+                'wrk.method = "POST"\n'
+                f"wrk.body = {json.dumps(body)}\n"
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
+        return script
 
     def run_wrk(self, argv: list[str]) -> str:
         self.wrk = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
@@ -450,15 +464,17 @@ class Harness:
         return res
 
 
-def preflight(port: int, path: str, headers: list[str]) -> tuple[int | None, str]:
+def preflight(port: int, path: str, headers: list[str], body: str | None = None) -> tuple[int | None, str]:
     """One plain request so a misconfigured target is visible up front."""
     hdrs = {}
     for h in headers:
         k, _, v = h.partition(":")
         hdrs[k.strip()] = v.strip()
+    if body is not None:
+        hdrs["Content-Type"] = "application/json"
     try:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        c.request("GET", path, headers=hdrs)
+        c.request("POST" if body is not None else "GET", path, body=body, headers=hdrs)
         r = c.getresponse()
         body = r.read(200).decode("utf-8", "replace")
         c.close()
@@ -579,6 +595,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="gateway: NGINX also sets X-Forwarded-For/-Proto/-Host and a request id "
                         "both ways, as the gateway does (default); plain: bare pass-through")
     p.add_argument("--path", default="/pets/1", help="request path (default %(default)s)")
+    p.add_argument("--body", metavar="FILE", default=None,
+                   help="send every request as a POST of this file's content, as application/json")
     p.add_argument("--header", action="append", default=[], metavar="'Name: value'",
                    help="request header passed to wrk -H (repeatable)")
     p.add_argument("--jwks", type=Path, default=None, metavar="FILE",
@@ -721,7 +739,8 @@ def main(argv: list[str]) -> int:
         names = list(targets)
         pre = {}
         for name in names:
-            pre[name] = preflight(targets[name][0], args.path, args.header)
+            pre[name] = preflight(targets[name][0], args.path, args.header,
+                                  Path(args.body).read_text() if args.body else None)
             st, body = pre[name]
             log(f"preflight {name}: {st if st is not None else 'no response'} {body[:80]!r}")
 

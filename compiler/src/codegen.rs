@@ -1215,12 +1215,13 @@ fn validation_def(v: &crate::model::Validation, rt: &TokenStream) -> TokenStream
                 let c = coerce(c);
                 quote!(#vr::Shape::Array(#c))
             }
-            ParamShape::Object(props) => {
+            ParamShape::Object(props, scalar) => {
                 let props = props.iter().map(|(k, c)| {
                     let c = coerce(c);
                     quote!((#k, #c))
                 });
-                quote!(#vr::Shape::Object(&[#(#props),*]))
+                let scalar = coerce(scalar);
+                quote!(#vr::Shape::Object(&[#(#props),*], #scalar))
             }
             ParamShape::Json => quote!(#vr::Shape::Json),
         };

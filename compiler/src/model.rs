@@ -752,8 +752,10 @@ pub enum ParamShape {
     Scalar(Coerce),
     /// A list (`style` says how it is split), each item read as the given types.
     Array(Coerce),
-    /// An object: its properties, each read as its types (others as strings).
-    Object(Vec<(String, Coerce)>),
+    /// An object: its properties, each read as its types (others as strings); and how a
+    /// text standing for the whole value is read, for a schema that allows an object or
+    /// something else (a `deepObject` parameter sent as `name=1`).
+    Object(Vec<(String, Coerce)>, Coerce),
     /// The text is a JSON document (`content: application/json`).
     Json,
 }

@@ -346,37 +346,103 @@ impl Style {
     }
 }
 
-/// How a parameter's text becomes JSON: from the schema's top-level `type` (after
-/// `$ref`s), and its items' or properties' types.
+/// How a parameter's text becomes JSON: from the types its schema allows (after `$ref`s,
+/// and across `allOf`, `anyOf` and `oneOf` branches), and its items' or properties'.
 fn shape(spec: &Spec, file: usize, pointer: &str, schema: &Value) -> ParamShape {
-    let Some(schema) = spec.deref(file, pointer, schema) else {
-        return ParamShape::Scalar(Coerce::default());
-    };
-    let types = types(schema.value);
-    if types.iter().any(|t| t == "array") {
-        let items = schema
-            .value
-            .get("items")
-            .and_then(|i| spec.deref(schema.file, &child(&schema.pointer, "items"), i))
-            .map(|i| coerce(i.value))
+    let flat = Flat::of(spec, file, pointer, schema);
+    let has = |t: &str| flat.types.iter().any(|x| x == t);
+    if has("array") {
+        let items = flat
+            .items
+            .map(|(f, ptr, v)| Flat::of(spec, f, &ptr, v).coerce())
             .unwrap_or_default();
         return ParamShape::Array(items);
     }
-    if types.iter().any(|t| t == "object") {
-        let mut props = Vec::new();
-        if let Some(map) = schema.value.get("properties").and_then(Value::as_object) {
-            let base = child(&schema.pointer, "properties");
-            for (k, v) in map {
-                let c = spec
-                    .deref(schema.file, &child(&base, k), v)
-                    .map(|r| coerce(r.value))
-                    .unwrap_or_default();
-                props.push((k.clone(), c));
+    if has("object") {
+        let props = flat
+            .props
+            .iter()
+            .map(|(k, f, ptr, v)| (k.clone(), Flat::of(spec, *f, ptr, v).coerce()))
+            .collect();
+        // What a text alone is read as, for a schema that is an object or something else
+        // (Stripe's `created`: a range object, or one integer).
+        return ParamShape::Object(props, flat.coerce());
+    }
+    ParamShape::Scalar(flat.coerce())
+}
+
+/// What a schema says about the types of its values, its branches included.
+#[derive(Default)]
+struct Flat<'s> {
+    /// Declared `type`s (empty: any).
+    types: Vec<String>,
+    /// OpenAPI 3.0 `nullable: true`.
+    nullable: bool,
+    /// Some branch gives no `type`, so any value may pass it.
+    untyped: bool,
+    /// The first `items` found.
+    items: Option<(usize, String, &'s Value)>,
+    /// `properties` from every branch, the first of each name kept.
+    props: Vec<(String, usize, String, &'s Value)>,
+}
+
+impl<'s> Flat<'s> {
+    fn of(spec: &'s Spec, file: usize, pointer: &str, schema: &'s Value) -> Flat<'s> {
+        let mut flat = Flat::default();
+        flat.add(spec, file, pointer, schema, 0);
+        flat
+    }
+
+    fn add(&mut self, spec: &'s Spec, file: usize, pointer: &str, schema: &'s Value, depth: u32) {
+        let Some(s) = spec.deref(file, pointer, schema) else {
+            self.untyped = true;
+            return;
+        };
+        if depth > 8 {
+            self.untyped = true;
+            return;
+        }
+        let own = types(s.value);
+        let mut branched = false;
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(list) = s.value.get(key).and_then(Value::as_array) {
+                branched = true;
+                let base = child(&s.pointer, key);
+                for (i, b) in list.iter().enumerate() {
+                    self.add(spec, s.file, &child(&base, &i.to_string()), b, depth + 1);
+                }
             }
         }
-        return ParamShape::Object(props);
+        if own.is_empty() && !branched {
+            self.untyped = true;
+        }
+        self.types.extend(own);
+        self.nullable |= s.value.get("nullable") == Some(&Value::Bool(true));
+        if self.items.is_none()
+            && let Some(items) = s.value.get("items")
+        {
+            self.items = Some((s.file, child(&s.pointer, "items"), items));
+        }
+        if let Some(map) = s.value.get("properties").and_then(Value::as_object) {
+            let base = child(&s.pointer, "properties");
+            for (k, v) in map {
+                if !self.props.iter().any(|(n, ..)| n == k) {
+                    self.props.push((k.clone(), s.file, child(&base, k), v));
+                }
+            }
+        }
     }
-    ParamShape::Scalar(coerce(schema.value))
+
+    /// Which JSON types a text may be read as.
+    fn coerce(&self) -> Coerce {
+        let has = |t: &str| self.types.iter().any(|x| x == t);
+        Coerce {
+            number: has("integer") || has("number"),
+            boolean: has("boolean"),
+            null: has("null") || self.nullable,
+            string: self.untyped || has("string"),
+        }
+    }
 }
 
 fn types(schema: &Value) -> Vec<String> {
@@ -391,24 +457,7 @@ fn types(schema: &Value) -> Vec<String> {
     }
 }
 
-/// Which JSON types a text may be read as, beside a string: the schema's `type`s.
-fn coerce(schema: &Value) -> Coerce {
-    let types = types(schema);
-    let has = |t: &str| types.iter().any(|x| x == t);
-    Coerce {
-        number: has("integer") || has("number"),
-        boolean: has("boolean"),
-        null: has("null") || schema.get("nullable") == Some(&Value::Bool(true)),
-        string: types.is_empty() || has("string"),
-    }
-}
-
-/// Whether a media type (without parameters) is JSON: `application/json` or a `+json`.
-pub(crate) fn is_json(media: &str) -> bool {
-    let m = media.split(';').next().unwrap_or_default().trim();
-    m.eq_ignore_ascii_case("application/json")
-        || m.len() > 5 && m[m.len() - 5..].eq_ignore_ascii_case("+json")
-}
+use gatewayc_vocab::media::is_json;
 
 /// A Swagger 2.0 operation's `consumes`, or its document's.
 fn consumes(src: &Source<'_, '_>) -> Vec<String> {
@@ -523,5 +572,76 @@ pub(super) fn warn_unsupported(unsupported: &[Unsupported], d: &mut Diagnostics)
             Diagnostic::warning("W1102", loc, u.detail.clone())
         };
         d.push(diag);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Diagnostics;
+
+    fn spec(yaml: &str) -> (tempfile::TempDir, Spec) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("api.yaml");
+        std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{e}"));
+        let mut d = Diagnostics::default();
+        let spec = crate::spec::load(&[path], dir.path(), &mut d);
+        (dir, spec)
+    }
+
+    #[test]
+    fn types_are_read_across_refs_and_branches() {
+        let (_dir, spec) = spec(
+            r##"
+openapi: 3.0.3
+components:
+  schemas:
+    Range: { type: object, properties: { gt: { type: integer }, lt: { allOf: [{ $ref: "#/components/schemas/Int" }] } } }
+    Int: { type: integer }
+    created: { anyOf: [{ $ref: "#/components/schemas/Range" }, { type: integer }] }
+    maybe: { type: string, nullable: true }
+    wrapped: { allOf: [{ $ref: "#/components/schemas/Int" }] }
+    free: { description: anything }
+    list: { type: array, items: { oneOf: [{ type: integer }, { type: boolean }] } }
+"##,
+        );
+        let shape_of = |name: &str| {
+            let ptr = format!("/components/schemas/{name}");
+            let v = spec.get(0, &ptr).unwrap_or_else(|| panic!("{name}"));
+            shape(&spec, 0, &ptr, v)
+        };
+        let int = Coerce {
+            number: true,
+            ..Coerce::default()
+        };
+        assert_eq!(
+            shape_of("created"),
+            ParamShape::Object(vec![("gt".into(), int), ("lt".into(), int)], int),
+            "an object or an integer: `created=1` is read as a number"
+        );
+        assert_eq!(shape_of("wrapped"), ParamShape::Scalar(int));
+        assert_eq!(
+            shape_of("maybe"),
+            ParamShape::Scalar(Coerce {
+                null: true,
+                string: true,
+                ..Coerce::default()
+            })
+        );
+        assert_eq!(
+            shape_of("free"),
+            ParamShape::Scalar(Coerce {
+                string: true,
+                ..Coerce::default()
+            })
+        );
+        assert_eq!(
+            shape_of("list"),
+            ParamShape::Array(Coerce {
+                number: true,
+                boolean: true,
+                ..Coerce::default()
+            })
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Phases 7 to 9: transform the request, answer from the response cache (phase 8,
+//! Phases 8 and 9: transform the request, answer from the response cache (phase 8,
 //! runtime/src/cache.rs) or call the upstream (or answer from the spec's example, or
 //! aggregate several upstreams), transform the response. The cache keeps answers as
 //! transforms leave them, so a hit skips both.
@@ -63,21 +63,31 @@ async fn fetch(
     let Some(upstream) = state.upstreams.get(op.upstream) else {
         return Err(Problem::bad_gateway().because(Kind::Gateway, "no such upstream"));
     };
-    let resp = match op.transform {
-        None => call(upstream, plan, req, principal.as_ref(), ctx).await?,
-        Some(t) => {
-            let request_id = ctx.request_id.clone();
-            let cx = transform::Context {
-                env: &state.env,
-                request_id: &request_id,
-                principal: principal.as_ref(),
-                head: req.method() == http::Method::HEAD,
-            };
-            let req = transform::request(op, t, req, &cx).await?;
-            let resp = call(upstream, plan, req, principal.as_ref(), ctx).await?;
-            transform::response(op, t, resp, &cx).await?
-        }
+    let Some(t) = op.transform else {
+        let resp = call(upstream, plan, req, principal.as_ref(), ctx).await?;
+        return report(op, resp, ctx).await;
     };
+    let request_id = ctx.request_id.clone();
+    let cx = transform::Context {
+        env: &state.env,
+        request_id: &request_id,
+        principal: principal.as_ref(),
+        head: req.method() == http::Method::HEAD,
+    };
+    let req = transform::request(op, t, req, &cx).await?;
+    let resp = call(upstream, plan, req, principal.as_ref(), ctx).await?;
+    // The spec's response schema describes the upstream's answer: it is checked before
+    // the response transform rewrites it.
+    let resp = report(op, resp, ctx).await?;
+    transform::response(op, t, resp, &cx).await
+}
+
+/// `validate.response: report`: the answer checked against its schema, and passed on.
+async fn report(
+    op: &'static crate::gateway::OperationDef,
+    resp: Response<Body>,
+    ctx: &Ctx,
+) -> Result<Response<Body>, Problem> {
     match op.validate {
         Some(def) if !def.responses.is_empty() => {
             super::validate::report_response(op, def, resp, &ctx.request_id).await

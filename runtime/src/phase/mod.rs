@@ -80,7 +80,7 @@ pub(crate) async fn handle<G: Gateway>(
     Ok(respond::reply::<G>(state, ctx, resp, in_flight))
 }
 
-/// Phases 2 to 11; the first that ends the request gives its answer.
+/// Phases 2 to 9; the first that ends the request gives its answer.
 async fn run<G: Gateway>(
     state: &'static State,
     ctx: &mut ctx::Ctx,

@@ -152,7 +152,10 @@ async fn check_body(
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(value) => {
             report.check("body", None, &value, def.check);
-            parts.extensions.insert(Parsed(Arc::new(value)));
+            // Kept only for a request body transform, which would parse it again.
+            if op.transform.is_some_and(|t| t.request.body.is_some()) {
+                parts.extensions.insert(Parsed(Arc::new(value)));
+            }
         }
         Err(e) => {
             return Err(Problem::new(

@@ -113,11 +113,21 @@ impl Coerce {
                 _ => {}
             }
         }
-        if self.number
-            && text.starts_with(|c: char| c == '-' || c.is_ascii_digit())
-            && let Ok(n) = serde_json::from_str::<serde_json::Number>(text)
-        {
-            return Value::Number(n);
+        if self.number && text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            // Plain integers (the usual case) without the JSON parser; JSON's rules still
+            // hold: no leading zeros, no `+`.
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            if !digits.is_empty()
+                && digits.len() < 19
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'))
+                && let Ok(n) = text.parse::<i64>()
+            {
+                return Value::Number(n.into());
+            }
+            if let Ok(n) = serde_json::from_str::<serde_json::Number>(text) {
+                return Value::Number(n);
+            }
         }
         Value::String(text.to_owned())
     }
@@ -130,8 +140,10 @@ pub enum Shape {
     Scalar(Coerce),
     /// A list, each item read as the types given.
     Array(Coerce),
-    /// An object with these declared properties (others are read as strings).
-    Object(&'static [(&'static str, Coerce)]),
+    /// An object with these declared properties (others are read as strings); and the
+    /// types a text standing for the whole value is read as, when the schema allows an
+    /// object or something else (`deepObject` sent as `name=1`).
+    Object(&'static [(&'static str, Coerce)], Coerce),
     /// A JSON document.
     Json,
 }
@@ -272,7 +284,7 @@ pub fn check_params(
     if def.params.is_empty() {
         return;
     }
-    let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+    let pairs: Vec<(Cow<'_, str>, &str)> =
         if def.params.iter().any(|p| p.location == ParamIn::Query) {
             query.map(form_pairs).unwrap_or_default()
         } else {
@@ -289,9 +301,9 @@ pub fn check_params(
             ParamIn::Path => segments
                 .iter()
                 .find(|(name, _)| *name == p.name)
-                .map(|(_, text)| text_value(p, &decode(text))),
-            ParamIn::Header => header_text(headers, p.name).map(|t| text_value(p, &t)),
-            ParamIn::Cookie => cookie(headers, p.name).map(|t| text_value(p, &t)),
+                .map(|(_, text)| text_value(p, text, decode)),
+            ParamIn::Header => header_text(headers, p.name).map(|t| text_value(p, &t, verbatim)),
+            ParamIn::Cookie => cookie(headers, p.name).map(|t| text_value(p, t, decode)),
         };
         let location = p.location.as_str();
         match value {
@@ -304,12 +316,9 @@ pub fn check_params(
 }
 
 /// The value of a query parameter, or `None` when the query does not carry it.
-fn query_value(
-    p: &ParamDef,
-    pairs: &[(Cow<'_, str>, Cow<'_, str>)],
-) -> Option<Result<Value, Detail>> {
+fn query_value(p: &ParamDef, pairs: &[(Cow<'_, str>, &str)]) -> Option<Result<Value, Detail>> {
     fn named<'a>(
-        pairs: &'a [(Cow<'_, str>, Cow<'_, str>)],
+        pairs: &'a [(Cow<'_, str>, &'a str)],
         name: &'a str,
     ) -> impl Iterator<Item = &'a str> {
         pairs
@@ -318,69 +327,124 @@ fn query_value(
             .map(|(_, v)| v.as_ref())
     }
     match (p.shape, p.style) {
-        (Shape::Array(c), Style::Form) if p.explode => {
-            let items: Vec<Value> = named(pairs, p.name).map(|t| c.value(t)).collect();
+        // Exploded, the list is the parameter repeated (for any delimiter style).
+        (Shape::Array(c), Style::Form | Style::SpaceDelimited | Style::PipeDelimited)
+            if p.explode =>
+        {
+            let items: Vec<Value> = named(pairs, p.name)
+                .map(|t| c.value(&form_decode(t)))
+                .collect();
             (!items.is_empty()).then_some(Ok(Value::Array(items)))
         }
-        (Shape::Object(props), Style::DeepObject) => {
-            let prefix = format!("{}[", p.name);
+        (Shape::Object(props, scalar), Style::DeepObject) => {
             let mut map = Map::new();
             for (k, v) in pairs {
-                if let Some(member) = k.strip_prefix(&prefix).and_then(|r| r.strip_suffix(']')) {
-                    map.insert(member.to_owned(), coerce_member(props, member).value(v));
+                if let Some(member) = k
+                    .strip_prefix(p.name)
+                    .and_then(|r| r.strip_prefix('['))
+                    .and_then(|r| r.strip_suffix(']'))
+                {
+                    let value = coerce_member(props, member).value(&form_decode(v));
+                    map.insert(member.to_owned(), value);
                 }
             }
-            (!map.is_empty()).then_some(Ok(Value::Object(map)))
+            if map.is_empty() {
+                // `name=value`: the whole value as one text.
+                return named(pairs, p.name)
+                    .next()
+                    .map(|t| Ok(scalar.value(&form_decode(t))));
+            }
+            Some(Ok(Value::Object(map)))
         }
-        (Shape::Object(props), Style::Form) if p.explode => {
+        (Shape::Object(props, _), Style::Form) if p.explode => {
             // Each declared property is its own query parameter.
             let mut map = Map::new();
             for (name, c) in props {
                 if let Some(v) = named(pairs, name).next() {
-                    map.insert((*name).to_owned(), c.value(v));
+                    map.insert((*name).to_owned(), c.value(&form_decode(v)));
                 }
             }
             (!map.is_empty()).then_some(Ok(Value::Object(map)))
         }
-        _ => named(pairs, p.name).next().map(|t| text_value(p, t)),
+        _ => named(pairs, p.name)
+            .next()
+            .map(|t| text_value(p, t, form_decode)),
     }
 }
 
-/// The value of a parameter sent as one piece of text (a path segment, a header, a
-/// cookie, a query parameter that is not exploded).
-fn text_value(p: &ParamDef, text: &str) -> Result<Value, Detail> {
+/// How a parameter's raw text is decoded: percent-decoding for paths and cookies, form
+/// decoding for queries, none for headers.
+type Decode = fn(&str) -> Cow<'_, str>;
+
+fn verbatim(s: &str) -> Cow<'_, str> {
+    Cow::Borrowed(s)
+}
+
+/// The value of a parameter sent as one piece of raw text (a path segment, a header, a
+/// cookie, a query parameter that is not exploded). Lists and objects are split on their
+/// delimiters before the pieces are decoded, so an encoded delimiter (`%2C`) stays in its
+/// piece.
+fn text_value(p: &ParamDef, raw: &str, dec: Decode) -> Result<Value, Detail> {
     match p.shape {
-        Shape::Scalar(c) => Ok(c.value(text)),
-        Shape::Json => serde_json::from_str(text).map_err(|_| Detail::NotJson),
+        Shape::Scalar(c) => Ok(c.value(&dec(raw))),
+        Shape::Json => serde_json::from_str(&dec(raw)).map_err(|_| Detail::NotJson),
         Shape::Array(c) => {
-            let sep = match p.style {
-                Style::SpaceDelimited => ' ',
-                Style::PipeDelimited => '|',
-                _ => ',',
+            let items = match p.style {
+                // Raw, a space is `%20` or `+` and a pipe `|` or `%7C`.
+                Style::SpaceDelimited => split_any(raw, &["%20", "+", " "]),
+                Style::PipeDelimited => split_any(raw, &["|", "%7C", "%7c"]),
+                _ => split_any(raw, &[","]),
             };
-            Ok(Value::Array(if text.is_empty() {
-                Vec::new()
-            } else {
-                text.split(sep).map(|t| c.value(t)).collect()
-            }))
+            Ok(Value::Array(
+                items.into_iter().map(|t| c.value(&dec(t))).collect(),
+            ))
         }
-        Shape::Object(props) => {
+        Shape::Object(props, _) => {
             let mut map = Map::new();
+            let mut member = |k: &str, v: &str| {
+                let k = dec(k);
+                let value = coerce_member(props, &k).value(&dec(v));
+                map.insert(k.into_owned(), value);
+            };
             if p.explode && p.style == Style::Simple {
                 // `k1=v1,k2=v2`
-                for member in text.split(',').filter(|m| !m.is_empty()) {
-                    let (k, v) = member.split_once('=').unwrap_or((member, ""));
-                    map.insert(k.to_owned(), coerce_member(props, k).value(v));
+                for m in raw.split(',').filter(|m| !m.is_empty()) {
+                    let (k, v) = m.split_once('=').unwrap_or((m, ""));
+                    member(k, v);
                 }
             } else {
                 // `k1,v1,k2,v2`
-                let mut it = text.split(',').filter(|m| !m.is_empty());
+                let mut it = raw.split(',').filter(|m| !m.is_empty());
                 while let Some(k) = it.next() {
-                    let v = it.next().unwrap_or_default();
-                    map.insert(k.to_owned(), coerce_member(props, k).value(v));
+                    member(k, it.next().unwrap_or_default());
                 }
             }
             Ok(Value::Object(map))
+        }
+    }
+}
+
+/// `text` split at every occurrence of any of `seps`; empty text is no item.
+fn split_any<'t>(text: &'t str, seps: &[&str]) -> Vec<&'t str> {
+    let mut out = Vec::new();
+    if text.is_empty() {
+        return out;
+    }
+    let mut rest = text;
+    loop {
+        let next = seps
+            .iter()
+            .filter_map(|sep| rest.find(sep).map(|at| (at, sep.len())))
+            .min_by_key(|(at, _)| *at);
+        match next {
+            Some((at, len)) => {
+                out.push(&rest[..at]);
+                rest = &rest[at + len..];
+            }
+            None => {
+                out.push(rest);
+                return out;
+            }
         }
     }
 }
@@ -393,18 +457,24 @@ fn coerce_member(props: &[(&'static str, Coerce)], name: &str) -> Coerce {
 }
 
 /// The query's `key=value` pairs, decoded as HTML forms encode them (`+` is a space).
-fn form_pairs(query: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+/// The query's `key=value` pairs, keys decoded as HTML forms encode them (`+` is a
+/// space), values still raw: their delimiters are found before they are decoded.
+fn form_pairs(query: &str) -> Vec<(Cow<'_, str>, &str)> {
     query
-        .split('&')
+        .split(is_amp)
         .filter(|p| !p.is_empty())
         .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(k), form_decode(v))
+            let (k, v) = split_at_byte(pair, b'=').unwrap_or((pair, ""));
+            (form_decode(k), v)
         })
         .collect()
 }
 
 fn form_decode(s: &str) -> Cow<'_, str> {
+    // One pass over the bytes: most keys and values need no decoding at all.
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s);
+    }
     if s.contains('+') {
         Cow::Owned(decode(&s.replace('+', " ")).into_owned())
     } else {
@@ -412,29 +482,38 @@ fn form_decode(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Percent-decodes `s`; bytes that are not UTF-8 become U+FFFD.
+/// Percent-decodes `s`; bytes that are not UTF-8 become U+FFFD. Text without `%` (most
+/// of it) is borrowed as it is.
 fn decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%') {
+        return Cow::Borrowed(s);
+    }
     percent_decode_str(s).decode_utf8_lossy()
 }
 
-/// Every line of header `name`, joined with `, ` as HTTP allows; `None` without one.
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut out: Option<String> = None;
+/// Every line of header `name`, joined with `,` as HTTP allows; `None` without one. A
+/// single line of visible ASCII (the usual case) is borrowed.
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, str>> {
+    let mut out: Option<Cow<'h, str>> = None;
     for v in headers.get_all(name) {
-        let text = String::from_utf8_lossy(v.as_bytes());
+        let text = match v.to_str() {
+            Ok(t) => Cow::Borrowed(t.trim()),
+            Err(_) => Cow::Owned(String::from_utf8_lossy(v.as_bytes()).trim().to_owned()),
+        };
         match &mut out {
-            None => out = Some(text.trim().to_owned()),
+            None => out = Some(text),
             Some(o) => {
+                let o = o.to_mut();
                 o.push(',');
-                o.push_str(text.trim());
+                o.push_str(&text);
             }
         }
     }
     out
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of cookie `name` in the request's `Cookie` headers, still encoded.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -442,7 +521,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| decode(v.trim_matches('"')).into_owned())
+        .map(|(_, v)| v.trim_matches('"'))
 }
 
 /// The text of each `{name}` of `template` in `path` (still percent-encoded), for a path
@@ -450,14 +529,14 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// (`{id}.json`); a last parameter that takes the rest of the path gets the rest.
 pub fn path_values<'t, 'p>(template: &'t str, path: &'p str) -> Vec<(&'t str, &'p str)> {
     let mut out = Vec::new();
-    let t_segs: Vec<&str> = template.split('/').collect();
+    let mut t_segs = template.split(is_slash).peekable();
     let mut rest = path;
-    for (i, t) in t_segs.iter().enumerate() {
-        let last = i + 1 == t_segs.len();
+    while let Some(t) = t_segs.next() {
+        let last = t_segs.peek().is_none();
         let seg = if last {
             rest
         } else {
-            let (seg, after) = rest.split_once('/').unwrap_or((rest, ""));
+            let (seg, after) = split_at_byte(rest, b'/').unwrap_or((rest, ""));
             rest = after;
             seg
         };
@@ -467,6 +546,22 @@ pub fn path_values<'t, 'p>(template: &'t str, path: &'p str) -> Vec<(&'t str, &'
         segment_values(t, seg, &mut out);
     }
     out
+}
+
+// Byte searches for the short texts of one request: the `char` pattern searchers cost
+// more to set up than these loops take to run.
+fn is_amp(c: char) -> bool {
+    c == '&'
+}
+
+fn is_slash(c: char) -> bool {
+    c == '/'
+}
+
+/// `s` split around the first `b` (an ASCII byte), which is left out.
+fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|x| x == b)?;
+    Some((&s[..at], &s[at + 1..]))
 }
 
 /// Matches one template segment (`{a}.{b}`, `v{n}`) against one path segment.
@@ -502,15 +597,7 @@ fn segment_values<'t, 'p>(template: &'t str, mut seg: &'p str, out: &mut Vec<(&'
     }
 }
 
-/// Whether a `Content-Type` is JSON: `application/json` or a `+json` type, with any
-/// parameters.
-pub fn is_json(content_type: &str) -> bool {
-    let m = content_type.split(';').next().unwrap_or_default().trim();
-    m.eq_ignore_ascii_case("application/json")
-        || m.len() > 5
-            && m.is_char_boundary(m.len() - 5)
-            && m[m.len() - 5..].eq_ignore_ascii_case("+json")
-}
+pub use gatewayc_vocab::media::is_json;
 
 #[cfg(test)]
 mod tests {
@@ -678,7 +765,7 @@ mod tests {
                     shape: Shape::Array(INT),
                     check: ids,
                 },
-                Some("id=1%2C2,3"),
+                Some("id=1,2,3"),
                 &[],
             ),
             (
@@ -714,7 +801,7 @@ mod tests {
                     style: Style::DeepObject,
                     explode: true,
                     required: true,
-                    shape: Shape::Object(AGE),
+                    shape: Shape::Object(AGE, Coerce::STRING),
                     check: obj,
                 },
                 Some("f%5Brole%5D=admin&f[age]=7"),
@@ -727,7 +814,7 @@ mod tests {
                     style: Style::Form,
                     explode: true,
                     required: true,
-                    shape: Shape::Object(&[("role", Coerce::STRING), ("age", INT)]),
+                    shape: Shape::Object(&[("role", Coerce::STRING), ("age", INT)], Coerce::STRING),
                     check: obj,
                 },
                 Some("role=admin&age=7"),
@@ -740,7 +827,7 @@ mod tests {
                     style: Style::Form,
                     explode: false,
                     required: true,
-                    shape: Shape::Object(AGE),
+                    shape: Shape::Object(AGE, Coerce::STRING),
                     check: obj,
                 },
                 Some("f=role,admin,age,7"),
@@ -766,7 +853,7 @@ mod tests {
                     style: Style::Simple,
                     explode: true,
                     required: true,
-                    shape: Shape::Object(AGE),
+                    shape: Shape::Object(AGE, Coerce::STRING),
                     check: obj,
                 },
                 None,
@@ -794,6 +881,53 @@ mod tests {
             let r = run(&def(params), "/x", "/x", *query, headers);
             assert!(r.is_empty(), "case {i}: {r:?}");
         }
+    }
+
+    #[test]
+    fn a_deep_object_sent_as_one_value_is_read_as_its_other_types() {
+        expect_value!(number, json!(1700000000));
+        expect_value!(range, json!({"gt": 1}));
+        static P: &[ParamDef] = &[ParamDef {
+            name: "created",
+            location: ParamIn::Query,
+            style: Style::DeepObject,
+            explode: true,
+            required: true,
+            shape: Shape::Object(&[("gt", INT)], INT),
+            check: number,
+        }];
+        assert!(run(&def(P), "/x", "/x", Some("created=1700000000"), &[]).is_empty());
+        static Q: &[ParamDef] = &[ParamDef {
+            check: range,
+            ..P[0]
+        }];
+        assert!(run(&def(Q), "/x", "/x", Some("created%5Bgt%5D=1"), &[]).is_empty());
+        assert!(
+            !run(&def(Q), "/x", "/x", Some("created_at[gt]=1"), &[]).is_empty(),
+            "another parameter's brackets"
+        );
+    }
+
+    #[test]
+    fn delimiters_are_found_before_pieces_are_decoded() {
+        expect_value!(pieces, json!(["a,b", "c d", "e+f"]));
+        static P: &[ParamDef] = &[ParamDef {
+            name: "q",
+            location: ParamIn::Query,
+            style: Style::Form,
+            explode: false,
+            required: true,
+            shape: Shape::Array(Coerce::STRING),
+            check: pieces,
+        }];
+        assert!(run(&def(P), "/x", "/x", Some("q=a%2Cb,c+d,e%2Bf"), &[]).is_empty());
+        expect_value!(words, json!(["a|b", "c", "d"]));
+        static W: &[ParamDef] = &[ParamDef {
+            style: Style::SpaceDelimited,
+            check: words,
+            ..P[0]
+        }];
+        assert!(run(&def(W), "/x", "/x", Some("q=a|b%20c+d"), &[]).is_empty());
     }
 
     #[test]
