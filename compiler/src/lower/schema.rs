@@ -114,20 +114,29 @@ impl Types {
         Types(self.0 & other.0)
     }
 
+    /// The types of `self` that are not in `other` (`number` without `integer` is the
+    /// numbers with a fraction).
+    #[must_use]
+    pub fn without(self, other: Types) -> Types {
+        Types(self.0 & !other.0)
+    }
+
     /// The type names, as a schema would write them (`integer` is left out when `number`
-    /// is there, since it is part of it).
+    /// is there, since it is part of it). A number that is not an integer (the type of
+    /// `1.5`) is a `number`.
     pub fn names(self) -> Vec<&'static str> {
+        let fraction = Types::NUMBER.without(Types::INTEGER);
         let mut out = Vec::new();
         for (t, name) in [
             (Types::OBJECT, "object"),
             (Types::ARRAY, "array"),
             (Types::STRING, "string"),
-            (Types::NUMBER, "number"),
+            (fraction, "number"),
             (Types::INTEGER, "integer"),
             (Types::BOOLEAN, "boolean"),
             (Types::NULL, "null"),
         ] {
-            if self.contains(t) && !(t == Types::INTEGER && self.contains(Types::NUMBER)) {
+            if self.contains(t) && !(t == Types::INTEGER && self.intersects(fraction)) {
                 out.push(name);
             }
         }
@@ -906,6 +915,18 @@ components:
         assert_eq!(
             Types::STRING.union(Types::INTEGER).to_string(),
             "string or integer"
+        );
+        assert_eq!(Types::of(&serde_json::json!(1.5)).to_string(), "number");
+        assert_eq!(
+            Types::NUMBER.union(Types::NULL).to_string(),
+            "number or null"
+        );
+        let fraction = Types::NUMBER.without(Types::INTEGER);
+        assert!(!fraction.intersects(Types::INTEGER) && Types::NUMBER.contains(fraction));
+        assert_eq!(fraction.to_string(), "number");
+        assert_eq!(
+            Types::STRING.union(Types::NULL).without(Types::STRING),
+            Types::NULL
         );
         assert_eq!(
             tokens("/a~1b/~0c/0"),

@@ -825,9 +825,10 @@ fn check_target(
     }
 }
 
+/// `an integer`, `a string or null`, `null`, `any type`: a schema's types in a message.
 fn article(t: Types) -> String {
     let text = t.to_string();
-    if t == Types::ANY || t == Types::NONE {
+    if t == Types::ANY || t == Types::NONE || t == Types::NULL {
         return text;
     }
     if text.starts_with(['a', 'e', 'i', 'o', 'u']) {
