@@ -215,6 +215,23 @@ impl<'s> SchemaRef<'s> {
         self.alternatives.iter().flatten()
     }
 
+    /// The schema of member `token` (a property name, an index or `*`): one step of
+    /// [`resolve`], from a schema already found. `None` when the step is not
+    /// [`Lookup::Found`].
+    pub fn member(&self, spec: &'s Spec, token: &str) -> Option<SchemaRef<'s>> {
+        match step(spec, self, token) {
+            Step::Found(alternatives, required) => {
+                let mut required_steps = self.required.clone();
+                required_steps.push(required);
+                Some(SchemaRef {
+                    alternatives,
+                    required: required_steps,
+                })
+            }
+            Step::Missing(_) | Step::Undecidable(_) => None,
+        }
+    }
+
     /// The names of the declared properties (of every alternative), sorted.
     pub fn property_names(&self) -> Vec<String> {
         let mut out = BTreeSet::new();
@@ -801,6 +818,11 @@ components:
         let owner = found(resolve(&s, pet.clone(), "/owner"));
         assert_eq!(owner.types(), Types::OBJECT.union(Types::NULL));
         assert_eq!(owner.types().to_string(), "object or null");
+        // A step from a schema already found is the same as a lookup from the root.
+        let step = owner.member(&s, "name").expect("a member of owner");
+        assert_eq!(step.loc(), name.loc());
+        assert_eq!(step.required, name.required);
+        assert!(owner.member(&s, "nope").is_none());
 
         let label = found(resolve(&s, pet.clone(), "/tags/0/label"));
         assert_eq!(label.types(), Types::STRING);
