@@ -114,20 +114,29 @@ impl Types {
         Types(self.0 & other.0)
     }
 
+    /// The types of `self` that are not in `other` (`number` without `integer` is the
+    /// numbers with a fraction).
+    #[must_use]
+    pub fn without(self, other: Types) -> Types {
+        Types(self.0 & !other.0)
+    }
+
     /// The type names, as a schema would write them (`integer` is left out when `number`
-    /// is there, since it is part of it).
+    /// is there, since it is part of it). A number that is not an integer (the type of
+    /// `1.5`) is a `number`.
     pub fn names(self) -> Vec<&'static str> {
+        let fraction = Types::NUMBER.without(Types::INTEGER);
         let mut out = Vec::new();
         for (t, name) in [
             (Types::OBJECT, "object"),
             (Types::ARRAY, "array"),
             (Types::STRING, "string"),
-            (Types::NUMBER, "number"),
+            (fraction, "number"),
             (Types::INTEGER, "integer"),
             (Types::BOOLEAN, "boolean"),
             (Types::NULL, "null"),
         ] {
-            if self.contains(t) && !(t == Types::INTEGER && self.contains(Types::NUMBER)) {
+            if self.contains(t) && !(t == Types::INTEGER && self.intersects(fraction)) {
                 out.push(name);
             }
         }
@@ -204,6 +213,23 @@ impl<'s> SchemaRef<'s> {
     /// Every node, across alternatives.
     pub fn nodes(&self) -> impl Iterator<Item = &Resolved<'s>> {
         self.alternatives.iter().flatten()
+    }
+
+    /// The schema of member `token` (a property name, an index or `*`): one step of
+    /// [`resolve`], from a schema already found. `None` when the step is not
+    /// [`Lookup::Found`].
+    pub fn member(&self, spec: &'s Spec, token: &str) -> Option<SchemaRef<'s>> {
+        match step(spec, self, token) {
+            Step::Found(alternatives, required) => {
+                let mut required_steps = self.required.clone();
+                required_steps.push(required);
+                Some(SchemaRef {
+                    alternatives,
+                    required: required_steps,
+                })
+            }
+            Step::Missing(_) | Step::Undecidable(_) => None,
+        }
     }
 
     /// The names of the declared properties (of every alternative), sorted.
@@ -792,6 +818,11 @@ components:
         let owner = found(resolve(&s, pet.clone(), "/owner"));
         assert_eq!(owner.types(), Types::OBJECT.union(Types::NULL));
         assert_eq!(owner.types().to_string(), "object or null");
+        // A step from a schema already found is the same as a lookup from the root.
+        let step = owner.member(&s, "name").expect("a member of owner");
+        assert_eq!(step.loc(), name.loc());
+        assert_eq!(step.required, name.required);
+        assert!(owner.member(&s, "nope").is_none());
 
         let label = found(resolve(&s, pet.clone(), "/tags/0/label"));
         assert_eq!(label.types(), Types::STRING);
@@ -906,6 +937,18 @@ components:
         assert_eq!(
             Types::STRING.union(Types::INTEGER).to_string(),
             "string or integer"
+        );
+        assert_eq!(Types::of(&serde_json::json!(1.5)).to_string(), "number");
+        assert_eq!(
+            Types::NUMBER.union(Types::NULL).to_string(),
+            "number or null"
+        );
+        let fraction = Types::NUMBER.without(Types::INTEGER);
+        assert!(!fraction.intersects(Types::INTEGER) && Types::NUMBER.contains(fraction));
+        assert_eq!(fraction.to_string(), "number");
+        assert_eq!(
+            Types::STRING.union(Types::NULL).without(Types::STRING),
+            Types::NULL
         );
         assert_eq!(
             tokens("/a~1b/~0c/0"),

@@ -5,9 +5,12 @@
 //! (an operation's or a path item's `x-gateway`), once. [`lower`] then checks it against each
 //! operation it applies to: every pointer that must exist (`pick`, `remove`, the source of
 //! `rename` and `move`) is looked up in the operation's request or success-response JSON
-//! schema with [`schema::resolve`]; a value set must have a type the schema admits; a
-//! request transform may not drop a member the client must send. For the response, the
-//! schema clients see after the transform is computed for the published contract.
+//! schema with [`schema::resolve`]; a value set must have a type the schema admits (and be
+//! one of the values it lists); a value a `rename` or `move` writes must fit where it ends
+//! up as well: every type and listed value the schema of its source allows must be allowed
+//! there; a request transform may not drop a member the client must send. For the
+//! response, the schema clients see after the transform is computed for the published
+//! contract.
 //!
 //! Body edits run in a fixed order, the same here and in the runtime: `pick`, then `rename`
 //! and `move` (in the order written), then `remove`, then `set`.
@@ -60,6 +63,8 @@ struct WrittenBody {
 
 #[derive(Debug, Clone)]
 struct Move {
+    /// `rename` or `move`.
+    key: &'static str,
     from: Pointer,
     to: Pointer,
     /// The entry's key (the source pointer).
@@ -469,6 +474,7 @@ fn read_body(b: &mut Obj<'_>, d: &mut Diagnostics) -> WrittenBody {
                 continue;
             }
             body.moves.push(Move {
+                key,
                 from,
                 to,
                 from_loc,
@@ -723,23 +729,21 @@ fn check_body(
             );
         }
     }
-    for m in &b.moves {
+    for (k, m) in b.moves.iter().enumerate() {
         check_target(spec, root, &m.to, None, &m.to_loc, &whose, d);
+        check_moved(spec, root, b, k, dir, &whose, d);
     }
     for s in &b.set {
         let types = match &s.value {
             JsonValue::Str(_) => Types::STRING,
             _ => Types::of(&s.written),
         };
-        check_target(
-            spec,
-            root,
-            &s.to,
-            Some((types, &s.value_loc)),
-            &s.key_loc,
-            &whose,
-            d,
-        );
+        let put = Put {
+            types,
+            literal: literal(&s.value),
+            loc: &s.value_loc,
+        };
+        check_target(spec, root, &s.to, Some(put), &s.key_loc, &whose, d);
     }
     out
 }
@@ -749,31 +753,55 @@ fn client_must_send(s: &SchemaRef<'_>) -> bool {
     s.is_required() && !s.flag("readOnly")
 }
 
+/// A value a `set` writes: its type, the value itself when it holds no `${...}`
+/// reference, and where it is written.
+struct Put<'a> {
+    types: Types,
+    literal: Option<Value>,
+    loc: &'a Location,
+}
+
 /// Checks where a `set` or `move` puts a value: the member may be new, but each existing
-/// step must be able to hold members, and a set value must have a type the schema admits.
+/// step must be able to hold members, and a set value must have a type the schema admits
+/// (and be one of its values, when it lists them).
 fn check_target(
     spec: &Spec,
     root: &Resolved<'_>,
     to: &Pointer,
-    value: Option<(Types, &Location)>,
+    value: Option<Put<'_>>,
     loc: &Location,
     whose: &str,
     d: &mut Diagnostics,
 ) {
     match schema::resolve_tokens(spec, root.clone(), to) {
         Lookup::Found(s) => {
-            if let Some((types, value_loc)) = value
-                && !s.types().intersects(types)
-            {
+            let Some(put) = value else { return };
+            if !s.types().intersects(put.types) {
                 d.push(
                     Diagnostic::error(
                         "E0804",
-                        Some(value_loc.clone()),
+                        Some(put.loc.clone()),
                         format!(
                             "`{}` is {} in {whose}, but the value set is {}",
                             display(to),
                             article(s.types()),
-                            article(types)
+                            article(put.types)
+                        ),
+                    )
+                    .related(s.loc(), "the member's schema"),
+                );
+            } else if let (Some(v), Some(allowed)) = (&put.literal, listed(&s))
+                && !v.is_null()
+                && !allowed.iter().any(|a| same(v, a))
+            {
+                d.push(
+                    Diagnostic::error(
+                        "E0804",
+                        Some(put.loc.clone()),
+                        format!(
+                            "`{}` is {} in {whose}, but the value set is `{v}`",
+                            display(to),
+                            one_of(&allowed),
                         ),
                     )
                     .related(s.loc(), "the member's schema"),
@@ -825,9 +853,404 @@ fn check_target(
     }
 }
 
+/// Where the value at `p` was in the body as it arrived, before `moves` ran (in order):
+/// `None` when one of them took it away and none put anything back there.
+fn origin(moves: &[Move], p: &[String]) -> Option<Pointer> {
+    let mut at = p.to_vec();
+    for m in moves.iter().rev() {
+        if at.starts_with(&m.to) {
+            let mut before = m.from.clone();
+            before.extend_from_slice(&at[m.to.len()..]);
+            at = before;
+        } else if at.starts_with(&m.from) {
+            return None;
+        }
+    }
+    Some(at)
+}
+
+/// Where a value that move `k` puts down at `at` (its target, or a place inside it) is when
+/// the body leaves the gateway: a later move may carry it, or its parent, elsewhere. `None`
+/// when move `k` does not answer for it: a later move takes that value itself on (and is
+/// checked in its place), or a later move, `remove` or `set` replaces or drops it.
+fn destination(b: &WrittenBody, k: usize, mut at: Pointer) -> Option<Pointer> {
+    for m in &b.moves[k + 1..] {
+        if at.starts_with(&m.from) {
+            if at.len() == m.from.len() {
+                return None;
+            }
+            let mut after = m.to.clone();
+            after.extend_from_slice(&at[m.from.len()..]);
+            at = after;
+        } else if at.starts_with(&m.to) {
+            return None;
+        }
+    }
+    let replaced = b
+        .remove
+        .iter()
+        .map(|(p, _)| p)
+        .chain(b.set.iter().map(|s| &s.to))
+        .any(|p| at.starts_with(p));
+    (!replaced).then_some(at)
+}
+
+/// How a moved value may not fit where it lands.
+enum Misfit {
+    /// Values of types `left` (part of what the moved member may be) are not allowed there.
+    Types(Types),
+    /// These listed values of the moved member are not among the ones allowed there.
+    Values(Vec<Value>),
+}
+
+/// A place inside a moved value that does not fit where it lands.
+struct Landing<'s> {
+    /// The place inside the moved value (empty: the value itself).
+    sub: Pointer,
+    /// Where it was in the body as it arrived.
+    from: Pointer,
+    /// Where it is when the body leaves.
+    to: Pointer,
+    src: SchemaRef<'s>,
+    dst: SchemaRef<'s>,
+    /// How it does not fit (`None` while it is being looked at).
+    misfit: Option<Misfit>,
+}
+
+/// How deep inside a moved value (array items, object members) the schemas are compared.
+const MOVED_DEPTH: usize = 4;
+/// Most places inside one moved value whose schemas are compared.
+const MOVED_BUDGET: usize = 64;
+
+/// Checks that the value `rename`/`move` number `k` writes fits the schema where it ends
+/// up, as a `set` value must: every type (and every listed value) that the schema of the
+/// member it came from allows must be allowed there; the same for its array items and for
+/// the members both objects declare, a few levels down. A member whose schema says nothing
+/// of its type, and a place the target schema does not declare, are not checked.
+fn check_moved(
+    spec: &Spec,
+    root: &Resolved<'_>,
+    b: &WrittenBody,
+    k: usize,
+    dir: Dir,
+    whose: &str,
+    d: &mut Diagnostics,
+) {
+    let m = &b.moves[k];
+    let mut budget = MOVED_BUDGET;
+    let Some(l) = first_misfit(spec, root, b, k, &mut Vec::new(), None, &mut budget) else {
+        return;
+    };
+    let Some(misfit) = &l.misfit else {
+        return;
+    };
+    let (moved, allowed) = (describe(&l.src), describe(&l.dst));
+    let sent = if l.from == [m.from.as_slice(), &l.sub].concat() {
+        String::new()
+    } else {
+        format!("sent as `{}`, ", display(&l.from))
+    };
+    let lands = if l.to == [m.to.as_slice(), &l.sub].concat() {
+        String::new()
+    } else {
+        format!(", which a later move takes to `{}`", display(&l.to))
+    };
+    let head = if l.sub.is_empty() {
+        format!(
+            "`{}` puts `{}` ({sent}{moved}) at `{}`{lands}",
+            m.key,
+            display(&m.from),
+            display(&m.to)
+        )
+    } else {
+        format!(
+            "`{}` puts `{}` at `{}`, so `{}` ({sent}{moved}) lands at `{}`{lands}",
+            m.key,
+            display(&m.from),
+            display(&m.to),
+            display(&[m.from.as_slice(), &l.sub].concat()),
+            display(&[m.to.as_slice(), &l.sub].concat()),
+        )
+    };
+    let tail = match misfit {
+        // Nothing the member may be fits: the types say it all.
+        Misfit::Types(left) if *left == value_types(&l.src) => String::new(),
+        Misfit::Types(left) if *left == Types::NUMBER.without(Types::INTEGER) => {
+            ": a number with a fraction would not fit".to_owned()
+        }
+        Misfit::Types(left) => format!(": {} would not fit", article(*left)),
+        Misfit::Values(left) if listed(&l.src).is_some_and(|all| all.len() == left.len()) => {
+            String::new()
+        }
+        Misfit::Values(left) => {
+            let shown: Vec<String> = left.iter().map(|v| format!("`{v}`")).collect();
+            format!(": {} would not fit", shown.join(", "))
+        }
+    };
+    let who = match dir {
+        Dir::Request => "the upstream would receive a value its schema forbids",
+        Dir::Response => "clients would receive a value the schema forbids",
+    };
+    d.push(
+        Diagnostic::error(
+            "E0804",
+            Some(m.to_loc.clone()),
+            format!(
+                "{head}, but `{}` is {allowed} in {whose}{tail}",
+                display(&l.to)
+            ),
+        )
+        .related(l.src.loc(), "the moved member's schema")
+        .related(l.dst.loc(), "the schema where it lands")
+        .hint(format!(
+            "{who}: move it to a member that admits it, or make the two schemas agree"
+        )),
+    );
+}
+
+/// The first place, `sub` or inside it, where what move `k` writes does not fit. `up` is
+/// the place one step up (its pointers as arrived and as sent, and their schemas): a step
+/// from there is cheaper than a lookup from the root.
+fn first_misfit<'s>(
+    spec: &'s Spec,
+    root: &Resolved<'s>,
+    b: &WrittenBody,
+    k: usize,
+    sub: &mut Pointer,
+    up: Option<&Landing<'s>>,
+    budget: &mut usize,
+) -> Option<Landing<'s>> {
+    if *budget == 0 {
+        return None;
+    }
+    *budget -= 1;
+    let m = &b.moves[k];
+    let from = origin(&b.moves[..k], &[m.from.as_slice(), sub].concat())?;
+    // `pick` runs first: a member it does not keep is not there to be moved.
+    let picked = b
+        .pick
+        .iter()
+        .any(|(p, _)| from.starts_with(p) || p.starts_with(&from));
+    if !b.pick.is_empty() && !picked {
+        return None;
+    }
+    let to = destination(b, k, [m.to.as_slice(), sub].concat())?;
+    let below = |parent: &Pointer, here: &Pointer| {
+        here.split_last()
+            .is_some_and(|(_, head)| head == parent.as_slice())
+    };
+    let (src, dst) = match (up, sub.last()) {
+        (Some(up), Some(token)) => {
+            // Not one step below where its parent came from: an earlier move put it there,
+            // and that move answers for it (see `destination`).
+            if !below(&up.from, &from) || !below(&up.to, &to) {
+                return None;
+            }
+            (up.src.member(spec, token)?, up.dst.member(spec, token)?)
+        }
+        _ => match (
+            schema::resolve_tokens(spec, root.clone(), &from),
+            schema::resolve_tokens(spec, root.clone(), &to),
+        ) {
+            (Lookup::Found(src), Lookup::Found(dst)) => (src, dst),
+            _ => return None,
+        },
+    };
+    let mut here = Landing {
+        sub: sub.clone(),
+        from,
+        to,
+        src,
+        dst,
+        misfit: None,
+    };
+    here.misfit = misfit(&here.src, &here.dst);
+    if here.misfit.is_some() {
+        return Some(here);
+    }
+    if sub.len() >= MOVED_DEPTH {
+        return None;
+    }
+    let (moved, there) = (value_types(&here.src), here.dst.types());
+    let mut steps = Vec::new();
+    if moved.intersects(Types::ARRAY) && there.intersects(Types::ARRAY) {
+        steps.push("*".to_owned());
+    }
+    if moved.intersects(Types::OBJECT) && there.intersects(Types::OBJECT) {
+        steps.extend(here.src.property_names());
+    }
+    for step in steps {
+        sub.push(step);
+        let found = first_misfit(spec, root, b, k, sub, Some(&here), budget);
+        sub.pop();
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// Whether a value of schema `src` may break schema `dst`: a type `src` allows that `dst`
+/// does not (an integer fits a number; anything fits a schema without `type`), or, when
+/// both list their values (`enum`, `const`), a value of `src` that `dst` does not list.
+/// `None` too when `src` says nothing of its type.
+fn misfit(src: &SchemaRef<'_>, dst: &SchemaRef<'_>) -> Option<Misfit> {
+    let moved = value_types(src);
+    if moved == Types::ANY || dst.types() == Types::NONE {
+        return None;
+    }
+    let left = moved.without(dst_types(dst));
+    if left != Types::NONE {
+        return Some(Misfit::Types(left));
+    }
+    let (Some(values), Some(allowed)) = (listed(src), listed(dst)) else {
+        return None;
+    };
+    // `null` was decided by the types: a nullable member's list need not name it.
+    let left: Vec<Value> = values
+        .into_iter()
+        .filter(|v| !v.is_null() && !allowed.iter().any(|a| same(v, a)))
+        .cloned()
+        .collect();
+    (!left.is_empty()).then_some(Misfit::Values(left))
+}
+
+/// The types a moved member's values may have: those of its listed values when it lists
+/// them, the types its schema admits otherwise.
+fn value_types(s: &SchemaRef<'_>) -> Types {
+    match listed(s) {
+        Some(values) => values
+            .iter()
+            .map(|v| Types::of(v))
+            .fold(Types::NONE, Types::union),
+        None => s.types(),
+    }
+}
+
+/// The types a schema lets a value be where it lands: those of its listed values (and
+/// `null`, when it is nullable) when it lists them, the types it admits otherwise.
+fn dst_types(s: &SchemaRef<'_>) -> Types {
+    let declared = s.types();
+    match listed(s) {
+        Some(values) => values
+            .iter()
+            .map(|v| Types::of(v))
+            .fold(declared.intersect(Types::NULL), Types::union),
+        None => declared,
+    }
+}
+
+/// A schema's type or values, for a message: `an integer`, `one of "a", "b"`.
+fn describe(s: &SchemaRef<'_>) -> String {
+    match listed(s) {
+        Some(values) => one_of(&values),
+        None => article(s.types()),
+    }
+}
+
+/// `one of `"a"`, `"b"``, `always `"a"``: listed values in a message.
+fn one_of(values: &[&Value]) -> String {
+    const SHOWN: usize = 8;
+    let shown: Vec<String> = values
+        .iter()
+        .take(SHOWN)
+        .map(|v| format!("`{v}`"))
+        .collect();
+    match values.len() {
+        0 => "no value at all".to_owned(),
+        1 => format!("always {}", shown.join("")),
+        n if n > SHOWN => format!("one of {}, ...", shown.join(", ")),
+        _ => format!("one of {}", shown.join(", ")),
+    }
+}
+
+/// The values a schema allows when it lists them (`enum`, `const`) in every alternative,
+/// keeping those of a type it admits; `None` when some alternative allows values it does
+/// not list.
+fn listed<'s>(s: &SchemaRef<'s>) -> Option<Vec<&'s Value>> {
+    let types = s.types();
+    let mut out: Vec<&'s Value> = Vec::new();
+    for conj in &s.alternatives {
+        let mut alt: Option<Vec<&'s Value>> = None;
+        for n in conj {
+            let mut node: Option<Vec<&'s Value>> = n
+                .value
+                .get("enum")
+                .and_then(Value::as_array)
+                .map(|e| e.iter().collect());
+            if let Some(c) = n.value.get("const") {
+                node = Some(match node {
+                    Some(e) => e.into_iter().filter(|v| same(v, c)).collect(),
+                    None => vec![c],
+                });
+            }
+            if let Some(node) = node {
+                alt = Some(match alt {
+                    None => node,
+                    Some(a) => a
+                        .into_iter()
+                        .filter(|v| node.iter().any(|w| same(v, w)))
+                        .collect(),
+                });
+            }
+        }
+        for v in alt? {
+            if types.admits(v) && !out.iter().any(|o| same(o, v)) {
+                out.push(v);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Whether two JSON values are equal as JSON Schema compares them (`1` and `1.0` are).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            x.as_f64() == y.as_f64()
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// A `set` value as JSON, when it holds no `${...}` reference.
+fn literal(v: &JsonValue) -> Option<Value> {
+    Some(match v {
+        JsonValue::Null => Value::Null,
+        JsonValue::Bool(b) => Value::Bool(*b),
+        JsonValue::Int(i) => Value::from(*i),
+        JsonValue::UInt(u) => Value::from(*u),
+        JsonValue::Float(f) => Value::Number(serde_json::Number::from_f64(*f)?),
+        JsonValue::Str(t) => Value::String(
+            t.0.iter()
+                .map(|p| match p {
+                    TemplatePart::Lit(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect::<Option<String>>()?,
+        ),
+        JsonValue::Array(items) => {
+            Value::Array(items.iter().map(literal).collect::<Option<Vec<_>>>()?)
+        }
+        JsonValue::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(k, v)| Some((k.clone(), literal(v)?)))
+                .collect::<Option<Map<String, Value>>>()?,
+        ),
+    })
+}
+
+/// `an integer`, `a string or null`, `null`, `any type`: a schema's types in a message.
 fn article(t: Types) -> String {
     let text = t.to_string();
-    if t == Types::ANY || t == Types::NONE {
+    if t == Types::ANY || t == Types::NONE || t == Types::NULL {
         return text;
     }
     if text.starts_with(['a', 'e', 'i', 'o', 'u']) {
@@ -1500,6 +1923,210 @@ mod tests {
 
     fn lit(s: &str) -> Template {
         Template(vec![TemplatePart::Lit(s.into())])
+    }
+
+    /// The E0804 messages for an operation whose `side` (`request` or `response`) body
+    /// is an object with `properties` (YAML flow) and is edited by `body` (YAML flow).
+    fn e0804_on(side: &str, properties: &str, body: &str) -> Vec<String> {
+        let yaml = format!(
+            r##"
+openapi: 3.1.0
+info: {{ title: t, version: "1" }}
+x-gateway:
+  upstreams: {{ up: "http://127.0.0.1:9" }}
+security: []
+paths:
+  /a:
+    post:
+      operationId: a
+      x-gateway: {{ transform: {{ {side}: {{ body: {body} }} }} }}
+      requestBody:
+        content:
+          application/json:
+            schema: {{ type: object, properties: {properties} }}
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {{ type: object, properties: {properties} }}
+components:
+  schemas:
+    Int: {{ type: integer }}
+"##
+        );
+        let mut d = Diagnostics::default();
+        super::super::lower(&spec(&yaml), &super::super::Options::default(), &mut d);
+        d.items()
+            .iter()
+            .filter(|x| x.code == "E0804")
+            .map(|x| x.message.clone())
+            .collect()
+    }
+
+    fn e0804(properties: &str, body: &str) -> Vec<String> {
+        e0804_on("request", properties, body)
+    }
+
+    /// Whether `rename: { /a: /b }` is refused with `a` and `b` of these schemas.
+    fn refused(a: &str, b: &str) -> bool {
+        !e0804(&format!("{{ a: {a}, b: {b} }}"), "{ rename: { /a: /b } }").is_empty()
+    }
+
+    #[test]
+    fn a_moved_value_must_have_a_type_its_target_admits() {
+        for (a, b) in [
+            ("{ type: string }", "{ type: integer }"),
+            ("{ type: number }", "{ type: integer }"),
+            ("{ type: [string, \"null\"] }", "{ type: string }"),
+            (
+                "{ oneOf: [{ type: integer }, { type: \"null\" }] }",
+                "{ type: integer }",
+            ),
+            ("{ type: object }", "{ type: array }"),
+            ("{ enum: [a, b] }", "{ type: integer }"),
+            (
+                "{ type: string, enum: [a, b, c] }",
+                "{ type: string, enum: [a, b] }",
+            ),
+            ("{ const: x }", "{ enum: [a, b] }"),
+            ("{ type: string }", "{ enum: [1, 2] }"),
+            (
+                "{ type: array, items: { type: string } }",
+                "{ type: array, items: { type: integer } }",
+            ),
+            (
+                "{ type: object, properties: { n: { type: string } } }",
+                "{ type: object, properties: { n: { type: boolean } } }",
+            ),
+        ] {
+            assert!(refused(a, b), "{a} onto {b} was accepted");
+        }
+        for (a, b) in [
+            ("{ type: integer }", "{ type: number }"),
+            ("{ $ref: \"#/components/schemas/Int\" }", "{ type: number }"),
+            ("{ type: string }", "{ type: [string, \"null\"] }"),
+            (
+                "{ type: [string, \"null\"] }",
+                "{ type: [\"null\", string] }",
+            ),
+            ("{ type: string }", "{}"),
+            // Nothing is known of the moved member's type.
+            ("{}", "{ type: integer }"),
+            ("{ description: anything }", "{ type: string }"),
+            (
+                "{ type: string, enum: [a] }",
+                "{ type: string, enum: [a, b] }",
+            ),
+            ("{ const: a }", "{ type: string }"),
+            (
+                "{ enum: [1, 2] }",
+                "{ type: number, enum: [1.0, 2.0, 3.0] }",
+            ),
+            // A list of values constrains; a value not listed is not a type error.
+            ("{ type: string }", "{ type: string, enum: [a, b] }"),
+            (
+                "{ type: object, properties: { n: { type: string }, m: { type: string } } }",
+                "{ type: object, properties: { n: { type: [string, \"null\"] } } }",
+            ),
+            (
+                "{ type: array, items: { type: integer } }",
+                "{ type: array }",
+            ),
+            // Branches that only some alternatives declare cannot be decided.
+            (
+                "{ oneOf: [{ type: string }, { type: integer }] }",
+                "{ oneOf: [{ type: string }, { type: integer }] }",
+            ),
+        ] {
+            assert!(!refused(a, b), "{a} onto {b} was refused");
+        }
+    }
+
+    #[test]
+    fn moved_value_messages_name_both_places_and_types() {
+        let props = "{ code: { type: string }, id: { type: integer }, nick: { type: [string, \"null\"] }, name: { type: string }, tags: { type: array, items: { type: string } }, ids: { type: array, items: { type: integer } }, price: { type: number }, count: { type: integer } }";
+        assert_eq!(
+            e0804(
+                props,
+                "{ rename: { /code: /id, /nick: /name, /tags: /ids, /price: /count } }"
+            ),
+            vec![
+                "`rename` puts `/code` (a string) at `/id`, but `/id` is an integer in the request body of `POST /a`",
+                "`rename` puts `/nick` (a string or null) at `/name`, but `/name` is a string in the request body of `POST /a`: null would not fit",
+                "`rename` puts `/tags` at `/ids`, so `/tags/*` (a string) lands at `/ids/*`, but `/ids/*` is an integer in the request body of `POST /a`",
+                "`rename` puts `/price` (a number) at `/count`, but `/count` is an integer in the request body of `POST /a`: a number with a fraction would not fit",
+            ]
+        );
+        assert_eq!(
+            e0804_on("response", props, "{ move: { /code: /id } }"),
+            vec![
+                "`move` puts `/code` (a string) at `/id`, but `/id` is an integer in the response body of `POST /a`"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_moved_value_is_checked_where_it_ends_up() {
+        let props = "{ s: { type: string }, i: { type: integer }, j: { type: integer }, t: { type: string }, o: { type: object, properties: { s: { type: string } } }, p: { type: object, properties: { s: { type: integer } } } }";
+        // Taken on by a later move: checked once, from where it was sent to where it ends.
+        assert_eq!(
+            e0804(props, "{ rename: { /i: /s }, move: { /s: /t } }"),
+            vec![
+                "`move` puts `/s` (sent as `/i`, an integer) at `/t`, but `/t` is a string in the request body of `POST /a`"
+            ]
+        );
+        // Its parent carried on by a later move: checked where the parent lands (an integer
+        // fits `/p/s`, a string does not), and once, by the move that put it there.
+        assert_eq!(
+            e0804(props, "{ move: { /i: /o/s, /o: /p } }"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            e0804(props, "{ move: { /s: /o/s, /o: /p } }"),
+            vec![
+                "`move` puts `/s` (a string) at `/o/s`, which a later move takes to `/p/s`, but `/p/s` is an integer in the request body of `POST /a`"
+            ]
+        );
+        // Replaced or dropped before the body leaves: nothing lands.
+        for body in [
+            "{ rename: { /s: /i }, set: { /i: 1 } }",
+            "{ rename: { /s: /i }, remove: [/i] }",
+            "{ rename: { /s: /i }, move: { /j: /i } }",
+            "{ rename: { /o: /p }, set: { /p/s: 2 } }",
+            // `pick` runs first: what it leaves out is not there to move.
+            "{ pick: [/i, /t], rename: { /s: /i } }",
+            "{ pick: [/o/s], rename: { /s: /i } }",
+        ] {
+            assert_eq!(e0804(props, body), Vec::<String>::new(), "{body}");
+        }
+        assert_eq!(
+            e0804(props, "{ pick: [/s, /i], rename: { /s: /i } }").len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_value_set_must_be_one_the_schema_lists() {
+        let props = "{ state: { type: string, enum: [open, closed] }, kind: { const: pet }, n: { type: [integer, \"null\"], enum: [1, 2] } }";
+        assert_eq!(
+            e0804(props, "{ set: { /state: bogus, /kind: toy, /n: 3 } }"),
+            vec![
+                "`/state` is one of `\"open\"`, `\"closed\"` in the request body of `POST /a`, but the value set is `\"bogus\"`",
+                "`/kind` is always `\"pet\"` in the request body of `POST /a`, but the value set is `\"toy\"`",
+                "`/n` is one of `1`, `2` in the request body of `POST /a`, but the value set is `3`",
+            ]
+        );
+        // Listed values, `null` where the type admits it, and `${...}` values (known at run
+        // time only) pass.
+        assert_eq!(
+            e0804(props, "{ set: { /state: closed, /kind: pet, /n: 2.0 } }"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            e0804(props, "{ set: { /n: null, /state: \"${STATE}\" } }"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
