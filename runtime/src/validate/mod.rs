@@ -189,6 +189,42 @@ impl Violations {
             detail: detail.text(),
         });
     }
+
+    /// Where a violation pushed now would go, for [`Violations::insert`].
+    #[inline]
+    pub fn mark(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Records a violation at position `*mark` (taken with [`Violations::mark`]), ahead of
+    /// those pushed since, and moves the mark past it: an object's missing members, found
+    /// by walking its members, still come before what the walk found inside them. The list
+    /// ends as if it had been pushed at the mark: past the bound the last one is dropped.
+    #[cold]
+    #[inline(never)]
+    pub fn insert(&mut self, mark: &mut usize, at: &Path<'_>, detail: Detail) {
+        self.failed = true;
+        if self.probe {
+            return;
+        }
+        if *mark >= MAX_VIOLATIONS {
+            self.truncated = true;
+            return;
+        }
+        if self.list.len() >= MAX_VIOLATIONS {
+            self.list.pop();
+            self.truncated = true;
+        }
+        let index = (*mark).min(self.list.len());
+        self.list.insert(
+            index,
+            Violation {
+                pointer: at.pointer(),
+                detail: detail.text(),
+            },
+        );
+        *mark = index + 1;
+    }
 }
 
 /// What a violation says, kept as data until a violation is really recorded. Numbers from
