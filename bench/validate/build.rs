@@ -158,7 +158,7 @@ fn main() {
             .unsupported
             .iter()
             .filter(|u| u.reason.weakens())
-            .map(|u| format!("({:?}, {:?}, {:?}), ", u.keyword, u.pointer, format!("{:?}", u.reason)))
+            .map(|u| format!("({:?}, {:?}), ", u.keyword, u.detail))
             .collect();
         let validators_file = out.join(format!("{name}_validators.rs"));
         write_if_changed(&validators_file, &generated.source(Default::default()));
@@ -482,7 +482,9 @@ impl Generator<'_> {
             if out.contains_key(name) {
                 continue;
             }
-            let extra = schema.get("additionalProperties").unwrap_or(&Value::Bool(true));
+            let extra = schema
+                .get("additionalProperties")
+                .unwrap_or(&Value::Bool(true));
             let v = self.instance(file, extra, depth + 1)?;
             out.insert(name.to_owned(), v);
         }
@@ -519,7 +521,10 @@ fn string(schema: &Map<String, Value>) -> String {
         }
     }
     if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-        s = s.chars().take(usize::try_from(max).unwrap_or(usize::MAX)).collect();
+        s = s
+            .chars()
+            .take(usize::try_from(max).unwrap_or(usize::MAX))
+            .collect();
     }
     s
 }
@@ -531,14 +536,22 @@ fn number(schema: &Map<String, Value>, integer: bool) -> Value {
     let mut v: f64 = 1.0;
     if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
         v = if exclusive("exclusiveMinimum") {
-            if integer { min.floor() + 1.0 } else { min + 1.0 }
+            if integer {
+                min.floor() + 1.0
+            } else {
+                min + 1.0
+            }
         } else {
             min.ceil()
         };
     } else if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
         && max < v
     {
-        v = if exclusive("exclusiveMaximum") { max - 1.0 } else { max };
+        v = if exclusive("exclusiveMaximum") {
+            max - 1.0
+        } else {
+            max
+        };
     }
     if let Some(m) = schema.get("multipleOf").and_then(Value::as_f64)
         && m >= 1.0
