@@ -49,6 +49,8 @@ FUNCTIONS = {
     "jsonschema": "measure_jsonschema_is_valid",
     "jsonschema-errors": "measure_jsonschema_iter_errors",
 }
+# Largest relative difference between repeats taken as noise (see the end of main).
+TOLERANCE = 0.001
 SUMMARY = re.compile(r"^corpus=\S+ mode=\S+ .*$", re.MULTILINE)
 
 
@@ -175,7 +177,8 @@ def main():
                     counts.setdefault(mode, []).append(ir)
             for mode, irs in counts.items():
                 if len(set(irs)) > 1:
-                    unstable.append(f"{corpus} {body_set} {mode}: {irs}")
+                    spread = (max(irs) - min(irs)) / min(irs)
+                    unstable.append((spread, f"{corpus} {body_set} {mode}: {irs}"))
             base = counts["baseline"][0]
             work[(corpus, body_set)] = {m: counts[m][0] - base for m in modes if m != "baseline"}
             work[(corpus, body_set)]["loop"] = base
@@ -208,11 +211,18 @@ def main():
               f"disagreements: {i['disagreements']}")
     print(f"\n{args.iterations} iterations over every body; "
           f"{datetime.date.today().isoformat()}; valgrind runs took {elapsed:.0f} s")
+    # Rejecting a body looks members up in hash maps seeded at random (serde_json's map,
+    # jsonschema's), so the invalid sets' counts move by a few hundred instructions in
+    # millions between runs; more than TOLERANCE is a real instability.
+    worst = max((spread for spread, _ in unstable), default=0.0)
     if args.repeat > 1:
-        if unstable:
-            print("WARNING: counts differed between repeats: " + "; ".join(unstable))
-        else:
+        if not unstable:
             print(f"counts identical across {args.repeat} repeats")
+        else:
+            print(f"counts differed between repeats by at most {worst:.4%}: "
+                  + "; ".join(text for _, text in unstable))
+            if worst > TOLERANCE:
+                print(f"WARNING: more than {TOLERANCE:.1%}")
     disagreements = sum(int(infos[c]["disagreements"]) for c in corpora)
     if disagreements:
         print(f"WARNING: the validators disagree on {disagreements} bodies "
@@ -222,7 +232,7 @@ def main():
     except ValueError:
         where = args.out
     print(f"callgrind files: {where} (callgrind_annotate FILE shows where the instructions go)")
-    return 1 if unstable else 0
+    return 1 if worst > TOLERANCE else 0
 
 
 def row(label, bodies, iterations, w):
