@@ -79,13 +79,13 @@ pub fn schema_new_pet(
         out.push(at, ::gatewayc_runtime::validate::Detail::Type("object"));
     }
     if let ::gatewayc_runtime::validate::Value::Object(m) = v {
-        if !m.contains_key("name") {
-            out.push(at, ::gatewayc_runtime::validate::Detail::Required("name"));
-        }
+        let mut required_at = out.mark();
+        let mut seen = 0u64;
         for (k, v) in m {
             let at = &at.key(k);
             match k.as_str() {
                 "name" => {
+                    seen |= 1u64;
                     if !(matches!(v, ::gatewayc_runtime::validate::Value::String(_))) {
                         out.push(
                             at,
@@ -105,6 +105,15 @@ pub fn schema_new_pet(
             }
             if out.done() {
                 break;
+            }
+        }
+        if seen != 1u64 {
+            if seen & 1u64 == 0 && !m.contains_key("name") {
+                out.insert(
+                    &mut required_at,
+                    at,
+                    ::gatewayc_runtime::validate::Detail::Required("name"),
+                );
             }
         }
     }

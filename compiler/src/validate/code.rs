@@ -365,10 +365,19 @@ impl Gen<'_> {
         if let Some(min) = n.min_properties.filter(|m| *m > 0) {
             out.push(quote!(if (m.len() as u64) < #min { out.push(at, #rt::Detail::MinProperties(#min)); }));
         }
-        for name in &n.required {
-            out.push(
-                quote!(if !m.contains_key(#name) { out.push(at, #rt::Detail::Required(#name)); }),
-            );
+        // `required` is answered by the walk over the members (a bit per name, set by its
+        // arm of the `match`), so a valid object costs no lookup by name; a missing member is
+        // confirmed with `contains_key` (the walk stops early once the outcome is settled)
+        // and recorded where this check stands, ahead of what the walk found inside.
+        let required = required_bits(&n.required);
+        if required.is_some() {
+            out.push(quote!(let mut required_at = out.mark();));
+        } else {
+            for name in &n.required {
+                out.push(
+                    quote!(if !m.contains_key(#name) { out.push(at, #rt::Detail::Required(#name)); }),
+                );
+            }
         }
         for (property, required) in &n.dependent_required {
             if required.is_empty() {
@@ -387,16 +396,28 @@ impl Gen<'_> {
                 out.push(quote!(if m.contains_key(#property) { #body }));
             }
         }
-        if n.has_member_checks() {
-            out.push(self.members(n));
+        if let Some(bits) = &required {
+            out.push(quote!(let mut seen = 0u64;));
+            out.push(self.members(n, bits));
+            let all = bits.iter().fold(0u64, |all, (_, bit)| all | bit);
+            let checks = n.required.iter().map(|name| {
+                let bit = bit_of(bits, name);
+                quote!(if seen & #bit == 0 && !m.contains_key(#name) {
+                    out.insert(&mut required_at, at, #rt::Detail::Required(#name));
+                })
+            });
+            out.push(quote!(if seen != #all { #(#checks)* }));
+        } else if n.has_member_checks() {
+            out.push(self.members(n, &[]));
         }
         quote!(#(#out)*)
     }
 
     /// The loop over an object's members: `propertyNames`, then each member against its
     /// `properties` entry (a `match` on the name), the `patternProperties` it matches, and
-    /// `additionalProperties` when neither applies.
-    fn members(&self, n: &Node) -> TokenStream {
+    /// `additionalProperties` when neither applies. A member named in `required` sets its
+    /// bit in `seen`.
+    fn members(&self, n: &Node, required: &[(&str, u64)]) -> TokenStream {
         let rt = rt();
         let mut body = Vec::new();
         if let Some(names) = n.property_names.as_ref() {
@@ -428,18 +449,28 @@ impl Gen<'_> {
         } else {
             TokenStream::new()
         };
-        let mut arms: Vec<TokenStream> = Vec::new();
-        for (name, s) in &n.properties {
-            let check = self.schema(s);
-            if check.is_empty() && additional.is_none() {
-                continue;
-            }
-            arms.push(quote!(#name => { #declared #check }));
-        }
         let fallback = match (&additional, flag) {
             (Some(a), false) => a.clone(),
             _ => TokenStream::new(),
         };
+        let mut arms: Vec<TokenStream> = Vec::new();
+        for (name, s) in &n.properties {
+            let check = self.schema(s);
+            let seen = required
+                .iter()
+                .find(|(r, _)| r == name)
+                .map(|(_, bit)| quote!(seen |= #bit;));
+            if check.is_empty() && additional.is_none() && seen.is_none() {
+                continue;
+            }
+            arms.push(quote!(#name => { #seen #declared #check }));
+        }
+        // Required names without a `properties` entry: the bit, then what any other name gets.
+        for (name, bit) in required {
+            if !n.properties.iter().any(|(p, _)| p == name) {
+                arms.push(quote!(#name => { seen |= #bit; #fallback }));
+            }
+        }
         if !arms.is_empty() {
             body.push(quote!(match k.as_str() { #(#arms)* _ => { #fallback } }));
         } else if !fallback.is_empty() {
@@ -468,6 +499,24 @@ impl Gen<'_> {
             if out.done() { break; }
         })
     }
+}
+
+/// A bit for each distinct name of `required`, when there is at least one and at most 64.
+fn required_bits(required: &[String]) -> Option<Vec<(&str, u64)>> {
+    let mut bits: Vec<(&str, u64)> = Vec::new();
+    for name in required {
+        if !bits.iter().any(|(b, _)| b == name) {
+            let bit = 1u64.checked_shl(u32::try_from(bits.len()).ok()?)?;
+            bits.push((name.as_str(), bit));
+        }
+    }
+    (!bits.is_empty()).then_some(bits)
+}
+
+fn bit_of(bits: &[(&str, u64)], name: &str) -> u64 {
+    bits.iter()
+        .find(|(b, _)| *b == name)
+        .map_or(0, |(_, bit)| *bit)
 }
 
 /// `if` the value's type is not in `t`, push a violation.

@@ -62,26 +62,29 @@ impl<'a> Path<'a> {
 
     /// The RFC 6901 pointer (`/pets/0/name`; `~` and `/` in keys escaped as `~0`, `~1`).
     pub fn pointer(&self) -> String {
-        let mut segments = Vec::new();
-        let mut cur = self;
-        let prefix = loop {
-            match cur {
-                Path::Root(prefix) => break *prefix,
-                Path::Key(parent, key) => {
-                    segments.push(Segment::Key(key));
-                    cur = parent;
-                }
-                Path::Index(parent, index) => {
-                    segments.push(Segment::Index(*index));
-                    cur = parent;
-                }
-            }
-        };
-        let mut out = String::from(prefix);
-        for segment in segments.iter().rev() {
-            out.push('/');
-            match segment {
-                Segment::Key(key) => {
+        let mut out = String::with_capacity(self.text_len());
+        self.write(&mut out);
+        out
+    }
+
+    /// The length of [`Path::pointer`]'s text when no key needs escaping (an index counted
+    /// as up to four digits): the capacity to make it with.
+    fn text_len(&self) -> usize {
+        match self {
+            Path::Root(prefix) => prefix.len(),
+            Path::Key(parent, key) => parent.text_len() + 1 + key.len(),
+            Path::Index(parent, _) => parent.text_len() + 5,
+        }
+    }
+
+    /// Appends the pointer, root first.
+    fn write(&self, out: &mut String) {
+        match self {
+            Path::Root(prefix) => out.push_str(prefix),
+            Path::Key(parent, key) => {
+                parent.write(out);
+                out.push('/');
+                if key.bytes().any(|b| b == b'~' || b == b'/') {
                     for c in key.chars() {
                         match c {
                             '~' => out.push_str("~0"),
@@ -89,17 +92,17 @@ impl<'a> Path<'a> {
                             c => out.push(c),
                         }
                     }
+                } else {
+                    out.push_str(key);
                 }
-                Segment::Index(i) => out.push_str(itoa::Buffer::new().format(*i)),
+            }
+            Path::Index(parent, index) => {
+                parent.write(out);
+                out.push('/');
+                out.push_str(itoa::Buffer::new().format(*index));
             }
         }
-        out
     }
-}
-
-enum Segment<'a> {
-    Key(&'a str),
-    Index(usize),
 }
 
 /// One way a value breaks its schema: where, and what is wrong, in words for the client.
@@ -188,6 +191,42 @@ impl Violations {
             pointer: at.pointer(),
             detail: detail.text(),
         });
+    }
+
+    /// Where a violation pushed now would go, for [`Violations::insert`].
+    #[inline]
+    pub fn mark(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Records a violation at position `*mark` (taken with [`Violations::mark`]), ahead of
+    /// those pushed since, and moves the mark past it: an object's missing members, found
+    /// by walking its members, still come before what the walk found inside them. The list
+    /// ends as if it had been pushed at the mark: past the bound the last one is dropped.
+    #[cold]
+    #[inline(never)]
+    pub fn insert(&mut self, mark: &mut usize, at: &Path<'_>, detail: Detail) {
+        self.failed = true;
+        if self.probe {
+            return;
+        }
+        if *mark >= MAX_VIOLATIONS {
+            self.truncated = true;
+            return;
+        }
+        if self.list.len() >= MAX_VIOLATIONS {
+            self.list.pop();
+            self.truncated = true;
+        }
+        let index = (*mark).min(self.list.len());
+        self.list.insert(
+            index,
+            Violation {
+                pointer: at.pointer(),
+                detail: detail.text(),
+            },
+        );
+        *mark = index + 1;
     }
 }
 
@@ -287,7 +326,12 @@ impl Detail {
             Detail::Not => Cow::Borrowed("must not match the excluded schema"),
             Detail::Missing => Cow::Borrowed("is required"),
             Detail::NotJson => Cow::Borrowed("must be a JSON document"),
-            other => Cow::Owned(other.to_string()),
+            other => {
+                // Sized for most messages at once: no growing through reallocations.
+                let mut text = String::with_capacity(64);
+                let _ = fmt::Write::write_fmt(&mut text, format_args!("{other}"));
+                Cow::Owned(text)
+            }
         }
     }
 }
