@@ -14,6 +14,10 @@
 //!
 //! `cargo test -p gatewayc-schema-suite -- WORD` runs only the files whose path contains
 //! WORD.
+//!
+//! The suite is not in this repository (`src/lib.rs` says where it is read from). Without
+//! it, only `violations.json` is checked, after a notice on stderr; under `CI=true` its
+//! absence fails the run.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -151,13 +155,20 @@ fn main() -> ExitCode {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let groups = generated::GROUPS;
-    if groups.is_empty() {
-        println!(
-            "the JSON Schema Test Suite was not found at {} (set GATEWAYC_JSON_SCHEMA_SUITE)",
+    // A clone of the repository alone has no suite: then only `violations.json` is checked,
+    // after a notice. CI always has it, and fails without it.
+    let found = !groups.is_empty();
+    if !found {
+        let message = format!(
+            "the JSON Schema Test Suite not found (no tests/draft2020-12 or tests/draft4 in {}); it is read from ../shared/fixtures/json-schema-test-suite beside the repository, or from the directory $GATEWAYC_JSON_SCHEMA_SUITE names (when the tests are built: after adding it, `touch tests/schema-suite/build.rs`)",
             generated::SUITE
         );
-        println!("schema suite: 0 passed, 1 failed");
-        return ExitCode::FAILURE;
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            println!("{message} (CI=true: nothing may be skipped)");
+            println!("schema suite: 0 passed, 1 failed");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("note: skipped the JSON Schema Test Suite's cases: {message}");
     }
     let mut skips = skips();
     let mut problems = Vec::new();
@@ -237,6 +248,8 @@ fn main() -> ExitCode {
     }
     if filter.is_empty() {
         problems.extend(violations());
+    }
+    if filter.is_empty() && found {
         for s in &skips {
             if s.needed == 0 {
                 problems.push(format!(
