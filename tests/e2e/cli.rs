@@ -393,46 +393,187 @@ fn several_spec_files_make_one_gateway() {
     );
 }
 
+/// Copies the directory `from` to `to`, recursively, leaving out `target/` directories.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        }
+    }
+}
+
+/// The runtime path a generated `Cargo.toml` gives.
+fn runtime_path_in(manifest: &str) -> String {
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("gatewayc-runtime = { path = \""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no runtime path dependency:\n{manifest}"))
+        .to_owned()
+}
+
 #[test]
-fn emit_only_writes_a_standalone_crate_outside_the_workspace() {
-    let dir = std::env::temp_dir().join(format!("gatewayc-emit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let dir_s = dir.to_string_lossy().into_owned();
-    let out = gatewayc(&["build", "specs/petstore.yaml", "-o", &dir_s, "--emit-only"]);
+fn emit_only_writes_a_standalone_crate_that_holds_no_machine_path() {
+    let tmp = TempDir::new("emit");
+    let dir = tmp.0.join("gateway");
+    let out = gatewayc(&[
+        "build",
+        "specs/petstore.yaml",
+        "-o",
+        &dir.to_string_lossy(),
+        "--emit-only",
+    ]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
-    assert!(manifest.contains("[workspace]"), "{manifest}");
-    let runtime = root().join("runtime").canonicalize().unwrap_or_default();
-    assert!(
-        manifest.contains(&format!("path = \"{}\"", runtime.display())),
-        "{manifest}"
-    );
     assert!(dir.join("src/lib.rs").exists() && dir.join("src/main.rs").exists());
-    let _ = std::fs::remove_dir_all(&dir);
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+    assert!(manifest.contains("\n[workspace]\n"), "{manifest}");
+    // The runtime this gatewayc was built with, named relative to the crate.
+    let runtime = runtime_path_in(&manifest);
+    assert!(!std::path::Path::new(&runtime).is_absolute(), "{manifest}");
+    assert_eq!(
+        dir.join(&runtime).canonicalize().ok(),
+        root().join("runtime").canonicalize().ok(),
+        "{runtime}"
+    );
+    // No file of the crate names a directory of this machine (the relative path to the
+    // runtime may go up to the root, and then down: `../../work/...`).
+    let machine = [root(), tmp.0.clone(), std::env::temp_dir()];
+    for file in ["Cargo.toml", "src/lib.rs", "src/main.rs", "dashboard.json"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        for path in &machine {
+            let path = path.display().to_string();
+            assert!(
+                text.match_indices(&path)
+                    .all(|(at, _)| text[..at].ends_with("..")),
+                "{file} holds {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_generated_crate_still_resolves_after_it_moves_with_the_runtime() {
+    // A tree holding a gatewayc checkout (its workspace manifest, lock file and runtime)
+    // and a crate generated beside it, as a team's repository might; then moved.
+    let tmp = TempDir::new("moved");
+    let before = tmp.0.join("before");
+    let checkout = before.join("gatewayc");
+    copy_tree(&root().join("runtime"), &checkout.join("runtime"));
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(root().join(file), checkout.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    let out = gatewayc(&[
+        "build",
+        "specs/petstore.yaml",
+        "-o",
+        &before.join("gateway").to_string_lossy(),
+        "--emit-only",
+        "--runtime-path",
+        &checkout.join("runtime").to_string_lossy(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = std::fs::read_to_string(before.join("gateway/Cargo.toml")).unwrap_or_default();
+    assert_eq!(runtime_path_in(&manifest), "../gatewayc/runtime");
+
+    let after = tmp.0.join("after");
+    std::fs::rename(&before, &after).unwrap_or_else(|e| panic!("{}: {e}", after.display()));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let metadata = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--offline",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(after.join("gateway/Cargo.toml"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+    assert!(
+        metadata.status.success(),
+        "cargo metadata after the move:\n{}",
+        String::from_utf8_lossy(&metadata.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&metadata.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let runtime = v["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "gatewayc-runtime")
+        .unwrap_or_else(|| panic!("no gatewayc-runtime in the metadata"));
+    assert_eq!(
+        runtime["manifest_path"].as_str().map(PathBuf::from),
+        Some(after.join("gatewayc/runtime/Cargo.toml"))
+    );
+}
+
+/// Runs `gatewayc build specs/petstore.yaml -o dir --target-dir target`.
+fn build_petstore(dir: &std::path::Path, target: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatewayc"))
+        .args(["build", "specs/petstore.yaml", "-o"])
+        .arg(dir)
+        .arg("--target-dir")
+        .arg(target)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run gatewayc: {e}"))
 }
 
 #[test]
 fn build_compiles_a_gateway_outside_the_workspace_that_serves_examples() {
-    let dir = std::env::temp_dir().join(format!("gatewayc-build-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let dir_s = dir.to_string_lossy().into_owned();
-    // Its own target directory: the workspace's is locked by the running `cargo test`.
-    let target = root().join("target").join("outside-build");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatewayc"))
-        .args(["build", "specs/petstore.yaml", "-o", &dir_s])
-        .current_dir(root())
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run gatewayc: {e}"));
+    let tmp = TempDir::new("build");
+    let dir = tmp.0.join("gateway");
+    // A target directory of its own (the workspace's is locked by the running `cargo
+    // test`), kept from run to run.
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outside-build");
+    let out = build_petstore(&dir, &target);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "gatewayc build failed:\n{stderr}");
     assert!(dir.join("Cargo.lock").exists(), "no lock file written");
     let bin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(bin.ends_with("petstore-gateway"), "printed {bin:?}");
+    assert_eq!(
+        PathBuf::from(&bin),
+        dir.canonicalize()
+            .unwrap_or_default()
+            .join("target/debug/petstore-gateway"),
+        "the binary is placed in the output directory"
+    );
+
+    // Another output directory reuses what the first build compiled: only the new crate
+    // is compiled.
+    let second = tmp.0.join("second");
+    let again = build_petstore(&second, &target);
+    let again_err = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{again_err}");
+    let compiled: Vec<&str> = again_err
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Compiling "))
+        .collect();
+    assert!(
+        compiled.iter().all(|c| c.starts_with("petstore-gateway ")),
+        "the second output directory compiled dependencies again: {compiled:?}"
+    );
+    assert!(
+        std::path::Path::new(&bin).is_file(),
+        "the first binary is kept"
+    );
 
     // The binary serves the example response with no upstream running.
     let mut child = std::process::Command::new(&bin)
@@ -461,7 +602,6 @@ fn build_compiles_a_gateway_outside_the_workspace_that_serves_examples() {
     let reply = rt.block_on(crate::support::get(&format!("http://{addr}/pets/1")));
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["name"], "Rex");
 }
