@@ -606,6 +606,69 @@ fn build_compiles_a_gateway_outside_the_workspace_that_serves_examples() {
     assert_eq!(reply.json()["name"], "Rex");
 }
 
+/// Runs `docs/ci/gatewayc-ci.sh` with `args` in the repository root, with this build's
+/// gatewayc and the tests' shared target directory.
+fn ci_script(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg("docs/ci/gatewayc-ci.sh")
+        .args(args)
+        .current_dir(root())
+        .env("GATEWAYC", env!("CARGO_BIN_EXE_gatewayc"))
+        .env(
+            "CARGO_TARGET_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outside-build"),
+        )
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bash: {e}"))
+}
+
+#[test]
+fn the_ci_script_checks_lists_routes_and_builds_and_keeps_a_failed_checks_findings() {
+    let tmp = TempDir::new("ci-script");
+    let arg = |p: &std::path::Path| p.to_string_lossy().into_owned();
+
+    let usage = ci_script(&["-o", &arg(&tmp.0.join("none"))]);
+    assert_eq!(usage.status.code(), Some(2), "no spec is a usage error");
+
+    // A failed check: exit 1, and its findings are there for the code scanning upload.
+    let failed = tmp.0.join("failed");
+    let out = ci_script(&["-o", &arg(&failed), "specs/rejected/unknown-key.yaml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E0202]"),
+        "the log says it in words:\n{stderr}"
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(failed.join("gatewayc.sarif")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("gatewayc.sarif: {e}"));
+    assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "E0202");
+    assert!(!failed.join("routes.json").exists() && !failed.join("gateway").exists());
+
+    // A passing spec: findings (none), routes, and the built binary.
+    let ok = tmp.0.join("ok");
+    let out = ci_script(&["-o", &arg(&ok), "specs/petstore.yaml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ok.join("gatewayc.sarif")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("gatewayc.sarif: {e}"));
+    assert_eq!(sarif["runs"][0]["results"], serde_json::json!([]));
+    let routes: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ok.join("routes.json")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("routes.json: {e}"));
+    assert_eq!(routes["routes"].as_array().map(Vec::len), Some(8));
+    let binary = ok
+        .canonicalize()
+        .unwrap_or_default()
+        .join("gateway/target/debug/petstore-gateway");
+    assert!(binary.is_file(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("binary:   {}", binary.display())),
+        "{stderr}"
+    );
+}
+
 /// The files `build --deploy` wrote into `dir`: name → contents, sorted.
 fn deploy_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
     std::fs::read_dir(dir)
