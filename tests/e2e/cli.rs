@@ -447,7 +447,7 @@ fn emit_only_writes_a_standalone_crate_that_holds_no_machine_path() {
         "{runtime}"
     );
     // No file of the crate names a directory of this machine (the relative path to the
-    // runtime may go up to the root, and then down: `../../work/...`).
+    // runtime may climb to the root and go down again through the same names, after `..`).
     let machine = [root(), tmp.0.clone(), std::env::temp_dir()];
     for file in ["Cargo.toml", "src/lib.rs", "src/main.rs", "dashboard.json"] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
