@@ -52,9 +52,10 @@ fn main() {
     corpus(&root, &out);
 }
 
-/// Compiles the router of every document in the shared corpus (`../shared/corpus` beside the
-/// repository, or `$GATEWAYC_CORPUS`) into a module, with one request per operation for the
-/// routing test. Nothing is generated when the corpus is absent; the test then says so.
+/// Compiles the router of every document in the corpus (`../shared/corpus` beside the
+/// repository, or `$GATEWAYC_CORPUS`: the place `gatewayc_tests::material::corpus` names)
+/// into a module, with one request per operation for the routing test. The table is empty
+/// when the corpus is absent; the test then says so, and passes (or fails under `CI=true`).
 fn corpus(root: &Path, out: &Path) {
     println!("cargo:rerun-if-env-changed=GATEWAYC_CORPUS");
     let dir = std::env::var_os("GATEWAYC_CORPUS")

@@ -3,7 +3,7 @@
 //! It lives in the library so that the end-to-end tests can build the same binary.
 
 use std::io::{BufRead, BufReader, IsTerminal};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use crate::emit::{Crate, EmitOptions};
@@ -63,6 +63,8 @@ enum Cmd {
         /// Build with optimisations.
         #[arg(long)]
         release: bool,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Make, list and revoke API keys (docs/keys.md).
     Keys {
@@ -138,14 +140,24 @@ struct OutArgs {
     /// Build with optimisations.
     #[arg(long)]
     release: bool,
-    /// Path of the gatewayc-runtime crate [default: the one this gatewayc was built with,
-    /// or $GATEWAYC_RUNTIME_PATH].
+    /// Path of the gatewayc-runtime crate [default: $GATEWAYC_RUNTIME_PATH, or the one
+    /// this gatewayc was built with]; the generated Cargo.toml names it relative to DIR.
     #[arg(long, value_name = "DIR")]
     runtime_path: Option<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Generate a member of an enclosing workspace (no `[workspace]` table); used for
     /// this repository's generated-example/.
     #[arg(long)]
     workspace_member: bool,
+}
+
+#[derive(Args, Debug)]
+struct TargetArgs {
+    /// Cargo's target directory for the build [default: $CARGO_TARGET_DIR, else one cache
+    /// shared by every gateway: $XDG_CACHE_HOME/gatewayc/target, ~/.cache/gatewayc/target].
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
 }
 
 /// How `check` reports.
@@ -230,7 +242,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("wrote {} to {}", krate.package, out.out.display());
                 return Ok(ExitCode::SUCCESS);
             }
-            let bin = cargo_build(&out.out, &krate.package, out.release, None)?;
+            let target = target_dir(out.target.target_dir, out.workspace_member, &env_var);
+            let bin = cargo_build(&out.out, &krate.package, out.release, target.as_deref())?;
             println!("{}", bin.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -238,6 +251,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             specs,
             out,
             release,
+            target,
         } => {
             let probe = compile(&input(&specs, None)?);
             let Some(model) = probe.model else {
@@ -248,10 +262,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let Some(krate) = generate(&specs, &dir, None, false, None)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            // One target directory for every spec `run` builds, so dependencies build once.
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| Path::new(".gatewayc").join("target"), PathBuf::from);
-            let bin = cargo_build(&dir, &krate.package, release, Some(&target))?;
+            let target = target_dir(target.target_dir, false, &env_var);
+            let bin = cargo_build(&dir, &krate.package, release, target.as_deref())?;
             eprintln!("starting {}", bin.display());
             exec(&bin)
         }
@@ -368,7 +380,9 @@ fn input(specs: &Specs, emit: Option<EmitOptions>) -> Result<Input> {
 /// This repository's lock file: the versions the runtime was tested with.
 const WORKSPACE_LOCK: &str = include_str!("../../Cargo.lock");
 
-/// The runtime crate this gatewayc was built next to.
+/// The runtime crate: `$GATEWAYC_RUNTIME_PATH`, else the one this gatewayc was built next
+/// to (its path is recorded at build time; only gatewayc itself holds it, never the crates
+/// it generates).
 fn default_runtime() -> PathBuf {
     match std::env::var_os("GATEWAYC_RUNTIME_PATH") {
         Some(p) => PathBuf::from(p),
@@ -399,7 +413,17 @@ fn generate(
     })?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir_abs = std::fs::canonicalize(dir)?;
-    let runtime_path = relative_or_absolute(&dir_abs, &runtime);
+    let runtime_path = match relative_path(&dir_abs, &runtime) {
+        Some(rel) => rel.to_string_lossy().replace('\\', "/"),
+        None => {
+            eprintln!(
+                "warning: {} and {} have no common root, so the generated Cargo.toml names the runtime by its absolute path",
+                dir_abs.display(),
+                runtime.display()
+            );
+            runtime.to_string_lossy().into_owned()
+        }
+    };
     let out: Output = compile(&input(
         specs,
         Some(EmitOptions {
@@ -453,37 +477,83 @@ fn write_files(dir: &Path, files: &std::collections::BTreeMap<String, String>) -
     Ok(())
 }
 
-/// `runtime` relative to `dir` when both are inside the repository that holds the runtime
-/// (so committed output has no machine path), absolute otherwise.
-fn relative_or_absolute(dir: &Path, runtime: &Path) -> String {
-    if let Some(repo) = runtime.parent()
-        && dir.starts_with(repo)
-        && let Ok(rest) = dir.strip_prefix(repo)
-    {
-        let ups = rest.components().count();
-        let mut rel = PathBuf::new();
-        for _ in 0..ups {
-            rel.push("..");
-        }
-        rel.push(runtime.file_name().unwrap_or_default());
-        return rel.to_string_lossy().into_owned();
+/// The path that leads from directory `from` to `to`, both absolute and canonical (`..`
+/// for each component of `from` past their common ancestor); `None` when they share no
+/// root (two drives on Windows).
+///
+/// The generated `Cargo.toml` names the runtime this way, so it holds no path of the
+/// machine, and the crate keeps building when the tree holding both is moved or cloned.
+fn relative_path(from: &Path, to: &Path) -> Option<PathBuf> {
+    let mut from_rest = from.components().peekable();
+    let mut to_rest = to.components().peekable();
+    if from_rest.peek() != to_rest.peek() {
+        return None;
     }
-    runtime.to_string_lossy().into_owned()
+    while let (Some(a), Some(b)) = (from_rest.peek(), to_rest.peek())
+        && a == b
+    {
+        from_rest.next();
+        to_rest.next();
+    }
+    let mut rel: PathBuf = from_rest.map(|_| Component::ParentDir).collect();
+    rel.extend(to_rest);
+    if rel.as_os_str().is_empty() {
+        rel.push(Component::CurDir);
+    }
+    Some(rel)
 }
 
-/// Runs `cargo build` on the generated crate, showing cargo's progress, and returns the
-/// binary's path.
+/// The environment, as [`target_dir`] reads it.
+fn env_var(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// Where cargo builds a generated crate: `flag` (`--target-dir`); else `$CARGO_TARGET_DIR`;
+/// else, for a member of an enclosing workspace, that workspace's own (`None`: cargo's
+/// choice); else one cache shared by every gateway this user builds,
+/// `$XDG_CACHE_HOME/gatewayc/target`, `$HOME/.cache/gatewayc/target` or
+/// `%LOCALAPPDATA%\gatewayc\target`, so that a new output directory does not build the
+/// runtime and its dependencies again. `None` when there is no such place either: then the
+/// crate's own `target/`.
+fn target_dir(
+    flag: Option<PathBuf>,
+    member: bool,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    if flag.is_some() {
+        return flag;
+    }
+    if let Some(dir) = env("CARGO_TARGET_DIR") {
+        return Some(dir.into());
+    }
+    if member {
+        return None;
+    }
+    let absolute = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let cache = absolute("XDG_CACHE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+        .or_else(|| absolute("LOCALAPPDATA"))?;
+    Some(cache.join("gatewayc").join("target"))
+}
+
+/// Runs `cargo build` on the generated crate in `dir`, in the target directory `target`
+/// (cargo's default when `None`), showing cargo's progress, and returns the path of the
+/// binary: `dir/target/<profile>/<name>`, where a build of that crate alone would leave it
+/// ([`place_binary`]).
 fn cargo_build(dir: &Path, package: &str, release: bool, target: Option<&Path>) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    if let Some(target) = target {
-        cmd.env("CARGO_TARGET_DIR", target);
-    }
+    // The canonical path: the runtime's relative path in Cargo.toml was computed from it.
+    let dir =
+        std::fs::canonicalize(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         .arg("--bin")
         .arg(package);
+    if let Some(target) = target {
+        cmd.arg("--target-dir").arg(target);
+    }
     cmd.arg("--message-format=json-render-diagnostics");
     if release {
         cmd.arg("--release");
@@ -493,8 +563,12 @@ fn cargo_build(dir: &Path, package: &str, release: bool, target: Option<&Path>) 
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     eprintln!(
-        "compiling {package} (cargo build{})",
-        if release { " --release" } else { "" }
+        "compiling {package} (cargo build{}{})",
+        if release { " --release" } else { "" },
+        target.map_or_else(String::new, |t| format!(
+            ", target directory {}",
+            t.display()
+        ))
     );
     let mut child = cmd
         .spawn()
@@ -520,7 +594,38 @@ fn cargo_build(dir: &Path, package: &str, release: bool, target: Option<&Path>) 
             dir.display()
         );
     }
-    binary.context("cargo reported no executable for the generated crate")
+    let binary = binary.context("cargo reported no executable for the generated crate")?;
+    place_binary(&binary, &dir, if release { "release" } else { "debug" })
+}
+
+/// Puts the binary cargo built in `built` at `dir/target/<profile>/<its name>`, hard-linked
+/// (copied across file systems), and returns that path. In a target directory that several
+/// gateways share, a gateway of the same name built from another directory would replace
+/// the binary cargo leaves there; the one in `dir` stays this crate's.
+fn place_binary(built: &Path, dir: &Path, profile: &str) -> Result<PathBuf> {
+    let name = built
+        .file_name()
+        .context("cargo reported an executable without a file name")?;
+    let place = dir.join("target").join(profile);
+    let placed = place.join(name);
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(&placed), std::fs::canonicalize(built))
+        && a == b
+    {
+        return Ok(placed);
+    }
+    std::fs::create_dir_all(&place)
+        .with_context(|| format!("cannot create {}", place.display()))?;
+    match std::fs::remove_file(&placed) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot replace {}", placed.display()));
+        }
+        _ => {}
+    }
+    if std::fs::hard_link(built, &placed).is_err() {
+        std::fs::copy(built, &placed)
+            .with_context(|| format!("cannot copy {} to {}", built.display(), placed.display()))?;
+    }
+    Ok(placed)
 }
 
 #[cfg(unix)]
@@ -582,6 +687,108 @@ components:
         });
         assert!(out.model.is_some(), "{:?}", out.diagnostics.items());
         (dir, out)
+    }
+
+    #[test]
+    fn the_runtime_is_named_relative_to_the_output_directory() {
+        let rel = |from: &str, to: &str| {
+            relative_path(Path::new(from), Path::new(to)).map(|p| p.display().to_string())
+        };
+        // generated-example/, inside the repository.
+        assert_eq!(
+            rel("/r/gatewayc/generated-example", "/r/gatewayc/runtime").as_deref(),
+            Some("../runtime")
+        );
+        // A crate in another tree, deeper than the runtime.
+        assert_eq!(
+            rel("/home/u/api/gateway", "/home/u/src/gatewayc/runtime").as_deref(),
+            Some("../../src/gatewayc/runtime")
+        );
+        // Inside the runtime's own directory, and the runtime's directory itself.
+        assert_eq!(rel("/r/runtime/out", "/r/runtime").as_deref(), Some(".."));
+        assert_eq!(rel("/r/runtime", "/r/runtime").as_deref(), Some("."));
+        // Only the root in common.
+        assert_eq!(
+            rel("/tmp/gw", "/opt/gatewayc/runtime").as_deref(),
+            Some("../../opt/gatewayc/runtime")
+        );
+        // A component that only starts like the other's is not in common.
+        assert_eq!(
+            rel("/r/gatewayc-out", "/r/gatewayc/runtime").as_deref(),
+            Some("../gatewayc/runtime")
+        );
+    }
+
+    #[test]
+    fn builds_share_one_target_directory_unless_told_otherwise() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let home = env(&[("HOME", "/home/u")]);
+        assert_eq!(
+            target_dir(None, false, &home),
+            Some(PathBuf::from("/home/u/.cache/gatewayc/target"))
+        );
+        let xdg = env(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/var/cache/u")]);
+        assert_eq!(
+            target_dir(None, false, &xdg),
+            Some(PathBuf::from("/var/cache/u/gatewayc/target"))
+        );
+        // A relative XDG_CACHE_HOME is invalid (XDG Base Directory): ignored.
+        let relative = env(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "cache")]);
+        assert_eq!(
+            target_dir(None, false, &relative),
+            Some(PathBuf::from("/home/u/.cache/gatewayc/target"))
+        );
+        let cargo = env(&[("HOME", "/home/u"), ("CARGO_TARGET_DIR", "/ci/target")]);
+        assert_eq!(
+            target_dir(None, false, &cargo),
+            Some(PathBuf::from("/ci/target"))
+        );
+        // The flag wins; a workspace member builds in its workspace's target directory.
+        assert_eq!(
+            target_dir(Some("t".into()), false, &cargo),
+            Some(PathBuf::from("t"))
+        );
+        assert_eq!(target_dir(None, true, &home), None);
+        assert_eq!(
+            target_dir(None, true, &cargo),
+            Some(PathBuf::from("/ci/target"))
+        );
+        assert_eq!(target_dir(None, false, &env(&[])), None);
+    }
+
+    #[test]
+    fn the_binary_is_placed_in_the_output_directory_and_survives_a_rebuild_elsewhere() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let shared = tmp.path().join("shared/debug/gw");
+        std::fs::create_dir_all(tmp.path().join("shared/debug")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&shared, "first").unwrap_or_else(|e| panic!("{e}"));
+        let a = tmp.path().join("a");
+        let placed = place_binary(&shared, &a, "debug").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(placed, a.join("target/debug/gw"));
+        // Cargo replaces a binary it uplifts (a new file), as another gateway's build would.
+        std::fs::remove_file(&shared).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&shared, "second").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            std::fs::read_to_string(&placed).ok().as_deref(),
+            Some("first")
+        );
+        let again = place_binary(&shared, &a, "debug").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            std::fs::read_to_string(&again).ok().as_deref(),
+            Some("second")
+        );
+        // Built in the crate's own target directory: left where it is.
+        let own = place_binary(&again, &a, "debug").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            std::fs::read_to_string(&own).ok().as_deref(),
+            Some("second")
+        );
     }
 
     #[test]

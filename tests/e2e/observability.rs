@@ -20,29 +20,57 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
 use crate::support::{
-    Gateway, Reply, TempDir, Upstream, client, fixtures, get, header, new_key, poll, root, send,
-    send_body,
+    Gateway, Reply, TempDir, Upstream, client, get, header, new_key, poll, root, send, send_body,
 };
 
 /// The accepted spec's file stem, which `test-gateway` serves.
 const SPEC: &str = "observability";
 
-/// The fixture token `name` (signed by an implementation independent of this project).
-fn fixture_token(name: &str) -> String {
-    let path = fixtures().join("tokens.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("tokens.json: {e}"));
-    v["cases"]
-        .as_array()
-        .and_then(|cases| cases.iter().find(|c| c["name"] == name))
-        .and_then(|c| c["token"].as_str())
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("tokens.json has no case {name}"))
+/// The HS256 secret the `obs` gateway verifies bearer tokens with.
+const JWT_SECRET: &str = "obs-test-secret-0123456789abcdef0123456789abcdef";
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
-/// `hs256-valid`: HS256, `sub` consumer-alice, `plan` gold, the spec's issuer and audience.
+/// A valid HS256 token for the `obs` gateway: `sub` consumer-alice, `plan` gold, the
+/// spec's issuer and audience. These tests are about what operators see, not about JWT
+/// verification (the security tier and the runtime's tests check that, against tokens
+/// minted elsewhere), so the token is made here and the tier needs no fixtures.
 fn valid_token() -> String {
-    fixture_token("hs256-valid")
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = b64(serde_json::json!({
+        "iss": "https://id.example.test/",
+        "aud": "petstore-api",
+        "sub": "consumer-alice",
+        "plan": "gold",
+        "iat": 1_700_000_000,
+        "exp": 4_102_444_800u64,
+    })
+    .to_string()
+    .as_bytes());
+    let signed = format!("{header}.{claims}");
+    let signature = b64(&hmac_sha256(JWT_SECRET.as_bytes(), signed.as_bytes()));
+    format!("{signed}.{signature}")
 }
 
 /// The valid token with its signature changed: well formed, and refused.
@@ -72,16 +100,11 @@ async fn start(name: &str, upstream_url: Option<String>, extra: &[(&str, String)
     let dir = TempDir::new(&format!("obs-{name}"));
     let keys = dir.0.join("keys.toml");
     let key = new_key(&keys, "carol", "gold");
-    let secret_file = fixtures().join("keys/hs256.secret");
-    let secret = std::fs::read_to_string(&secret_file)
-        .unwrap_or_else(|e| panic!("{}: {e}", secret_file.display()))
-        .trim_end_matches('\n')
-        .to_owned();
     let up = Upstream::start().await;
     let mut env = vec![
         ("OBS_UPSTREAM_URL", upstream_url.unwrap_or_else(|| up.url())),
         ("OBS_KEYS", keys.to_string_lossy().into_owned()),
-        ("OBS_JWT_SECRET", secret),
+        ("OBS_JWT_SECRET", JWT_SECRET.to_owned()),
     ];
     env.extend(extra.iter().cloned());
     let gw = Gateway::start(SPEC, &env);

@@ -21,13 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-/// The repository root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
+pub use gatewayc_tests::material::root;
 
 /// Spec files directly in `specs/<dir>`, sorted.
 pub fn specs_in(dir: &str) -> Vec<PathBuf> {
@@ -769,19 +763,6 @@ pub fn with_companions(spec: &Path) -> Vec<PathBuf> {
         }
     }
     specs
-}
-
-/// The JWT fixtures (`../shared/fixtures/jwt`, or `$GATEWAYC_JWT_FIXTURES`).
-pub fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("GATEWAYC_JWT_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/fixtures/jwt"));
-    assert!(
-        dir.join("tokens.json").is_file(),
-        "the JWT fixtures are missing: expected {} (or $GATEWAYC_JWT_FIXTURES)",
-        dir.display()
-    );
-    dir
 }
 
 /// Every value of response header `name`, joined with `, `.

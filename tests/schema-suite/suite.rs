@@ -14,6 +14,10 @@
 //!
 //! `cargo test -p gatewayc-schema-suite -- WORD` runs only the files whose path contains
 //! WORD.
+//!
+//! The suite is not in this repository (`src/lib.rs` says where it is read from). Without
+//! it, only `violations.json` is checked, after a notice on stderr; under `CI=true` its
+//! absence fails the run.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -97,14 +101,14 @@ fn skips() -> Vec<Skip> {
 }
 
 /// Checks the exact violations of each case of `violations.json`: pointers, details,
-/// order, the bound. Returns what differs.
-fn violations() -> Vec<String> {
+/// order, the bound. Returns how many cases passed, and what differs.
+fn violations() -> (usize, Vec<String>) {
     let cases: Value = serde_json::from_str(include_str!("violations.json")).unwrap_or(Value::Null);
     let cases = cases.as_array().cloned().unwrap_or_default();
     let mut problems = Vec::new();
     if cases.len() != generated::VIOLATIONS.len() {
         problems.push("violations.json: not every case was compiled".to_owned());
-        return problems;
+        return (0, problems);
     }
     for (case, validate) in cases.iter().zip(generated::VIOLATIONS) {
         let description = case["description"].as_str().unwrap_or_default();
@@ -135,7 +139,7 @@ fn violations() -> Vec<String> {
             ));
         }
     }
-    problems
+    (cases.len() - problems.len(), problems)
 }
 
 #[derive(Default)]
@@ -151,13 +155,20 @@ fn main() -> ExitCode {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let groups = generated::GROUPS;
-    if groups.is_empty() {
-        println!(
-            "the JSON Schema Test Suite was not found at {} (set GATEWAYC_JSON_SCHEMA_SUITE)",
+    // A clone of the repository alone has no suite: then only `violations.json` is checked,
+    // after a notice. CI always has it, and fails without it.
+    let found = !groups.is_empty();
+    if !found {
+        let message = format!(
+            "the JSON Schema Test Suite not found (no tests/draft2020-12 or tests/draft4 in {}); it is read from ../shared/fixtures/json-schema-test-suite beside the repository, or from the directory $GATEWAYC_JSON_SCHEMA_SUITE names (when the tests are built: after adding it, `touch tests/schema-suite/build.rs`)",
             generated::SUITE
         );
-        println!("schema suite: 0 passed, 1 failed");
-        return ExitCode::FAILURE;
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            println!("{message} (CI=true: nothing may be skipped)");
+            println!("schema suite: 0 passed, 1 failed");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("note: skipped the JSON Schema Test Suite's cases: {message}");
     }
     let mut skips = skips();
     let mut problems = Vec::new();
@@ -235,8 +246,14 @@ fn main() -> ExitCode {
             }
         }
     }
+    let mut total = Count::default();
     if filter.is_empty() {
-        problems.extend(violations());
+        let (passed, differ) = violations();
+        println!("violations.json: {passed} passed, {} failed", differ.len());
+        total.passed += passed;
+        problems.extend(differ);
+    }
+    if filter.is_empty() && found {
         for s in &skips {
             if s.needed == 0 {
                 problems.push(format!(
@@ -246,7 +263,6 @@ fn main() -> ExitCode {
             }
         }
     }
-    let mut total = Count::default();
     for (file, c) in &counts {
         println!(
             "{file}: {} passed, {} failed, {} skipped",

@@ -717,8 +717,10 @@ mod tests {
 
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/jwt");
     const ISSUER: &str = "https://id.example.test/";
+    /// The HS256 secret of the tests that sign their own tokens (`${TEST_SECRET}`); the
+    /// fixtures' tokens use theirs (`${JWT_SECRET}`).
+    const TEST_SECRET: &str = "test-secret-of-jwt-rs-0123456789abcdef0123456789";
 
     /// Every case of tokens.json with its outcome against jwks.json (algorithms RS256,
     /// PS256, ES256, EdDSA); `None` is accepted.
@@ -757,8 +759,10 @@ mod tests {
         ("oversized", Some(JwtError::TooLarge)),
     ];
 
+    /// A file of the JWT fixtures (a test that calls this starts with
+    /// `crate::test_fixtures::jwt()`, which says when they are missing).
     fn fixture_text(name: &str) -> String {
-        std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("JWT fixture")
+        std::fs::read_to_string(crate::test_fixtures::jwt_dir().join(name)).expect("JWT fixture")
     }
 
     /// The token of a tokens.json case.
@@ -795,8 +799,9 @@ mod tests {
 
     fn env(name: &str) -> Option<String> {
         match name {
-            "FIXTURES" => Some(FIXTURES.to_owned()),
+            "FIXTURES" => Some(crate::test_fixtures::jwt_dir().display().to_string()),
             "JWT_SECRET" => Some(fixture_text("keys/hs256.secret").trim_end().to_owned()),
+            "TEST_SECRET" => Some(TEST_SECRET.to_owned()),
             _ => None,
         }
     }
@@ -820,9 +825,9 @@ mod tests {
         v.verify(&token(name)).await
     }
 
-    /// An HS256 token with these claims, signed with keys/hs256.secret.
+    /// An HS256 token with these claims, signed with [`TEST_SECRET`].
     fn hs256(claims: Value) -> String {
-        let secret = env("JWT_SECRET").expect("secret");
+        let secret = env("TEST_SECRET").expect("secret");
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
@@ -930,6 +935,9 @@ mod tests {
 
     #[tokio::test]
     async fn algorithms_no_key_can_verify_are_named() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let idp = IdP::start("jwks.json").await;
         let v = verifier(
             KeySource::JwksUrl(idp.url_static("/jwks")),
@@ -956,6 +964,9 @@ mod tests {
 
     #[tokio::test]
     async fn every_fixture_has_its_outcome_and_a_rotated_key_is_picked_up() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let file: Value = serde_json::from_str(&fixture_text("tokens.json")).expect("tokens.json");
         let names: Vec<&str> = file["cases"]
             .as_array()
@@ -1020,6 +1031,9 @@ mod tests {
 
     #[tokio::test]
     async fn verified_tokens_carry_consumer_plan_scopes_and_forwarded_claims() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let idp = IdP::start("jwks.json").await;
         let v = jwks_verifier(&idp).await;
         let alice = outcome(&v, "rs256-valid").await.expect("valid");
@@ -1053,7 +1067,7 @@ mod tests {
 
     #[tokio::test]
     async fn claim_values_become_text_and_bad_header_values_are_skipped() {
-        let v = verifier(KeySource::Secret("${JWT_SECRET}"), &["HS256"]);
+        let v = verifier(KeySource::Secret("${TEST_SECRET}"), &["HS256"]);
         let token = hs256(json!({
             "iss": ISSUER, "aud": ["petstore-api"], "exp": unix_now() + 600,
             "sub": 42, "plan": true, "tenant": "line\nbreak", "admin": false, "note": 1.5,
@@ -1073,6 +1087,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_token_is_answered_from_the_cache() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let idp = IdP::start("jwks.json").await;
         let v = jwks_verifier(&idp).await;
         let first = outcome(&v, "rs256-valid").await.expect("valid");
@@ -1095,7 +1112,7 @@ mod tests {
     async fn a_token_sharing_a_cached_tokens_signature_is_checked_in_full() {
         // The cache buckets tokens by their last bytes (the signature): a token that keeps a
         // cached token's signature but changes its claims must still be verified, and fail.
-        let v = verifier(KeySource::Secret("${JWT_SECRET}"), &["HS256"]);
+        let v = verifier(KeySource::Secret("${TEST_SECRET}"), &["HS256"]);
         let exp = unix_now() + 600;
         let cached = hs256(json!({"iss": ISSUER, "aud": "petstore-api", "exp": exp, "sub": "1"}));
         assert!(v.verify(&cached).await.is_ok());
@@ -1115,7 +1132,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cache_never_outlives_exp_nor_answers_before_nbf() {
-        let v = verifier(KeySource::Secret("${JWT_SECRET}"), &["HS256"]);
+        let v = verifier(KeySource::Secret("${TEST_SECRET}"), &["HS256"]);
         let now = unix_now();
         let short = hs256(json!({"iss": ISSUER, "aud": "petstore-api", "exp": now + 100}));
         assert!(v.verify(&short).await.is_ok());
@@ -1137,7 +1154,7 @@ mod tests {
 
     #[tokio::test]
     async fn exp_and_nbf_are_checked_with_the_leeway() {
-        let v = verifier(KeySource::Secret("${JWT_SECRET}"), &["HS256"]);
+        let v = verifier(KeySource::Secret("${TEST_SECRET}"), &["HS256"]);
         let now = unix_now();
         let with = |extra: Value| {
             let mut claims = json!({"iss": ISSUER, "aud": "petstore-api"});
@@ -1166,7 +1183,7 @@ mod tests {
             Box::leak(Box::new(JwtDef {
                 require_exp: false,
                 leeway: Duration::ZERO,
-                ..jwt_def(KeySource::Secret("${JWT_SECRET}"), &["HS256"])
+                ..jwt_def(KeySource::Secret("${TEST_SECRET}"), &["HS256"])
             })),
             &env,
         )
@@ -1183,7 +1200,7 @@ mod tests {
 
     #[tokio::test]
     async fn issuer_and_audience_are_matched_exactly() {
-        let v = verifier(KeySource::Secret("${JWT_SECRET}"), &["HS256"]);
+        let v = verifier(KeySource::Secret("${TEST_SECRET}"), &["HS256"]);
         let exp = unix_now() + 600;
         for (iss, aud, want) in [
             (json!(ISSUER), json!(["x", "petstore-api"]), None),
@@ -1216,6 +1233,9 @@ mod tests {
 
     #[tokio::test]
     async fn hs256_uses_the_secret_as_written() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let v = verifier(KeySource::Secret("${JWT_SECRET}"), &["HS256"]);
         let alice = outcome(&v, "hs256-valid").await.expect("valid");
         assert_eq!(alice.consumer.as_deref(), Some("consumer-alice"));
@@ -1235,6 +1255,9 @@ mod tests {
 
     #[tokio::test]
     async fn pem_keys_verify_ps256_es256_and_eddsa() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let rsa = verifier(
             KeySource::PemFile("${FIXTURES}/keys/rsa-1.pub.pem"),
             &["RS256", "PS256"],
@@ -1281,6 +1304,9 @@ mod tests {
 
     #[test]
     fn start_up_errors_name_the_scheme_and_problem_but_no_key_material() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let error = |keys: KeySource, algorithms: &'static [&'static str]| {
             JwtVerifier::new("bearerAuth", def(keys, algorithms), &env).expect_err("refused")
         };
@@ -1354,6 +1380,9 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_share_one_fetch() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let idp = IdP::start("jwks.json").await;
         let v: &'static JwtVerifier = Box::leak(Box::new(jwks_verifier(&idp).await));
         assert_eq!(idp.hits(), 1);
@@ -1373,6 +1402,9 @@ mod tests {
 
     #[tokio::test]
     async fn keys_are_kept_when_the_provider_fails() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let idp = IdP::start("jwks.json").await;
         let v = jwks_verifier(&idp).await;
         for (answer, label) in [
@@ -1405,6 +1437,9 @@ mod tests {
 
     #[tokio::test]
     async fn keys_never_fetched_are_unavailable() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let idp = IdP::start("jwks.json").await;
         idp.serve(Answer::Status(503));
         let v = jwks_verifier(&idp).await;
@@ -1422,6 +1457,9 @@ mod tests {
 
     #[tokio::test]
     async fn discovery_leads_to_the_jwks() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let idp = IdP::start("jwks.json").await;
         let url = idp.url_static("/.well-known/openid-configuration");
         let v = verifier(KeySource::Discovery(url), ASYMMETRIC);
@@ -1432,6 +1470,9 @@ mod tests {
 
     #[tokio::test]
     async fn keys_are_refreshed_when_due() {
+        if crate::test_fixtures::jwt().is_none() {
+            return;
+        }
         let idp = IdP::start("jwks.json").await;
         let v = jwks_verifier(&idp).await;
         // max-age=30 is raised to the 60 s minimum.
@@ -1479,7 +1520,7 @@ mod tests {
     fn verification_can_be_shared_across_tasks() {
         fn send_sync<T: Send + Sync>(_: &T) {}
         fn send<T: Send>(_: T) {}
-        let v = verifier(KeySource::Secret("${JWT_SECRET}"), &["HS256"]);
+        let v = verifier(KeySource::Secret("${TEST_SECRET}"), &["HS256"]);
         send_sync(&v);
         send(v.verify(""));
     }
