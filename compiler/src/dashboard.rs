@@ -810,7 +810,6 @@ fn read_matchers(chars: &[char], start: usize) -> (usize, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::Diagnostics;
 
     /// Three operations: two on one path, one of them with an operationId that needs
     /// escaping in a PromQL string and in Grafana.
@@ -836,15 +835,7 @@ paths:
       responses: { "200": { description: ok } }
 "#;
 
-    fn model(yaml: &str) -> Model {
-        let mut d = Diagnostics::default();
-        let model = crate::lower::lower(
-            &crate::spec::from_yaml(yaml),
-            &crate::lower::Options::default(),
-            &mut d,
-        );
-        model.unwrap_or_else(|| panic!("the test spec has errors: {:?}", d.items()))
-    }
+    use crate::lower::test_model as model;
 
     fn dashboard(model: &Model) -> Value {
         serde_json::from_str(&render(model)).expect("the dashboard is JSON")

@@ -514,7 +514,6 @@ fn needs_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::Diagnostics;
     use serde_json::Value;
 
     /// A variable of every kind: upstream URLs and targets (with and without defaults),
@@ -603,15 +602,7 @@ components:
       x-gateway: { jwt: { pem_file: "${CERT_DIR}/jwt.pem" } }
 "#;
 
-    fn model(yaml: &str) -> Model {
-        let mut d = Diagnostics::default();
-        let model = crate::lower::lower(
-            &crate::spec::from_yaml(yaml),
-            &crate::lower::Options::default(),
-            &mut d,
-        );
-        model.unwrap_or_else(|| panic!("the test spec has errors: {:?}", d.items()))
-    }
+    use crate::lower::test_model as model;
 
     fn files(yaml: &str) -> BTreeMap<String, String> {
         render(&model(yaml)).unwrap_or_else(|e| panic!("{e}"))

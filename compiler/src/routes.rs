@@ -372,18 +372,9 @@ pub fn json(model: &Model) -> Routes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::Diagnostics;
     use serde_json::{Value, json};
 
-    fn model(yaml: &str) -> Model {
-        let mut d = Diagnostics::default();
-        let model = crate::lower::lower(
-            &crate::spec::from_yaml(yaml),
-            &crate::lower::Options::default(),
-            &mut d,
-        );
-        model.unwrap_or_else(|| panic!("the test spec has errors: {:?}", d.items()))
-    }
+    use crate::lower::test_model as model;
 
     const SPEC: &str = r#"
 openapi: 3.1.0

@@ -326,17 +326,8 @@ fn table(out: &mut String, title: &str, rows: impl Iterator<Item = (String, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::Diagnostics;
 
-    fn model(yaml: &str) -> Model {
-        let mut d = Diagnostics::default();
-        let model = crate::lower::lower(
-            &crate::spec::from_yaml(yaml),
-            &crate::lower::Options::default(),
-            &mut d,
-        );
-        model.unwrap_or_else(|| panic!("the test spec has errors: {:?}", d.items()))
-    }
+    use crate::lower::test_model as model;
 
     /// Something of every kind: a variable upstream URL, an upstream with TLS files, a PEM
     /// key file and a JWKS URL, a key file, a Redis limit store with a password, a

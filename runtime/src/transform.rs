@@ -276,7 +276,8 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(gatewayc_vocab::media::is_json)
 }
 
-fn encoded(headers: &HeaderMap) -> bool {
+/// Whether a message's body carries a `Content-Encoding` other than `identity`.
+pub(crate) fn encoded(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_ENCODING)
         .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))

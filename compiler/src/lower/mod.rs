@@ -338,6 +338,15 @@ pub fn lower(spec: &Spec, opts: &Options, d: &mut Diagnostics) -> Option<Model> 
     })
 }
 
+/// The model of a one-document spec held in memory, for unit tests; panics when the spec
+/// has an error.
+#[cfg(test)]
+pub(crate) fn test_model(yaml: &str) -> Model {
+    let mut d = Diagnostics::default();
+    let model = lower(&crate::spec::from_yaml(yaml), &Options::default(), &mut d);
+    model.unwrap_or_else(|| panic!("the test spec has errors: {:?}", d.items()))
+}
+
 /// Document-level settings that exist once per gateway.
 #[derive(Debug, Default)]
 struct DocLevel {

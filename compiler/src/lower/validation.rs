@@ -578,20 +578,10 @@ pub(super) fn warn_unsupported(unsupported: &[Unsupported], d: &mut Diagnostics)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::Diagnostics;
-
-    fn spec(yaml: &str) -> (tempfile::TempDir, Spec) {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("api.yaml");
-        std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{e}"));
-        let mut d = Diagnostics::default();
-        let spec = crate::spec::load(&[path], dir.path(), &mut d);
-        (dir, spec)
-    }
 
     #[test]
     fn types_are_read_across_refs_and_branches() {
-        let (_dir, spec) = spec(
+        let spec = crate::spec::from_yaml(
             r##"
 openapi: 3.0.3
 components:

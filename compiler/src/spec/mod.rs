@@ -156,9 +156,6 @@ pub fn pointer_get<'v>(root: &'v Value, pointer: &str) -> Option<&'v Value> {
     Some(cur)
 }
 
-/// Reads the spec files named in `paths` and every file they reference.
-///
-/// Paths are shown relative to `base` when they are under it.
 /// A spec of one YAML document held in memory (`t.yaml`), for unit tests.
 #[cfg(test)]
 pub(crate) fn from_yaml(yaml: &str) -> Spec {
@@ -170,6 +167,9 @@ pub(crate) fn from_yaml(yaml: &str) -> Spec {
     spec
 }
 
+/// Reads the spec files named in `paths` and every file they reference.
+///
+/// Paths are shown relative to `base` when they are under it.
 pub fn load(paths: &[PathBuf], base: &Path, diags: &mut Diagnostics) -> Spec {
     let mut spec = Spec::default();
     let mut by_path: HashMap<PathBuf, usize> = HashMap::new();

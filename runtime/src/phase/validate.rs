@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::{Request, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -130,11 +130,7 @@ async fn check_body(
             http::HeaderValue::from_static("application/json"),
         ));
     }
-    if req
-        .headers()
-        .get(CONTENT_ENCODING)
-        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
-    {
+    if crate::transform::encoded(req.headers()) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "this operation checks JSON request bodies, which must be sent without Content-Encoding",
@@ -215,7 +211,7 @@ pub(super) async fn report_response(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(is_json);
-    let encoded = resp.headers().contains_key(CONTENT_ENCODING);
+    let encoded = crate::transform::encoded(resp.headers());
     let size = resp.body().size_hint().exact();
     if !json || encoded || size.is_none_or(|n| n > MAX_REPORTED_BODY) {
         return Ok(resp);

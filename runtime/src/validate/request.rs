@@ -191,12 +191,20 @@ impl ValidateDef {
     /// The schema of the response with `status`: its own, else its class's (`2XX`), else
     /// `default`.
     pub fn response(&self, status: u16) -> Option<Check> {
-        let exact = itoa::Buffer::new().format(status).to_owned();
-        let class = format!("{}XX", status / 100);
-        [exact.as_str(), class.as_str(), "DEFAULT"]
-            .iter()
-            .find_map(|key| self.responses.iter().find(|r| r.status == *key))
-            .map(|r| r.check)
+        let mut digits = itoa::Buffer::new();
+        let exact = digits.format(status).as_bytes();
+        let is_class = |key: &[u8]| {
+            key.len() == 3 && key[1..] == *b"XX" && exact.len() == 3 && key[0] == exact[0]
+        };
+        let find = |hit: &dyn Fn(&[u8]) -> bool| {
+            self.responses
+                .iter()
+                .find(|r| hit(r.status.as_bytes()))
+                .map(|r| r.check)
+        };
+        find(&|key| key == exact)
+            .or_else(|| find(&is_class))
+            .or_else(|| find(&|key| key == b"DEFAULT"))
     }
 }
 
@@ -265,9 +273,16 @@ impl Report {
 
     /// Reports `detail` about the whole value at `location`.
     pub fn push(&mut self, location: &'static str, name: Option<&'static str>, detail: Detail) {
-        let mut out = Violations::new();
-        out.push(&Path::ROOT, detail);
-        self.take(location, name, out);
+        if self.invalid.len() >= MAX_VIOLATIONS {
+            self.truncated = true;
+            return;
+        }
+        self.invalid.push(Invalid {
+            location,
+            name,
+            pointer: String::new(),
+            detail: detail.text(),
+        });
     }
 }
 
