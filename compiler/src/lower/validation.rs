@@ -542,7 +542,7 @@ fn responses(src: &Source<'_, '_>, validators: &mut Validators<'_, Spec>) -> Vec
         };
         let Some(ptr) = ptr else { continue };
         let name = format!("{}_response_{status}", src.name);
-        if let Ok(function) = validators.add(&name, r.file, &ptr, src.dialect) {
+        if let Ok(function) = validators.add_response(&name, r.file, &ptr, src.dialect) {
             out.push(ResponseCheck {
                 status: status.to_ascii_uppercase(),
                 function,

@@ -306,16 +306,18 @@ struct Ctx {
     rebased: bool,
     /// Whether a member or element step was taken since the function's start.
     descended: bool,
+    /// Whether the value is an answer (OpenAPI 3.0's `readOnly` and `writeOnly` differ).
+    response: bool,
 }
 
 /// Builds the IR of every function: roots as they are added, `$ref` targets from a work
-/// list, each compiled once per (document, pointer, dialect).
+/// list, each compiled once per (document, pointer, dialect, whether for answers).
 pub(crate) struct Builder<'r, R: Resolve + ?Sized> {
     resolver: &'r R,
     pub(crate) functions: Vec<Function>,
-    by_key: HashMap<(usize, String, Dialect), FnId>,
+    by_key: HashMap<(usize, String, Dialect, bool), FnId>,
     names: BTreeSet<String>,
-    pending: Vec<(FnId, usize, String, Dialect)>,
+    pending: Vec<(FnId, usize, String, Dialect, bool)>,
     pub(crate) edges: Vec<Edge>,
     pub(crate) unsupported: Vec<Unsupported>,
 }
@@ -349,20 +351,22 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
     }
 
     /// Adds a root function named after `name` for the schema at `doc`/`pointer`, with
-    /// `skip` keys of the root object left out (a Swagger 2.0 parameter's own fields).
-    /// `None` when nothing is at the pointer.
+    /// `skip` keys of the root object left out (a Swagger 2.0 parameter's own fields),
+    /// checking answers when `response` is set. `None` when nothing is at the pointer.
     pub(crate) fn add_root(
         &mut self,
         name: &str,
         doc: usize,
         pointer: &str,
-        dialect: Dialect,
+        (dialect, response): (Dialect, bool),
         skip: &[&str],
     ) -> Option<String> {
         let value = self.resolver.get(doc, pointer)?;
         let fn_name = self.unique_name(name);
         let id = self.functions.len();
-        let key = (doc, pointer.to_owned(), dialect);
+        // Only the 3.0 schema object reads differently for answers.
+        let response = response && dialect == Dialect::OpenApi30;
+        let key = (doc, pointer.to_owned(), dialect, response);
         let body = match self.by_key.get(&key) {
             Some(&existing) if skip.is_empty() => Body::Alias(existing),
             _ => Body::Pending,
@@ -383,6 +387,7 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
                 func: id,
                 rebased: false,
                 descended: false,
+                response,
             };
             let schema = self.schema_skipping(cx, value, pointer, skip);
             self.functions[id].body = Body::Schema(schema);
@@ -393,7 +398,7 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
 
     /// Compiles every `$ref` target found so far (which may find more).
     fn drain(&mut self) {
-        while let Some((id, doc, pointer, dialect)) = self.pending.pop() {
+        while let Some((id, doc, pointer, dialect, response)) = self.pending.pop() {
             let Some(value) = self.resolver.get(doc, &pointer) else {
                 self.functions[id].body = Body::Schema(Schema::Bool(true));
                 continue;
@@ -404,6 +409,7 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
                 func: id,
                 rebased: false,
                 descended: false,
+                response,
             };
             let schema = self.schema(cx, value, &pointer);
             self.functions[id].body = Body::Schema(schema);
@@ -862,13 +868,14 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
                 node.types = Some(t.union(Types::NULL));
             }
             // OpenAPI 3.0: a required property that is `readOnly` is required in
-            // responses only; validators are for requests.
+            // answers only, one that is `writeOnly` in requests only.
             let props = map.get("properties").and_then(Value::as_object);
+            let only = if cx.response { "writeOnly" } else { "readOnly" };
             node.required.retain(|name| {
                 props
                     .and_then(|p| p.get(name))
                     .and_then(|s| self.follow(cx.doc, s))
-                    .is_none_or(|s| s.get("readOnly").and_then(Value::as_bool) != Some(true))
+                    .is_none_or(|s| s.get(only).and_then(Value::as_bool) != Some(true))
             });
         }
         node
@@ -971,7 +978,7 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
             );
             return None;
         };
-        let key = (doc, pointer.clone(), cx.dialect);
+        let key = (doc, pointer.clone(), cx.dialect, cx.response);
         let target = match self.by_key.get(&key) {
             Some(&id) => id,
             None => {
@@ -985,7 +992,8 @@ impl<'r, R: Resolve + ?Sized> Builder<'r, R> {
                     body: Body::Pending,
                 });
                 self.by_key.insert(key, id);
-                self.pending.push((id, doc, pointer, cx.dialect));
+                self.pending
+                    .push((id, doc, pointer, cx.dialect, cx.response));
                 id
             }
         };

@@ -32,7 +32,8 @@
 //! document or another file of the spec (`#/components/schemas/X`, `#/definitions/X`,
 //! `#/$defs/X`, `other.yaml#/X`), and `format` for `date-time`, `date`, `uuid`, `email`,
 //! `uri`, `ipv4`, `ipv6`, `int32` and `int64`. OpenAPI 3.0 adds `nullable`, and drops a
-//! `required` member whose schema is `readOnly` (required in responses only). Draft 4
+//! `required` member whose schema is `readOnly` from requests' checks and one that is
+//! `writeOnly` from answers' ([`Validators::add_response`]). Draft 4
 //! adds `dependencies`, `items` as an array with `additionalItems`, and boolean
 //! `exclusiveMaximum`/`exclusiveMinimum`, which OpenAPI 3.0 has too. A keyword outside
 //! its dialect (`const` in 3.0) is treated as unknown.
@@ -257,7 +258,25 @@ impl<'r, R: Resolve + ?Sized> Validators<'r, R> {
         dialect: Dialect,
     ) -> Result<String, AddError> {
         self.builder
-            .add_root(name, doc, pointer, dialect, &[])
+            .add_root(name, doc, pointer, (dialect, false), &[])
+            .ok_or_else(|| AddError::Missing {
+                doc,
+                pointer: pointer.to_owned(),
+            })
+    }
+
+    /// [`Validators::add`] for a response schema: in the OpenAPI 3.0 schema object a
+    /// `required` member whose schema is `writeOnly` is not required in answers (and one
+    /// that is `readOnly` is, unlike in requests).
+    pub fn add_response(
+        &mut self,
+        name: &str,
+        doc: usize,
+        pointer: &str,
+        dialect: Dialect,
+    ) -> Result<String, AddError> {
+        self.builder
+            .add_root(name, doc, pointer, (dialect, true), &[])
             .ok_or_else(|| AddError::Missing {
                 doc,
                 pointer: pointer.to_owned(),
@@ -284,7 +303,7 @@ impl<'r, R: Resolve + ?Sized> Validators<'r, R> {
             "allowEmptyValue",
         ];
         self.builder
-            .add_root(name, doc, pointer, Dialect::OpenApi30, NOT_SCHEMA)
+            .add_root(name, doc, pointer, (Dialect::OpenApi30, false), NOT_SCHEMA)
             .ok_or_else(|| AddError::Missing {
                 doc,
                 pointer: pointer.to_owned(),

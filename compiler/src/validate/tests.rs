@@ -216,6 +216,38 @@ fn read_only_members_are_not_required_in_3_0_requests() {
 }
 
 #[test]
+fn read_only_and_write_only_members_are_required_each_in_one_direction_in_3_0() {
+    let spec = crate::spec::from_yaml(
+        "components:\n  schemas:\n    Account:\n      type: object\n      required: [id, name, password]\n      properties:\n        id: {$ref: '#/components/schemas/Id'}\n        name: {type: string}\n        password: {type: string, writeOnly: true}\n    Id: {type: integer, readOnly: true}\n",
+    );
+    let required = |response: bool, dialect: Dialect| {
+        let mut v = Validators::new(&spec);
+        let added = if response {
+            v.add_response("account", 0, "/components/schemas/Account", dialect)
+        } else {
+            v.add("account", 0, "/components/schemas/Account", dialect)
+        };
+        added.expect("exists");
+        let text = code(&v.finish());
+        ["id", "name", "password"]
+            .into_iter()
+            .filter(|m| text.contains(&format!("Detail::Required(\"{m}\")")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(required(false, Dialect::OpenApi30), ["name", "password"]);
+    assert_eq!(required(true, Dialect::OpenApi30), ["id", "name"]);
+    // In 2020-12 both are annotations: every listed member is required both ways.
+    assert_eq!(
+        required(true, Dialect::Draft2020),
+        ["id", "name", "password"]
+    );
+    assert_eq!(
+        required(false, Dialect::Draft2020),
+        ["id", "name", "password"]
+    );
+}
+
+#[test]
 fn swagger_parameters_leave_their_own_fields_out() {
     let spec = crate::spec::from_yaml(
         "parameters:\n  limit: {name: limit, in: query, required: true, type: integer, maximum: 100, collectionFormat: csv}\n",
