@@ -698,6 +698,7 @@ fn operations(
     d: &mut Diagnostics,
 ) {
     let dialect = validation::dialect(doc);
+    let mut unchecked = validation::Unchecked::default();
     let Some(paths) = doc.get("paths") else {
         let what = if doc.get("webhooks").is_some() {
             "has webhooks but no `paths`"
@@ -864,7 +865,7 @@ fn operations(
                     name: operation_id.as_deref().unwrap_or(&label),
                 },
                 cascade.validate,
-                validators,
+                (&mut *validators, &mut unchecked),
                 d,
             );
             out.push(Draft {
@@ -918,6 +919,7 @@ fn operations(
             });
         }
     }
+    unchecked.warn(d);
 }
 
 /// A path item or operation given by a `$ref` to a URL cannot be read offline: an error,

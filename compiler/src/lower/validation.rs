@@ -121,11 +121,12 @@ pub(super) struct Source<'a, 's> {
 }
 
 /// The checks of one operation, their schemas added to `validators`; `None` when it has
-/// nothing to check or checks are off.
+/// nothing to check or checks are off. What of its request the gateway forwards unchecked
+/// goes to `unchecked`.
 pub(super) fn collect(
     src: &Source<'_, '_>,
     setting: Setting,
-    validators: &mut Validators<'_, Spec>,
+    (validators, unchecked): (&mut Validators<'_, Spec>, &mut Unchecked),
     d: &mut Diagnostics,
 ) -> Option<Validation> {
     let request = setting.request.unwrap_or(true);
@@ -136,15 +137,44 @@ pub(super) fn collect(
     let mut v = Validation::default();
     if request {
         let consumes = consumes(src);
+        let mut form_data = Vec::new();
         for p in parameters(src) {
-            if p.value.get("in").and_then(Value::as_str) == Some("body") {
-                v.body = body_swagger2(src, &p, &consumes, validators);
-            } else if let Some(check) = parameter(src, &p, validators, d) {
-                v.params.push(check);
+            match p.value.get("in").and_then(Value::as_str) {
+                Some("body") => {
+                    v.body = body_swagger2(src, &p, &consumes, validators);
+                    if v.body.is_none()
+                        && p.value.get("schema").is_some()
+                        && let Some(media) = consumes.first()
+                    {
+                        unchecked.note(
+                            media,
+                            Location::value(p.file, p.pointer.clone()),
+                            format!("`{}`", src.name),
+                        );
+                    }
+                }
+                Some("formData") => form_data.push(p),
+                _ => {
+                    if let Some(check) = parameter(src, &p, validators, d) {
+                        v.params.push(check);
+                    }
+                }
             }
         }
+        if let Some(first) = form_data.first() {
+            let names: Vec<String> = form_data
+                .iter()
+                .filter_map(|p| p.value.get("name").and_then(Value::as_str))
+                .map(|n| format!("`{n}`"))
+                .collect();
+            unchecked.note(
+                FORM_DATA,
+                Location::value(first.file, first.pointer.clone()),
+                format!("`{}` ({})", src.name, names.join(", ")),
+            );
+        }
         if !src.swagger2 {
-            v.body = request_body(src, validators);
+            v.body = request_body(src, validators, unchecked);
         }
     }
     if response {
@@ -497,12 +527,36 @@ fn body_swagger2(
     })
 }
 
-fn request_body(src: &Source<'_, '_>, validators: &mut Validators<'_, Spec>) -> Option<BodyCheck> {
+fn request_body(
+    src: &Source<'_, '_>,
+    validators: &mut Validators<'_, Spec>,
+    unchecked: &mut Unchecked,
+) -> Option<BodyCheck> {
     let raw = src.op.value.get("requestBody")?;
     let body = src
         .spec
         .deref(src.op.file, &child(&src.op.pointer, "requestBody"), raw)?;
     let content = body.value.get("content").and_then(Value::as_object)?;
+    // A body in another media type whose schema says more than "some text" (a form's
+    // fields, a multipart's parts) is forwarded unchecked: a warning.
+    for (media, c) in content.iter().filter(|(m, _)| !is_json(m)) {
+        let media_ptr = child(&child(&body.pointer, "content"), media);
+        let Some(schema) = c.get("schema") else {
+            continue;
+        };
+        let schema = src
+            .spec
+            .deref(body.file, &child(&media_ptr, "schema"), schema)
+            .map(|r| r.value);
+        let text = schema.is_some_and(|s| s.get("type").and_then(Value::as_str) == Some("string"));
+        if !text {
+            unchecked.note(
+                media,
+                Location::key(body.file, media_ptr),
+                format!("`{}`", src.name),
+            );
+        }
+    }
     let (media, _) = content
         .iter()
         .find(|(m, c)| is_json(m) && c.get("schema").is_some())?;
@@ -552,6 +606,80 @@ fn responses(src: &Source<'_, '_>, validators: &mut Validators<'_, Spec>) -> Vec
     out
 }
 
+/// What [`Unchecked`] calls Swagger 2.0's `formData` parameters.
+const FORM_DATA: &str = "formData";
+
+/// The request bodies and Swagger 2.0 `formData` parameters of one file's validated
+/// operations that the gateway forwards without checking, by media type (or
+/// [`FORM_DATA`]): each with the places and operations, in the order met.
+#[derive(Debug, Default)]
+pub(super) struct Unchecked {
+    by_kind: Vec<(String, Vec<(Location, String)>)>,
+}
+
+impl Unchecked {
+    /// `operation` is how the message names it: `` `createPet` ``, with the `formData`
+    /// parameters' names after it.
+    fn note(&mut self, kind: &str, loc: Location, operation: String) {
+        let i = match self.by_kind.iter().position(|(k, _)| k == kind) {
+            Some(i) => i,
+            None => {
+                self.by_kind.push((kind.to_owned(), Vec::new()));
+                self.by_kind.len() - 1
+            }
+        };
+        let places = &mut self.by_kind[i].1;
+        // A `requestBody` shared by `$ref` is one place.
+        if !places.iter().any(|(l, _)| *l == loc) {
+            places.push((loc, operation));
+        }
+    }
+
+    /// One W1104 per kind, where it is first written, naming the operations (a few, and
+    /// how many more) and pointing at the next places; so a spec whose hundreds of
+    /// operations take forms gets one warning for them, not hundreds.
+    pub(super) fn warn(self, d: &mut Diagnostics) {
+        const NAMED: usize = 3;
+        const RELATED: usize = 5;
+        for (kind, places) in self.by_kind {
+            let Some((first, _)) = places.first() else {
+                continue;
+            };
+            let what = if kind == FORM_DATA {
+                "`formData` parameters are".to_owned()
+            } else {
+                format!("request bodies sent as `{kind}` are")
+            };
+            let mut names: Vec<String> = places
+                .iter()
+                .take(NAMED)
+                .cloned()
+                .map(|(_, op)| op)
+                .collect();
+            if places.len() > NAMED {
+                names.push(format!("{} more", places.len() - NAMED));
+            }
+            let operations = if places.len() == 1 {
+                format!("operation {}", names.join(""))
+            } else {
+                format!("{} operations: {}", places.len(), names.join(", "))
+            };
+            let mut diag = Diagnostic::warning(
+                "W1104",
+                Some(first.clone()),
+                format!("{what} not checked by the gateway ({operations})"),
+            )
+            .hint(
+                "only JSON bodies are checked: these are forwarded as sent, and the upstream must check them; set `x-gateway.validate: none` on an operation to silence this",
+            );
+            for (loc, op) in places.iter().skip(1).take(RELATED) {
+                diag = diag.related(loc.clone(), format!("also {op}"));
+            }
+            d.push(diag);
+        }
+    }
+}
+
 /// A warning for each keyword the generated validators do not enforce, where it is
 /// written: W1101 when values the schema forbids get through, W1102 when the schema's own
 /// dialect ignores it too (an unknown keyword, often a typo).
@@ -578,6 +706,77 @@ pub(super) fn warn_unsupported(unsupported: &[Unsupported], d: &mut Diagnostics)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The W1104 warnings of a spec, as (message, pointer, related pointers).
+    fn unchecked_bodies(yaml: &str) -> Vec<(String, String, Vec<String>)> {
+        let mut d = Diagnostics::default();
+        let spec = crate::spec::from_yaml(yaml);
+        let model = super::super::lower(&spec, &super::super::Options::default(), &mut d);
+        assert!(model.is_some(), "{:?}", d.items());
+        d.items()
+            .iter()
+            .filter(|w| w.code == "W1104")
+            .map(|w| {
+                (
+                    w.message.clone(),
+                    w.location
+                        .as_ref()
+                        .map(|l| l.pointer.clone())
+                        .unwrap_or_default(),
+                    w.related.iter().map(|(l, _)| l.pointer.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    const HEAD: &str = "x-gateway:\n  upstreams: { up: { url: \"http://127.0.0.1:9\" } }\npaths:\n";
+
+    #[test]
+    fn bodies_not_checked_are_one_warning_per_media_type_and_file() {
+        let mut yaml = format!("openapi: 3.0.3\ninfo: {{ title: t, version: \"1\" }}\n{HEAD}");
+        for i in 0..6 {
+            yaml.push_str(&format!(
+                "  /f{i}:\n    post:\n      operationId: form{i}\n      requestBody:\n        content:\n          application/x-www-form-urlencoded:\n            schema: {{ type: object, properties: {{ a: {{ type: integer }} }} }}\n          text/plain:\n            schema: {{ type: string }}\n      responses: {{ \"200\": {{ description: ok }} }}\n"
+            ));
+        }
+        yaml.push_str("  /up:\n    post:\n      operationId: upload\n      requestBody: { $ref: \"#/components/requestBodies/Upload\" }\n      responses: { \"200\": { description: ok } }\n    put:\n      operationId: replace\n      requestBody: { $ref: \"#/components/requestBodies/Upload\" }\n      responses: { \"200\": { description: ok } }\n");
+        yaml.push_str("  /off:\n    post:\n      operationId: off\n      x-gateway: { validate: none }\n      requestBody:\n        content:\n          multipart/form-data:\n            schema: { type: object }\n      responses: { \"200\": { description: ok } }\n");
+        yaml.push_str("components:\n  requestBodies:\n    Upload:\n      content:\n        multipart/form-data:\n          schema: { type: object, properties: { file: { type: string, format: binary } } }\n");
+        let found = unchecked_bodies(&yaml);
+        assert_eq!(
+            found,
+            [
+                (
+                    "request bodies sent as `application/x-www-form-urlencoded` are not checked by the gateway (6 operations: `form0`, `form1`, `form2`, 3 more)".to_owned(),
+                    "/paths/~1f0/post/requestBody/content/application~1x-www-form-urlencoded".to_owned(),
+                    (1..6)
+                        .map(|i| format!("/paths/~1f{i}/post/requestBody/content/application~1x-www-form-urlencoded"))
+                        .collect::<Vec<_>>(),
+                ),
+                (
+                    // One place, however many operations share it; `validate: none` is silent.
+                    "request bodies sent as `multipart/form-data` are not checked by the gateway (operation `upload`)".to_owned(),
+                    "/components/requestBodies/Upload/content/multipart~1form-data".to_owned(),
+                    Vec::new(),
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn swagger_2_form_data_parameters_are_named() {
+        let yaml = format!(
+            "swagger: \"2.0\"\ninfo: {{ title: t, version: \"1\" }}\n{HEAD}  /pets:\n    post:\n      operationId: addPet\n      consumes: [application/x-www-form-urlencoded]\n      parameters:\n        - {{ name: limit, in: query, type: integer }}\n        - {{ name: name, in: formData, type: string, required: true }}\n        - {{ name: age, in: formData, type: integer }}\n      responses: {{ \"200\": {{ description: ok }} }}\n"
+        );
+        assert_eq!(
+            unchecked_bodies(&yaml),
+            [(
+                "`formData` parameters are not checked by the gateway (operation `addPet` (`name`, `age`))".to_owned(),
+                "/paths/~1pets/post/parameters/1".to_owned(),
+                Vec::new(),
+            )]
+        );
+    }
 
     #[test]
     fn types_are_read_across_refs_and_branches() {
