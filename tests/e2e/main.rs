@@ -29,6 +29,8 @@
 //! 14. `validation`: parameters in every location and style and JSON bodies checked
 //!     against their schemas (400 with every violation, 415), nothing invalid reaching the
 //!     upstream; `validate: none`; answers reported, not changed, in report mode.
+//! 15. `schemathesis`: PyPI's schemathesis fuzzes the example gateway in front of a
+//!     recording upstream: no 5xx, and `jsonschema` finds nothing invalid upstream.
 
 mod accepted;
 mod aggregate;
@@ -45,6 +47,7 @@ mod proxy;
 mod rejected;
 mod resilience;
 mod routing;
+mod schemathesis;
 mod security;
 mod support;
 mod tls;
