@@ -185,11 +185,14 @@ fn python_has(module: &str, install: &str) -> bool {
 }
 
 /// What schemathesis's NDJSON event log says of a run: its scenarios (a batch of test
-/// cases of one operation in one phase), by status; the requests sent; every check run,
-/// by name and status; and each failed check or scenario that was not a success or a skip.
+/// cases of one operation in one phase), by status; the test cases by generation mode
+/// (`positive`, or `negative`: made to break the schemas); the requests sent; every check
+/// run, by name and status; and each failed check or scenario that was not a success or a
+/// skip.
 #[derive(Debug, Default)]
 struct Report {
     scenarios: BTreeMap<String, usize>,
+    modes: BTreeMap<String, usize>,
     requests: usize,
     checks: BTreeMap<(String, String), usize>,
     problems: Vec<String>,
@@ -217,6 +220,18 @@ impl Report {
             *report.scenarios.entry(status).or_default() += 1;
             if let Some(interactions) = recorder["interactions"].as_object() {
                 report.requests += interactions.len();
+            }
+            for case in recorder["cases"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|c| c.1)
+            {
+                let mode = case["value"]["meta"]["generation"]["mode"].as_str();
+                *report
+                    .modes
+                    .entry(mode.unwrap_or("?").to_owned())
+                    .or_default() += 1;
             }
             for (case, checks) in recorder["checks"].as_object().into_iter().flatten() {
                 for check in checks.as_array().into_iter().flatten() {
@@ -273,8 +288,9 @@ async fn schemathesis_finds_no_server_error_and_nothing_invalid_reaches_the_upst
 
     let report = Report::read(&report);
     let _ = writeln_stderr(&format!(
-        "schemathesis: {} requests in scenarios {:?}; checks {:?}; the upstream received {}",
+        "schemathesis: {} requests, test cases {:?}, in scenarios {:?}; checks {:?}; the upstream received {}",
         report.requests,
+        report.modes,
         report.scenarios,
         report.checks,
         seen.lock().map(|s| s.len()).unwrap_or(0)
@@ -286,12 +302,10 @@ async fn schemathesis_finds_no_server_error_and_nothing_invalid_reaches_the_upst
         report.problems.join("\n"),
         gw.stderr_text()
     );
+    let negative = report.modes.get("negative").copied().unwrap_or(0);
     assert!(
-        report.requests >= 200
-            && report
-                .checks
-                .contains_key(&("negative_data_rejection".to_owned(), "success".to_owned())),
-        "only {} requests were sent, or no invalid ones:\n{out}",
+        report.requests >= 200 && negative >= 50,
+        "only {} requests were sent, {negative} of them invalid:\n{out}",
         report.requests
     );
     assert!(
