@@ -41,24 +41,27 @@ def wait_port(port: int, timeout: float = 60.0) -> None:
     raise SystemExit(f"nothing listens on port {port} after {timeout} s")
 
 
-def load(port: int, path: str, requests: int, headers: dict, connections: int = 4) -> None:
+def load(port: int, path: str, requests: int, headers: dict, body: str | None,
+         connections: int = 4) -> None:
     conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(connections)]
+    if body is not None:
+        headers = dict(headers, **{"Content-Type": "application/json"})
     for i in range(requests):
         c = conns[i % connections]
-        c.request("GET", path, headers=headers)
+        c.request("GET" if body is None else "POST", path, body=body, headers=headers)
         r = c.getresponse()
         r.read()
         if r.status != 200:
             raise SystemExit(f"request {i} got {r.status}")
 
 
-def instructions(argv: list[str], env: dict, port: int, path: str, headers: dict, requests: int,
-                 out: Path, stop: int) -> int:
+def instructions(argv: list[str], env: dict, port: int, path: str, headers: dict, body: str | None,
+                 requests: int, out: Path, stop: int) -> int:
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + argv
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
-        load(port, path, requests, headers)
+        load(port, path, requests, headers, body)
     finally:
         p.send_signal(stop)
         p.wait(timeout=60)
@@ -68,9 +71,9 @@ def instructions(argv: list[str], env: dict, port: int, path: str, headers: dict
     raise SystemExit(f"no totals in {out}")
 
 
-def per_request(argv, env, port, path, headers, n1, n2, tmp: Path, stop) -> float:
-    a = instructions(argv, env, port, path, headers, n1, tmp / "a.out", stop)
-    b = instructions(argv, env, port, path, headers, n2, tmp / "b.out", stop)
+def per_request(argv, env, port, path, headers, body, n1, n2, tmp: Path, stop) -> float:
+    a = instructions(argv, env, port, path, headers, body, n1, tmp / "a.out", stop)
+    b = instructions(argv, env, port, path, headers, body, n2, tmp / "b.out", stop)
     return (b - a) / (n2 - n1)
 
 
@@ -86,6 +89,8 @@ def main() -> int:
                     help="serve FILE as a JWKS from the upstream and point JWKS_URL at it")
     ap.add_argument("--gateway-env", action="append", default=[], metavar="KEY=VALUE",
                     help="added to the gateway's environment, repeatable")
+    ap.add_argument("--body", type=Path, metavar="FILE",
+                    help="send every request as a POST of FILE, as application/json")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="copy the gateway's callgrind files (a.out: N1 requests, b.out: N2) to DIR, "
                          "for callgrind_annotate")
@@ -93,6 +98,7 @@ def main() -> int:
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
     jwks = str(args.jwks.resolve()) if args.jwks else None
+    body = args.body.read_text() if args.body else None
 
     with tempfile.TemporaryDirectory(prefix="gatewayc-insn-") as t:
         tmp = Path(t)
@@ -109,15 +115,15 @@ def main() -> int:
             conf = conf.replace("master_process on;", "master_process off;")
             (tmp / "px" / "nginx.conf").write_text(conf)
             nginx = per_request(["nginx", "-c", str(tmp / "px" / "nginx.conf"), "-p", str(tmp / "px")],
-                                dict(os.environ), nginx_port, args.path, headers, *args.requests, tmp,
-                                signal.SIGQUIT)
+                                dict(os.environ), nginx_port, args.path, headers, body, *args.requests,
+                                tmp, signal.SIGQUIT)
             env = dict(os.environ, GATEWAY_LISTEN=f"127.0.0.1:{gw_port}", GATEWAY_WORKERS="1",
                        PETS_URL=f"http://127.0.0.1:{up_port}")
             if jwks:
                 env["JWKS_URL"] = f"http://127.0.0.1:{up_port}{proxy.JWKS_PATH}"
             env.update(kv.split("=", 1) for kv in args.gateway_env)
-            gateway = per_request([args.gateway], env, gw_port, args.path, headers, *args.requests,
-                                  tmp, signal.SIGTERM)
+            gateway = per_request([args.gateway], env, gw_port, args.path, headers, body,
+                                  *args.requests, tmp, signal.SIGTERM)
             if args.keep:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 for name in ("a.out", "b.out"):
@@ -125,7 +131,7 @@ def main() -> int:
         finally:
             upstream.send_signal(signal.SIGQUIT)
             upstream.wait(timeout=30)
-    print(f"user-space instructions per request (GET {args.path}, nginx config {args.nginx_config}):")
+    print(f"user-space instructions per request ({'GET' if body is None else 'POST'} {args.path}, nginx config {args.nginx_config}):")
     print(f"  nginx    {nginx:10,.0f}")
     print(f"  gateway  {gateway:10,.0f}   ratio {gateway / nginx:.2f}")
     return 0

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -167,14 +168,21 @@ async fn check_body(
 /// The whole body, within the operation's timeout: a client that trickles its body must
 /// not hold the request (and up to `max_body` of memory) for ever.
 pub(crate) async fn read(op: &OperationDef, body: Body) -> Result<Bytes, Problem> {
-    let collected = tokio::time::timeout(op.timeout, body.collect())
-        .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body did not arrive in time",
-            )
-        })?;
+    let mut collect = std::pin::pin!(body.collect());
+    // A small body has usually arrived with the head: one poll takes it, with no timer
+    // armed. Only a body still on its way waits under the operation's timeout.
+    let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match first {
+        Poll::Ready(collected) => collected,
+        Poll::Pending => tokio::time::timeout(op.timeout, collect)
+            .await
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time",
+                )
+            })?,
+    };
     let collected = collected.map_err(|e| {
         if crate::proxy::is_too_large(&*e) {
             crate::proxy::too_large(op.max_body)
