@@ -310,3 +310,48 @@ async fn answers_that_break_their_schema_are_reported_not_changed() {
         "{metrics}"
     );
 }
+
+/// A JSON body that arrives in pieces is read whole, under the operation's timeout
+/// (`timeout: 5s` in the spec): one finished after a pause is checked and forwarded; one
+/// that never finishes is answered 408, and nothing reaches the upstream.
+#[tokio::test]
+async fn a_body_arriving_late_is_awaited_within_the_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (gw, up) = gateway().await;
+    let body = r#"{"name":"Rex","age":3}"#;
+    let head = format!(
+        "POST /pets HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let (first, rest) = body.split_at(8);
+
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(format!("{head}{first}").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""title":"Rex""#), "{answer}");
+
+    let before = up.count();
+    let started = std::time::Instant::now();
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(format!("{head}{first}").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        s.read_to_string(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "no answer within 20 s");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("did not arrive in time"), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
+    assert_eq!(up.count(), before);
+}
