@@ -952,19 +952,28 @@ impl Raw {
 }
 
 /// Parses the operation's parameters from the bound segment variables and builds its route.
-fn build_route(op: &Operation) -> TokenStream {
+fn build_route<'a>(op: &'a Operation) -> TokenStream {
     let rt = rt();
     let v = format_ident!("{}", op.variant);
     // Where each parameter's raw value is, from the template's positions: a bare `{param}`
     // segment is `__s{depth}..__t{depth}` of the path; a parameter in a mixed segment, or a
     // multi-segment one, is held in `__v{depth}_{k}`.
     let mut vars: BTreeMap<&str, Raw> = BTreeMap::new();
+    // Later occurrences of a parameter the template repeats (W0206), checked against the
+    // first.
+    let mut repeats: Vec<(&str, Raw)> = Vec::new();
+    let mut bind = |name: &'a str, raw: Raw| match vars.entry(name) {
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert(raw);
+        }
+        std::collections::btree_map::Entry::Occupied(_) => repeats.push((name, raw)),
+    };
     for (depth, seg) in op.path.segments.iter().enumerate() {
         let pct = format_ident!("__pct{}", depth);
         match seg {
             Segment::Literal(_) => {}
             Segment::Rest(name) => {
-                vars.insert(
+                bind(
                     name.as_str(),
                     Raw::held(format_ident!("__v{}_0", depth), pct),
                 );
@@ -973,7 +982,7 @@ fn build_route(op: &Operation) -> TokenStream {
                 if let [Piece::Param(name)] = pieces.as_slice() {
                     let start = format_ident!("__s{}", depth);
                     let end = format_ident!("__t{}", depth);
-                    vars.insert(
+                    bind(
                         name.as_str(),
                         Raw {
                             text: quote!(&__path[#start..#end]),
@@ -988,7 +997,7 @@ fn build_route(op: &Operation) -> TokenStream {
                 for p in pieces {
                     if let Piece::Param(name) = p {
                         let v = format_ident!("__v{}_{}", depth, k);
-                        vars.insert(name.as_str(), Raw::held(v, pct.clone()));
+                        bind(name.as_str(), Raw::held(v, pct.clone()));
                         k += 1;
                     }
                 }
@@ -1024,6 +1033,18 @@ fn build_route(op: &Operation) -> TokenStream {
             };
         }
     });
+    let agree = repeats.iter().map(|(name, again)| {
+        let first = &vars[name].text;
+        let again = &again.text;
+        quote! {
+            if !#rt::param::agree(#first, #again) {
+                return ::core::result::Result::Err(#rt::RouteError::BadParam {
+                    name: #name,
+                    expected: "the same value everywhere the path names it",
+                });
+            }
+        }
+    });
     let fields: Vec<_> = op
         .params
         .iter()
@@ -1035,6 +1056,7 @@ fn build_route(op: &Operation) -> TokenStream {
         quote!(Route::#v { #(#fields),* })
     };
     quote! {
+        #(#agree)*
         #(#parses)*
         ::core::result::Result::Ok(#build)
     }

@@ -265,6 +265,13 @@ fn checked(raw: &str) -> Option<Text<'_>> {
     string(raw).map(|_| Text(raw))
 }
 
+/// Whether two occurrences of one path parameter carry the same value, compared
+/// percent-decoded (`%41` and `A` are the same value).
+#[inline]
+pub fn agree(a: &str, b: &str) -> bool {
+    a == b || percent_decode_str(a).eq(percent_decode_str(b))
+}
+
 /// A string parameter whose raw value is `path[start..end]`; otherwise as [`string_in`].
 #[inline(always)]
 pub fn string_at(path: &str, start: usize, end: usize, pct: bool) -> Option<Text<'_>> {

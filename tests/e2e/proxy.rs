@@ -578,3 +578,27 @@ async fn a_literal_segment_clients_must_encode_is_matched_encoded() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(up.last().path_and_query, "/uploads/%3Cupload_url%3E");
 }
+
+#[tokio::test]
+async fn a_parameter_the_template_repeats_must_agree_everywhere() {
+    let (gw, up) = gateway().await;
+    let r = send("GET", &gw.url("/accounts/7/maps/m1/accounts/7"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(up.last().path_and_query, "/accounts/7/maps/m1/accounts/7");
+    // The same value, written percent-encoded at one place.
+    let r = send("GET", &gw.url("/accounts/7/maps/m1/accounts/%37"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let before = up.count();
+    let r = send("GET", &gw.url("/accounts/7/maps/m1/accounts/8"), &[]).await;
+    r.assert_problem(400);
+    assert!(
+        r.body.contains("account_id") && r.body.contains("the same value everywhere"),
+        "{}",
+        r.body
+    );
+    // A second occurrence that is not even an integer is refused the same way.
+    let r = send("GET", &gw.url("/accounts/7/maps/m1/accounts/x"), &[]).await;
+    r.assert_problem(400);
+    assert_eq!(up.count(), before, "nothing reached the upstream");
+}

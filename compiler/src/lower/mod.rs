@@ -1163,19 +1163,23 @@ fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathT
     };
     let mut segments = Vec::new();
     let mut names = HashSet::new();
+    let mut repeated = HashSet::new();
     for seg in body.split('/') {
         match parse_pattern(seg) {
             Ok(pieces) => {
                 for p in &pieces {
                     if let Piece::Param(n) = p
                         && !names.insert(n.clone())
+                        && repeated.insert(n.clone())
                     {
-                        d.push(Diagnostic::error(
-                            "E0311",
-                            Some(loc.clone()),
-                            format!("path `{raw}` uses the parameter `{n}` twice"),
-                        ));
-                        return None;
+                        d.push(
+                            Diagnostic::warning(
+                                "W0206",
+                                Some(loc.clone()),
+                                format!("path `{raw}` uses the parameter `{n}` more than once; a request whose values for it differ is answered 400"),
+                            )
+                            .hint("the gateway checks every occurrence and passes the first to policies and transforms, so none of them can read one value while the upstream acts on another"),
+                        );
                     }
                 }
                 segments.push(if pieces.iter().all(|p| matches!(p, Piece::Lit(_))) {
@@ -1269,6 +1273,11 @@ fn path_params(
         };
         for piece in pieces {
             let Piece::Param(name) = piece else { continue };
+            // A parameter the template repeats (W0206) is one parameter; the router checks
+            // that its occurrences agree.
+            if out.iter().any(|q: &PathParam| &q.name == name) {
+                continue;
+            }
             let ty = match declared.iter().find(|p| &p.name == name) {
                 Some(p) => p.ty.clone(),
                 None => {
