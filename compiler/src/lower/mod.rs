@@ -1202,11 +1202,14 @@ fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathT
                 });
             }
             Err(why) => {
-                d.push(Diagnostic::error(
-                    "E0312",
-                    Some(loc),
-                    format!("path `{raw}`: {why}"),
-                ));
+                let mut diag =
+                    Diagnostic::error("E0312", Some(loc), format!("path `{raw}`: {why}"));
+                if why.starts_with(ADJACENT) {
+                    diag = diag.hint(
+                        "put literal text between the parameters, as in `{id}.{format}`, or declare one operation per fixed ending (`/files/{id}.json`, `/files/{id}.xml`)",
+                    );
+                }
+                d.push(diag);
                 return None;
             }
         }
@@ -1218,6 +1221,9 @@ fn parse_template(raw: &str, loc: Location, d: &mut Diagnostics) -> Option<PathT
 }
 
 /// Splits one segment into literal text and `{name}` parameters.
+/// How [`parse_pattern`] starts its message for `{a}{b}`.
+const ADJACENT: &str = "two parameters with nothing between them";
+
 fn parse_pattern(seg: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut rest = seg;
@@ -1244,7 +1250,7 @@ fn parse_pattern(seg: &str) -> Result<Vec<Piece>, String> {
                 }
                 if matches!(pieces.last(), Some(Piece::Param(_))) {
                     return Err(format!(
-                        "two parameters with nothing between them in segment `{seg}` cannot be told apart"
+                        "{ADJACENT} in segment `{seg}` cannot be told apart"
                     ));
                 }
                 pieces.push(Piece::Param(name.to_owned()));
